@@ -1,0 +1,383 @@
+"""verify_archive end to end: good backups pass, every kind of damage is caught and named."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import subprocess
+import threading
+import time
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import pytest
+import zipfixtures as zf
+from zipfixtures import Backup, RawEntry, SeekOnly, build_zip, flip_bit, make_backup
+
+from tui.core.archive.verify import (
+    MAX_PROBLEMS,
+    VerifyProgress,
+    VerifyReport,
+    parse_sha256sums,
+    verify_archive,
+)
+from tui.core.errors import Cancelled
+
+FILES = {
+    "user_data/shared/a.txt": b"hello\n",
+    "user_data/shared/photo.jpg": os.urandom(200_000),
+    "user_data/app_data/x/db.sqlite": b"SQLite format 3\x00" * 20_000,
+    "user_data/shared/back\\slash.txt": b"a name with a backslash",
+}
+DIRS = ["user_data/shared/docs/"]
+LINKS = {"user_data/app_data/x/link": "../../etc"}
+STORED = ["user_data/shared/photo.jpg"]
+
+
+def backup(tmp_path: Path, name: str = "b.zip", **kw: Any) -> Backup:
+    kw.setdefault("stored", STORED)
+    return make_backup(tmp_path / name, FILES, dirs=DIRS, symlinks=LINKS, **kw)
+
+
+def about(report: VerifyReport, name: str) -> list[str]:
+    return [p for p in report.problems if p.startswith(f"{name}: ")]
+
+
+def test_good_backup(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    report = verify_archive(b.path)
+    assert report.ok, report.problems
+    assert report.problems == [] and report.problem_count == 0
+    assert report.has_manifest and report.has_sums
+    assert report.signature == "unsigned" and report.signed_by is None
+    assert report.entries == len(FILES) + len(DIRS) + len(LINKS) + 3
+    assert report.bytes_checked == sum(len(d) for d in b.files.values()) + len(
+        b.sums.encode()
+    ) + sum(len(t) for t in LINKS.values())
+    assert report.notes == []
+    # The fixture's SHA256SUMS is what coreutils expects, so the checks above mean something.
+    out = tmp_path / "unzipped"
+    subprocess.run(["unzip", "-q", str(b.path), "-d", str(out)], check=True)
+    subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=out, check=True)
+
+
+def test_accepts_an_open_file(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    with open(b.path, "rb") as f:
+        report = verify_archive(f)
+        assert not f.closed
+    assert report.ok, report.problems
+
+
+def test_accepts_a_read_seek_tell_object(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    report = verify_archive(cast(BinaryIO, SeekOnly(b.path.read_bytes())))
+    assert report.ok and report.has_manifest, report.problems
+
+
+def test_foreign_zip_gets_structure_and_crc_checks(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f.txt").write_bytes(b"text " * 1000)
+    (src / "l").symlink_to("d/f.txt")
+    out = tmp_path / "foreign.zip"
+    subprocess.run(["zip", "-q", "-y", "-r", str(out), "."], cwd=src, check=True)
+    report = verify_archive(out)
+    assert report.ok and not report.has_manifest and not report.has_sums
+    assert report.signature == "unsigned"
+    assert report.notes and "only its structure and CRC-32s" in report.notes[0]
+    flip_bit(out, zf.data_offset(out, "d/f.txt") + 5)
+    damaged = verify_archive(out)
+    assert not damaged.ok and len(about(damaged, "d/f.txt")) == 1
+
+
+@pytest.mark.parametrize("name", ["user_data/shared/photo.jpg", "user_data/app_data/x/db.sqlite"])
+def test_bit_flip_in_data_names_the_entry(tmp_path: Path, name: str) -> None:
+    b = backup(tmp_path)
+    with zipfile.ZipFile(b.path) as z:
+        middle = z.getinfo(name).compress_size // 2
+    flip_bit(b.path, zf.data_offset(b.path, name) + middle, 6)
+    report = verify_archive(b.path)
+    assert not report.ok
+    assert len(report.problems) == 1 and report.problems[0].startswith(f"{name}: ")
+
+
+def test_bit_flip_in_central_directory(tmp_path: Path) -> None:
+    name = "user_data/shared/a.txt"
+    b = backup(tmp_path)
+    in_name = tmp_path / "name.zip"
+    in_name.write_bytes(b.path.read_bytes())
+    flip_bit(in_name, zf.central_offset(b.path, name) + 46 + len(name) - 1, 0)  # a.txt -> a.txu
+    report = verify_archive(in_name)
+    assert not report.ok
+    assert about(report, "user_data/shared/a.txu")  # local header differs
+    assert about(report, name)  # listed in SHA256SUMS and the manifest, but missing
+    in_offset = tmp_path / "offset.zip"
+    in_offset.write_bytes(b.path.read_bytes())
+    flip_bit(in_offset, zf.central_offset(b.path, name) + 42, 3)
+    report = verify_archive(in_offset)
+    assert not report.ok and about(report, name)
+
+
+def test_altered_sums_line(tmp_path: Path) -> None:
+    name = "user_data/shared/a.txt"
+    real = hashlib.sha256(FILES[name]).hexdigest()
+    b = backup(tmp_path, edit_sums=lambda s: s.replace(real, real[:-1] + "0" if real[-1] != "0"
+                                                       else real[:-1] + "1"))  # fmt: skip
+    report = verify_archive(b.path)
+    assert report.problems == [f"{name}: its SHA-256 does not match SHA256SUMS."]
+
+
+def test_sums_with_missing_extra_and_bad_lines(tmp_path: Path) -> None:
+    def edit(sums: str) -> str:
+        lines = [line for line in sums.splitlines(keepends=True) if "db.sqlite" not in line]
+        return "".join(lines) + "0" * 64 + "  ghost.txt\n" + "not a checksum line\n"
+
+    report = verify_archive(backup(tmp_path, edit_sums=edit).path)
+    assert not report.ok
+    assert about(report, "user_data/app_data/x/db.sqlite") == [
+        "user_data/app_data/x/db.sqlite: not listed in SHA256SUMS."
+    ]
+    assert about(report, "ghost.txt") == ["ghost.txt: listed in SHA256SUMS but missing."]
+    assert any("is not in sha256sum format" in p for p in about(report, "SHA256SUMS"))
+
+
+def test_altered_manifest_sha(tmp_path: Path) -> None:
+    name = "user_data/app_data/x/db.sqlite"
+
+    def edit(manifest: dict[str, Any]) -> None:
+        for rec in manifest["entries"]:
+            if rec["path"] == name:
+                rec["sha256"] = hashlib.sha256(b"something else").hexdigest()
+
+    report = verify_archive(backup(tmp_path, edit_manifest=edit).path)
+    assert report.problems == [f"{name}: its SHA-256 does not match the manifest."]
+
+
+def test_manifest_mismatches(tmp_path: Path) -> None:
+    def edit(manifest: dict[str, Any]) -> None:
+        by = {rec["path"]: rec for rec in manifest["entries"]}
+        by["user_data/shared/a.txt"]["size"] = 7
+        by["user_data/shared/docs/"]["type"] = "file"
+        by["user_data/app_data/x/link"]["target"] = "/etc"
+        manifest["entries"].append({"path": "user_data/shared/gone.txt", "type": "file",
+                                    "size": 1, "sha256": "0" * 64})  # fmt: skip
+
+    b = backup(tmp_path, edit_manifest=edit, extra_entries={"user_data/sneaked.txt": b"hi"})
+    report = verify_archive(b.path)
+    assert not report.ok
+    assert about(report, "user_data/shared/a.txt") == [
+        "user_data/shared/a.txt: the manifest says 7 bytes but the archive holds 6."
+    ]
+    assert about(report, "user_data/shared/docs/") == [
+        "user_data/shared/docs/: the manifest says 'file' but the archive has a dir."
+    ]
+    assert about(report, "user_data/app_data/x/link") == [
+        "user_data/app_data/x/link: its link target does not match the manifest."
+    ]
+    assert about(report, "user_data/shared/gone.txt") == [
+        "user_data/shared/gone.txt: listed in the manifest but missing."
+    ]
+    assert about(report, "user_data/sneaked.txt") == [
+        "user_data/sneaked.txt: not listed in SHA256SUMS.",
+        "user_data/sneaked.txt: in the archive but not listed in the manifest.",
+    ]
+
+
+def test_manifest_from_the_future(tmp_path: Path) -> None:
+    report = verify_archive(backup(tmp_path, edit_manifest=lambda m: m.update(format=2)).path)
+    assert report.problems == ["portal-backup.json: format 2 is newer than this tool reads."]
+
+
+def test_damaged_metadata_is_reported_once(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    flip_bit(b.path, zf.data_offset(b.path, "SHA256SUMS") + 20, 2)
+    report = verify_archive(b.path)
+    assert not report.ok and report.has_sums
+    assert len(about(report, "SHA256SUMS")) == 1
+
+
+def test_truncated_archive(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    data = b.path.read_bytes()
+    for cut in (len(data) - 1, len(data) // 2, 100):
+        b.path.write_bytes(data[:cut])
+        report = verify_archive(b.path)
+        assert not report.ok and report.problems and report.entries == 0
+
+
+def test_appended_garbage(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    with open(b.path, "ab") as f:
+        f.write(b"\x00garbage after the end\x00")
+    report = verify_archive(b.path)
+    assert not report.ok
+    assert len(report.problems) == 1 and "after the end record" in report.problems[0]
+
+
+def test_duplicates_overlaps_and_unsafe_names(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.zip"
+    inner = zf.local_header(b"inner", zlib.crc32(b"evil"), 4, 4, 0, 0x800) + b"evil"
+    path.write_bytes(build_zip([
+        RawEntry("outer", inner),
+        RawEntry("inner", b"evil", local=False, header_offset=30 + len("outer")),
+        RawEntry("twice", b"1"),
+        RawEntry("twice", b"2"),
+        RawEntry("../evil", b"x"),
+        RawEntry("/abs", b"y"),
+    ]))  # fmt: skip
+    report = verify_archive(path)
+    assert not report.ok
+    assert about(report, "inner") == ["inner: its data overlaps that of outer."]
+    assert about(report, "twice") == ["twice: the name appears 2 times."]
+    assert about(report, "../evil") and about(report, "/abs")
+
+
+def test_progress_is_throttled_and_complete(tmp_path: Path) -> None:
+    files = {f"user_data/shared/f{i:04d}.txt": f"file {i}\n".encode() * 50 for i in range(3000)}
+    files["user_data/shared/big.bin"] = os.urandom(8 << 20)
+    b = make_backup(tmp_path / "many.zip", files, stored=["user_data/shared/big.bin"])
+    events: list[VerifyProgress] = []
+    start = time.monotonic()
+    report = verify_archive(b.path, on_progress=events.append)
+    elapsed = time.monotonic() - start
+    assert report.ok, report.problems
+    assert 2 <= len(events) <= 3 + elapsed * 8
+    assert len(events) < report.entries / 10
+    last = events[-1]
+    assert (last.bytes_done, last.entries_done) == (last.bytes_total, last.entries_total)
+    assert last.entries_total == report.entries and last.bytes_done == report.bytes_checked
+    assert all(a.bytes_done <= b.bytes_done for a, b in itertools.pairwise(events))
+
+
+def test_cancel(tmp_path: Path) -> None:
+    b = backup(tmp_path)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        verify_archive(b.path, cancel=cancel, on_progress=lambda _event: cancel.set())
+
+
+def test_problem_list_is_capped(tmp_path: Path) -> None:
+    files = {f"f{i:03d}": b"%d" % i for i in range(120)}
+
+    def scramble(sums: str) -> str:
+        return "".join("0" * 64 + line[64:] if line[65:].startswith(" f") else line
+                       for line in sums.splitlines(keepends=True))  # fmt: skip
+
+    report = verify_archive(make_backup(tmp_path / "c.zip", files, edit_sums=scramble).path)
+    assert report.problem_count == 120
+    assert len(report.problems) == MAX_PROBLEMS + 1
+    assert report.problems[-1] == "... and 70 more problems."
+
+
+def test_names_needing_sha256sum_escapes(tmp_path: Path) -> None:
+    files = {"odd/new\nline.txt": b"1", "odd/back\\slash": b"2", "odd/both\\\n": b"3"}
+    b = make_backup(tmp_path / "esc.zip", files)
+    assert "\\" + hashlib.sha256(b"1").hexdigest() + "  odd/new\\nline.txt\n" in b.sums
+    report = verify_archive(b.path)
+    assert report.ok, report.problems
+
+
+def test_parse_sha256sums() -> None:
+    h = "ab" * 32
+    sums, problems = parse_sha256sums(
+        f"{h}  plain\n{h} *binary mode\n\\{h}  a\\\\b\\nc\n{h.upper()}  upper\n"
+        f"{h}  plain\nshort  x\n\\{h}  bad\\escape\n"
+    )
+    assert sums == {"plain": h, "binary mode": h, "a\\b\nc": h, "upper": h}
+    assert problems == [
+        "plain: listed twice in SHA256SUMS.",
+        "SHA256SUMS: line 6 is not in sha256sum format.",
+        "SHA256SUMS: line 7 is not in sha256sum format.",
+    ]
+
+
+def test_zip64_backup_with_many_entries(tmp_path: Path) -> None:
+    files = {f"user_data/shared/{i // 1000:02d}/{i:05d}": b"" for i in range(70_000)}
+    b = make_backup(tmp_path / "big.zip", files)
+    subprocess.run(["unzip", "-tq", str(b.path)], check=True, capture_output=True)
+    with zipfile.ZipFile(b.path) as z:
+        assert len(z.infolist()) == 70_003  # and README, manifest, SHA256SUMS
+    report = verify_archive(b.path)
+    assert report.ok, report.problems
+    assert report.entries == 70_003
+
+
+# --- signatures -------------------------------------------------------------------------------
+
+
+def test_signature_needs_a_public_key(tmp_path: Path) -> None:
+    report = verify_archive(backup(tmp_path, signature=b"sig").path)
+    assert report.signature == "invalid" and not report.ok
+    assert about(report, "portal-backup.json.sig")
+
+
+def test_signature_check_can_be_skipped(tmp_path: Path) -> None:
+    b = backup(tmp_path, signature=b"sig", public_key="not checked")
+    report = verify_archive(b.path, public_key_check=False)
+    assert report.ok and report.signature == "unchecked" and report.signed_by is None
+    assert report.notes
+
+
+def rsa_key_pair() -> tuple[Any, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, public.decode()
+
+
+def test_bad_signature_is_invalid(tmp_path: Path) -> None:
+    pytest.importorskip("tui.core.signing")
+    _key, public = rsa_key_pair()
+    b = backup(tmp_path, signature=b"\x00" * 512, public_key=public)
+    report = verify_archive(b.path)
+    assert report.signature == "invalid" and report.signed_by is None and not report.ok
+    assert about(report, "portal-backup.json.sig")
+
+
+def test_unreadable_public_key_is_invalid(tmp_path: Path) -> None:
+    pytest.importorskip("tui.core.signing")
+    b = backup(tmp_path, signature=b"\x00" * 64, public_key="-----BEGIN PUBLIC KEY-----\nnope\n")
+    report = verify_archive(b.path)
+    assert report.signature == "invalid" and not report.ok
+    assert about(report, "portal-backup.json.sig")[0].startswith(
+        "portal-backup.json.sig: it could not be checked: "
+    )
+
+
+def test_good_signature_is_valid(tmp_path: Path) -> None:
+    signing = pytest.importorskip("tui.core.signing")
+    sign = getattr(signing, "sign_manifest", None)
+    if sign is None:
+        pytest.skip("tui.core.signing has no sign_manifest to make a signature with")
+    from cryptography.hazmat.primitives import serialization
+
+    key, public = rsa_key_pair()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    signatures: list[bytes] = []
+
+    def signer(data: bytes) -> bytes:
+        signatures.append(sign(data, pem.decode()))
+        return signatures[-1]
+
+    b = backup(tmp_path, public_key=public, sign=signer)
+    report = verify_archive(b.path)
+    assert report.ok, report.problems
+    assert report.signature == "valid"
+    assert report.signed_by == b.manifest["portal"]["id"]
+    # The same signature over an edited manifest no longer holds.
+    forged = backup(tmp_path, "forged.zip", public_key=public, signature=signatures[0],
+                    edit_manifest=lambda m: m.update(host="elsewhere"))  # fmt: skip
+    report = verify_archive(forged.path)
+    assert report.signature == "invalid" and not report.ok

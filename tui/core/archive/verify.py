@@ -1,0 +1,387 @@
+"""End-to-end verification of an archive: layout, every CRC-32, SHA256SUMS, manifest, signature.
+
+Every entry is read once, in file order; its SHA-256 is computed in the same pass as its CRC-32.
+The metadata files (manifest, signature, SHA256SUMS) are read first, so each data entry is
+checked against them the moment it is read and nothing per entry has to be kept.
+Any zip can be verified: one without our metadata gets the structure and CRC-32 checks only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Literal
+
+from tui.core.errors import Cancelled
+from tui.core.events import Throttle
+from tui.core.model import MANIFEST_NAME, META_NAMES, SIGNATURE_NAME, SUMS_NAME
+
+from .zipreader import ZipEntry, ZipFormatError, ZipReader, show, structure_problems
+
+__all__ = ["VerifyProgress", "VerifyReport", "parse_sha256sums", "verify_archive"]
+
+SignatureState = Literal["valid", "invalid", "unsigned", "unchecked"]
+
+MAX_PROBLEMS = 50
+_META_LIMIT = 1 << 30  # metadata is held in memory; refuse absurd declared sizes
+_CHUNK = 1 << 20
+_TARGET_LIMIT = 1 << 16  # a symlink target longer than this is wrong anyway
+_SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)", re.DOTALL)
+_SUMS_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
+_META_READ = (MANIFEST_NAME, SIGNATURE_NAME, SUMS_NAME)  # read before the pass, kept in memory
+
+
+@dataclass(frozen=True)
+class VerifyProgress:
+    bytes_done: int
+    bytes_total: int
+    entries_done: int
+    entries_total: int
+    current: str
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    problems: list[str]  # the first MAX_PROBLEMS, then one line counting the rest
+    entries: int
+    bytes_checked: int
+    signed_by: str | None  # the manifest's portal.id when its signature holds
+    signature: SignatureState  # "unchecked": signed, but the check was skipped or unavailable
+    has_manifest: bool
+    has_sums: bool
+    notes: list[str] = field(default_factory=list)
+    problem_count: int = 0
+
+
+class _Problems:
+    """Keeps the first few problems and counts the rest, so a wrecked archive stays readable."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.count = 0
+        self._seen: set[str] = set()  # the layout check and a read may find the same fault
+
+    def add(self, message: str) -> None:
+        if message in self._seen:
+            return
+        self._seen.add(message)
+        self.count += 1
+        if len(self.shown) < MAX_PROBLEMS:
+            self.shown.append(message)
+
+    def listing(self) -> list[str]:
+        more = self.count - len(self.shown)
+        return [*self.shown, f"... and {more} more problems."] if more else list(self.shown)
+
+
+def _unescape_sums_name(name: str) -> str | None:
+    out: list[str] = []
+    chars = iter(name)
+    for ch in chars:
+        if ch == "\\":
+            ch = _SUMS_ESCAPES.get(next(chars, ""), "")
+            if not ch:
+                return None
+        out.append(ch)
+    return "".join(out)
+
+
+def parse_sha256sums(text: str) -> tuple[dict[str, str], list[str]]:
+    """(name -> lowercase hex digest, problems) from `sha256sum` output, GNU escapes undone."""
+    sums: dict[str, str] = {}
+    problems: list[str] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line:
+            continue
+        escaped = line.startswith("\\")
+        match = _SUMS_LINE.fullmatch(line[1:] if escaped else line)
+        name = match[2] if match else None
+        if name is not None and escaped:
+            name = _unescape_sums_name(name)
+        if match is None or name is None:
+            problems.append(f"{SUMS_NAME}: line {number} is not in sha256sum format.")
+            continue
+        if name in sums:
+            problems.append(f"{show(name)}: listed twice in {SUMS_NAME}.")
+        sums[name] = match[1].lower()
+    return sums, problems
+
+
+def _kind(entry: ZipEntry) -> str:
+    return "dir" if entry.is_dir else "symlink" if entry.is_symlink else "file"
+
+
+class _Verifier:
+    def __init__(
+        self,
+        reader: ZipReader,
+        problems: _Problems,
+        on_progress: Callable[[VerifyProgress], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.reader = reader
+        self.problems = problems
+        self.on_progress = on_progress
+        self.cancel = cancel
+        self.throttle = Throttle(hz=8)
+        self.meta: dict[str, bytes] = {}  # metadata entries that read back intact
+        self.sums: dict[str, str] | None = None
+        self.manifest: dict[str, Any] | None = None
+        self.listed: dict[str, dict[str, Any]] | None = None  # manifest entries by path
+        self.bytes_done = 0
+        self.bytes_total = sum(e.size for e in reader.entries)
+        self.entries_done = 0
+
+    # -- metadata, read before the main pass ---------------------------------------------------
+
+    def read_metadata(self) -> None:
+        for name in _META_READ:
+            entry = self.reader.get(name)
+            if entry is None:
+                continue
+            try:
+                self.meta[name] = self.reader.read_entry(entry, limit=_META_LIMIT)
+            except ZipFormatError as err:
+                self.problems.add(str(err))
+        if SUMS_NAME in self.meta:
+            self._load_sums(self.meta[SUMS_NAME])
+        if MANIFEST_NAME in self.meta:
+            self._load_manifest(self.meta[MANIFEST_NAME])
+
+    def _load_sums(self, data: bytes) -> None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problems.add(f"{SUMS_NAME}: it is not valid UTF-8.")
+            return
+        self.sums, problems = parse_sha256sums(text)
+        for problem in problems:
+            self.problems.add(problem)
+
+    def _load_manifest(self, data: bytes) -> None:
+        try:
+            doc = json.loads(data)
+        except ValueError as err:
+            self.problems.add(f"{MANIFEST_NAME}: it is not valid JSON ({err}).")
+            return
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        if not isinstance(fmt, int) or fmt < 1:
+            self.problems.add(f"{MANIFEST_NAME}: it has no valid format number.")
+            return
+        self.manifest = doc
+        if fmt > 1:
+            self.problems.add(f"{MANIFEST_NAME}: format {fmt} is newer than this tool reads.")
+            return
+        entries = doc.get("entries")
+        if not isinstance(entries, list):
+            self.problems.add(f"{MANIFEST_NAME}: it has no list of entries.")
+            return
+        listed: dict[str, dict[str, Any]] = {}
+        for number, rec in enumerate(entries, 1):
+            if not isinstance(rec, dict) or not isinstance(rec.get("path"), str):
+                self.problems.add(f"{MANIFEST_NAME}: entry {number} has no path.")
+                continue
+            if rec["path"] in listed:
+                self.problems.add(f"{show(rec['path'])}: listed twice in the manifest.")
+            listed[rec["path"]] = rec
+        self.listed = listed
+
+    # -- the main pass -------------------------------------------------------------------------
+
+    def _progress(self, current: str, force: bool = False) -> None:
+        if self.on_progress is not None and self.throttle.ready(force):
+            self.on_progress(
+                VerifyProgress(
+                    self.bytes_done,
+                    self.bytes_total,
+                    self.entries_done,
+                    len(self.reader.entries),
+                    current,
+                )
+            )
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("Verification was cancelled.")
+
+    def read_all(self) -> None:
+        self._progress("", force=True)
+        for entry in sorted(self.reader.entries, key=lambda e: e.header_offset):
+            self._check_cancel()
+            self._check_entry(entry)
+            self.entries_done += 1
+            self._progress(entry.name)
+        self._progress("", force=True)
+
+    def _check_entry(self, entry: ZipEntry) -> None:
+        name, kind = entry.name, _kind(entry)
+        chunks: list[bytes] | Iterator[bytes]
+        if name in _META_READ and self.reader.get(name) is entry:
+            if name not in self.meta:
+                return  # it failed to read before the pass, and that was reported
+            chunks = [self.meta[name]]
+        else:
+            chunks = self.reader.iter_chunks(entry, _CHUNK)
+        want_sha = kind == "file" and (self.sums is not None or self.listed is not None)
+        digest = hashlib.sha256() if want_sha else None
+        head = bytearray()  # the start of the data, kept for symlink targets
+        try:
+            for chunk in chunks:
+                self.bytes_done += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+                if kind == "symlink" and len(head) <= _TARGET_LIMIT:
+                    head += chunk
+                self._check_cancel()
+                self._progress(name)
+        except ZipFormatError as err:
+            self.problems.add(str(err))
+            return  # its contents are not worth comparing with anything
+        sha = digest.hexdigest() if digest is not None else None
+        if self.sums is not None and kind == "file" and name != SUMS_NAME:
+            expected = self.sums.get(name)
+            if expected is None:
+                self.problems.add(f"{show(name)}: not listed in {SUMS_NAME}.")
+            elif expected != sha:
+                self.problems.add(f"{show(name)}: its SHA-256 does not match {SUMS_NAME}.")
+        if self.listed is not None and name not in META_NAMES:
+            self._compare_with_manifest(entry, kind, sha, bytes(head))
+
+    def _compare_with_manifest(
+        self, entry: ZipEntry, kind: str, sha: str | None, head: bytes
+    ) -> None:
+        assert self.listed is not None
+        name = entry.name
+        rec = self.listed.get(name)
+        if rec is None:
+            self.problems.add(f"{show(name)}: in the archive but not listed in the manifest.")
+            return
+        if rec.get("type") != kind:
+            self.problems.add(
+                f"{show(name)}: the manifest says {rec.get('type')!r} but the archive has a {kind}."
+            )
+            return
+        if kind != "dir" and rec.get("size") != entry.size:
+            self.problems.add(
+                f"{show(name)}: the manifest says {rec.get('size')} bytes "
+                f"but the archive holds {entry.size}."
+            )
+        if kind == "file" and rec.get("sha256") != sha:
+            self.problems.add(f"{show(name)}: its SHA-256 does not match the manifest.")
+        if kind == "symlink" and rec.get("target", "").encode() != head:
+            self.problems.add(f"{show(name)}: its link target does not match the manifest.")
+
+    # -- after the pass ------------------------------------------------------------------------
+
+    def check_listings(self) -> None:
+        """Names the metadata lists that the archive lacks (or has as something else)."""
+        get = self.reader.get
+        for name in self.sums or ():
+            entry = get(name)
+            if entry is None:
+                self.problems.add(f"{show(name)}: listed in {SUMS_NAME} but missing.")
+            elif not entry.is_file:
+                self.problems.add(f"{show(name)}: listed in {SUMS_NAME} but not a regular file.")
+        for name in self.listed or ():
+            if get(name) is None:
+                self.problems.add(f"{show(name)}: listed in the manifest but missing.")
+
+    def check_signature(self, public_key_check: bool) -> tuple[SignatureState, str | None, str]:
+        """(state, signer, note) for the manifest's signature."""
+        if self.reader.get(SIGNATURE_NAME) is None:
+            return "unsigned", None, ""
+        if not public_key_check:
+            return "unchecked", None, "The manifest's signature was not checked (as asked)."
+        sig, manifest_bytes = self.meta.get(SIGNATURE_NAME), self.meta.get(MANIFEST_NAME)
+        if sig is None:
+            return "invalid", None, ""  # unreadable: reported already
+        portal = self.manifest.get("portal") if self.manifest else None
+        key = portal.get("public_key") if isinstance(portal, dict) else None
+        if manifest_bytes is None or not isinstance(key, str):
+            self.problems.add(f"{SIGNATURE_NAME}: there is no manifest public key to check it.")
+            return "invalid", None, ""
+        try:  # lazily: signing pulls in cryptography, which plain zips never need
+            from tui.core.signing import verify_manifest_signature
+        except ImportError:
+            return "unchecked", None, "Signature support is unavailable: it was not checked."
+        try:
+            good = verify_manifest_signature(manifest_bytes, sig, key)
+        except Exception as err:  # an unreadable key; the signing module words it
+            self.problems.add(f"{SIGNATURE_NAME}: it could not be checked: {err}")
+            return "invalid", None, ""
+        if not good:
+            self.problems.add(f"{SIGNATURE_NAME}: the signature does not match the manifest.")
+            return "invalid", None, ""
+        signer = portal.get("id") if isinstance(portal, dict) else None
+        return "valid", signer if isinstance(signer, str) else None, ""
+
+
+def _verify(
+    fp: BinaryIO,
+    name: str,
+    on_progress: Callable[[VerifyProgress], None] | None,
+    cancel: threading.Event | None,
+    public_key_check: bool,
+) -> VerifyReport:
+    problems = _Problems()
+    try:
+        reader = ZipReader(fp, name=name)
+    except ZipFormatError as err:
+        problems.add(str(err))
+        return VerifyReport(False, problems.listing(), 0, 0, None, "unsigned", False, False,
+                            problem_count=problems.count)  # fmt: skip
+    for problem in structure_problems(reader):
+        problems.add(problem)
+    v = _Verifier(reader, problems, on_progress, cancel)
+    v.read_metadata()
+    v.read_all()
+    v.check_listings()
+    has_manifest = reader.get(MANIFEST_NAME) is not None
+    has_sums = reader.get(SUMS_NAME) is not None
+    notes: list[str] = []
+    if not has_manifest and not has_sums:
+        notes.append(
+            "No portal-backup.json or SHA256SUMS: not a portal-backup archive, "
+            "so only its structure and CRC-32s were checked."
+        )
+    elif not has_manifest:
+        notes.append("No portal-backup.json: checked structure, CRC-32s and SHA256SUMS only.")
+    elif not has_sums:
+        problems.add(f"{SUMS_NAME}: missing, though every portal-backup archive has one.")
+    state, signer, note = v.check_signature(public_key_check)
+    if note:
+        notes.append(note)
+    return VerifyReport(
+        ok=problems.count == 0,
+        problems=problems.listing(),
+        entries=len(reader.entries),
+        bytes_checked=v.bytes_done,
+        signed_by=signer,
+        signature=state,
+        has_manifest=has_manifest,
+        has_sums=has_sums,
+        notes=notes,
+        problem_count=problems.count,
+    )
+
+
+def verify_archive(
+    fileobj_or_path: str | os.PathLike[str] | BinaryIO,
+    *,
+    on_progress: Callable[[VerifyProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    public_key_check: bool = True,
+) -> VerifyReport:
+    """Checks an archive end to end; raises Cancelled when `cancel` is set mid-way."""
+    if isinstance(fileobj_or_path, str | os.PathLike):
+        path = os.fspath(fileobj_or_path)
+        with open(path, "rb") as fp:
+            return _verify(fp, path, on_progress, cancel, public_key_check)
+    name = str(getattr(fileobj_or_path, "name", "")) or "archive"
+    return _verify(fileobj_or_path, name, on_progress, cancel, public_key_check)

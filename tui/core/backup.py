@@ -1,0 +1,594 @@
+"""Runs a plan: quiesce each app in turn, stream its trees into the zip, emit progress.
+
+Guarantees, whatever happens (error, cancel, SIGTERM/SIGHUP turned into a cancel by the caller):
+every container this run stopped or paused is resumed, and no file exists under the final
+name unless it is complete (temporary name, fsync, rename, fsync of the directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import portaldb
+from .archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
+from .errors import Cancelled, PortalBackupError
+from .events import EventSink, Finished, ItemState, Log, Progress, RateMeter, Throttle
+from .manifest import build_manifest, entry_record, readme_text, sums_line
+from .model import (
+    DB_REL,
+    IDENTITY_ARCHIVE_REL,
+    MANIFEST_NAME,
+    README_NAME,
+    SIGNATURE_NAME,
+    SUMS_NAME,
+    Inventory,
+    Size,
+    Source,
+)
+from .plan import Plan, PlanStep, nested_claims
+from .quiesce import Journal, QuiesceMode, Quiescer, RunLock
+from .sizes import scan_size, volume_size
+from .sources import Node, volume_readable, walk_path, walk_volume_via_docker
+from .state import fsync_dir, record_last_backup, state_dir
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+
+
+@dataclass
+class BackupOptions:
+    output: str | None = None  # a directory or a file name; default: the current directory
+    quiesce: QuiesceMode = "stop"
+    level: int | None = None
+    threads: int | None = None
+    volume_access: str = "auto"  # "auto", "host" or "docker"
+    sign: bool = True
+    encrypt_to: list[Any] = field(default_factory=list)  # age recipients; empty: plain zip
+    # Test hook: a path; while it exists, the run waits after quiescing this item's app.
+    hold_file: str | None = None
+    hold_item: str | None = None
+    fail_item: str | None = None  # test hook: fail after reading this item
+
+
+def default_archive_name(inventory: Inventory, now: datetime) -> str:
+    who = (inventory.portal.name if inventory.portal and inventory.portal.name
+           else socket.gethostname().split(".")[0])
+    return f"portal-backup-{who}-{now.strftime('%Y%m%d-%H%M%S')}.zip"
+
+
+def resolve_output(output: str | None, inventory: Inventory, now: datetime,
+                   encrypted: bool) -> Path:
+    name = default_archive_name(inventory, now) + (".age" if encrypted else "")
+    if output is None:
+        return Path.cwd() / name
+    path = Path(output).expanduser()
+    if path.is_dir():
+        return path / name
+    if not path.parent.is_dir():
+        raise PortalBackupError(f"the directory {path.parent} does not exist")
+    return path
+
+
+class _Counters:
+    def __init__(self, total_bytes: int, total_files: int) -> None:
+        self.bytes = 0
+        self.files = 0
+        self.total_bytes = total_bytes
+        self.total_files = total_files
+        self.item: str | None = None
+        self.path: str | None = None
+        self.lock = threading.Lock()
+
+
+class BackupRun:
+    """One backup. Build it, call run(); `cancel` may be set from any thread."""
+
+    def __init__(self, inventory: Inventory, plan: Plan, options: BackupOptions,
+                 client: Any | None, on_event: EventSink,
+                 cancel: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inventory = inventory
+        self.plan = plan
+        self.options = options
+        self.client = client
+        self.emit = on_event
+        self.cancel = cancel or threading.Event()
+        self.clock = clock
+        self.entries: list[dict[str, Any]] = []
+        self.sums: list[str] = []
+        self.skipped: list[dict[str, str]] = []
+        self.warnings: list[str] = []
+        self._throttle = Throttle(8, clock)
+        self._rate = RateMeter(clock)
+        self._sqlite_copied: set[str] = set()
+        self._parents_done: set[str] = set()
+        self._df_cache: dict[str, Size] = {}
+
+    # ------------------------------------------------------------------ public
+
+    def run(self) -> Finished:
+        started = self.clock()
+        now = datetime.now(UTC).replace(microsecond=0)
+        encrypted = bool(self.options.encrypt_to)
+        final = resolve_output(self.options.output, self.inventory, now, encrypted)
+        if final.exists():
+            raise PortalBackupError(f"{final} already exists; choose another name")
+        self._log("info", "computing sizes")
+        self._check_cancel()
+        total_bytes, total_files = self._plan_totals()
+        self.counters = _Counters(total_bytes, total_files)
+        _check_free_space(final.parent, total_bytes)
+
+        tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+        lock = RunLock()
+        lock.acquire()
+        journal = Journal(state_dir() / "journal.json")
+        quiescer = Quiescer(self.client, self.options.quiesce, journal, self._log)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        out = os.fdopen(fd, "wb", buffering=0)
+        writer: ZipWriter | None = None
+        ok = False
+        try:
+            sink, closer = self._open_sink(out)
+            writer = ZipWriter(sink, level=self.options.level, threads=self.options.threads,
+                               on_written=self._on_written)
+            for step in self.plan.steps:
+                self._run_step(step, writer, quiescer)
+            self._write_metadata(writer, quiescer, now)
+            writer.close()
+            closer()
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            if not self.plan.include_identity:
+                os.chmod(tmp, 0o666 & ~_umask())
+            os.rename(tmp, final)
+            fsync_dir(final.parent)
+            ok = True
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise PortalBackupError(
+                    f"the disk holding {final.parent} is full; the backup was abandoned and "
+                    "nothing was left behind") from exc
+            raise
+        finally:
+            # Containers first: the apps' downtime matters more than our cleanup.
+            errors = quiescer.resume_all()
+            if not ok:
+                if writer is not None:
+                    writer.abort()
+                with contextlib.suppress(OSError):
+                    out.close()
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            lock.release()
+            for e in errors:
+                self._log("error", e)
+        if errors:
+            raise PortalBackupError("the archive was written but some containers could not be "
+                                    "restarted: " + "; ".join(errors))
+        return self._finish(final, started, quiescer)
+
+    # ------------------------------------------------------------------ steps
+
+    def _run_step(self, step: PlanStep, writer: ZipWriter, quiescer: Quiescer) -> None:
+        self._check_cancel()
+        ids = step.item_ids
+        if step.containers:
+            for i in ids:
+                self._item_state(i, "waiting")
+        self.counters.item = ids[0]
+        try:
+            if step.containers and self.options.quiesce != "none":
+                phase = "stopping" if self.options.quiesce == "stop" else "pausing"
+                self._item_state(ids[0], phase)  # type: ignore[arg-type]
+            quiescer.quiesce(step.app or step.label, step.containers)
+            self._hold_if_asked(ids)
+            self._item_state(ids[0], "copying")
+            if step.special == "db":
+                self._store_db(writer)
+            elif step.special == "identity":
+                self._store_identity(writer)
+            prune = nested_claims(self.plan)
+            for src in step.sources:
+                self._store_source(src, writer, step, prune)
+            writer.barrier()
+            if self.options.fail_item in ids:
+                raise PortalBackupError(f"injected failure after reading {self.options.fail_item}")
+        except BaseException:
+            for i in ids:
+                self._item_state(i, "failed")
+            raise
+        if step.containers and quiescer.journal.changes:
+            self._item_state(ids[0], "restarting")
+        errors = quiescer.resume(step.app)
+        for e in errors:
+            self._log("error", e)
+        if errors:
+            raise PortalBackupError("; ".join(errors))
+        for i in ids:
+            self._item_state(i, "done")
+
+    def _hold_if_asked(self, ids: list[str]) -> None:
+        hold = self.options.hold_file
+        if hold and self.options.hold_item in ids:
+            self._log("info", f"holding at {self.options.hold_item} while {hold} exists")
+            while os.path.exists(hold):
+                if self.cancel.wait(0.05):
+                    break
+
+    def _store_db(self, writer: ZipWriter) -> None:
+        root = Path(self.inventory.portal.root if self.inventory.portal else "")
+        path = root / DB_REL
+        data = portaldb.read_consistent(path)
+        st = path.stat()
+        if self.plan.strip_private_keys:
+            data = portaldb.without_private_keys(portaldb.load(data))
+            self.warnings.append("the database was stored without the identities' private keys")
+        self._add_bytes(writer, DB_REL, data, st)
+
+    def _store_identity(self, writer: ZipWriter) -> None:
+        root = Path(self.inventory.portal.root if self.inventory.portal else "")
+        path = root / DB_REL
+        doc = portaldb.load(portaldb.read_consistent(path))
+        self._add_bytes(writer, IDENTITY_ARCHIVE_REL, portaldb.identities_only(doc), path.stat())
+
+    def _add_bytes(self, writer: ZipWriter, name: str, data: bytes, st: os.stat_result) -> None:
+        meta = EntryMeta(name, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
+        writer.add_bytes(meta, data)
+
+    def _store_source(self, src: Source, writer: ZipWriter, step: PlanStep,
+                      prune: dict[str, list[str]]) -> None:
+        if src.kind == "path":
+            self._add_parent_dirs(src, writer)
+            nodes = walk_path(src.location, src.archive_path,
+                              frozenset(prune.get(src.location, [])))
+        else:
+            vol = self.inventory.volumes.get(src.location)
+            mode = self.options.volume_access
+            if vol is not None and mode != "docker" and volume_readable(vol.mountpoint):
+                nodes = walk_path(vol.mountpoint, src.archive_path)
+            elif mode == "host":
+                raise PortalBackupError(f"cannot read volume {src.location} from the host")
+            else:
+                nodes = walk_volume_via_docker(self.client, src.location, src.archive_path,
+                                               step.containers, self._helper_image())
+        for node in nodes:
+            self._check_cancel()
+            self._store_node(node, writer)
+
+    def _add_parent_dirs(self, src: Source, writer: ZipWriter) -> None:
+        """Entries for user_data/, user_data/app_data/... so modes survive a plain unzip."""
+        portal = self.inventory.portal
+        if portal is None or src.archive_path.startswith(("binds/", "volumes/")):
+            return
+        parts = src.archive_path.rstrip("/").split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            rel = "/".join(parts[:depth]) + "/"
+            if rel in self._parents_done:
+                continue
+            self._parents_done.add(rel)
+            try:
+                st = os.lstat(os.path.join(portal.root, rel))
+            except OSError:
+                continue
+            writer.add_dir(EntryMeta(rel, st.st_mode & 0o7777, st.st_uid, st.st_gid,
+                                     st.st_mtime_ns))
+
+    def _store_node(self, node: Node, writer: ZipWriter) -> None:
+        meta = EntryMeta(node.name, node.mode, node.uid, node.gid, node.mtime_ns)
+        self.counters.path = node.name
+        if node.kind == "dir":
+            writer.add_dir(meta)
+        elif node.kind == "symlink":
+            writer.add_symlink(meta, node.target or "")
+        elif node.kind == "special":
+            self.skipped.append({"path": node.name, "type": node.special or "special",
+                                 "reason": _skip_reason(node.special)})
+            self._log("warning", f"skipped {node.special} {node.name}")
+        elif node.stream is not None:
+            writer.add_stream(meta, node.stream, node.size)
+        elif node.host_path is not None:
+            if self._is_sqlite_sidecar(node.host_path):
+                self.skipped.append({"path": node.name, "type": "sqlite-journal",
+                                     "reason": "the database beside it was copied through "
+                                               "SQLite's backup API"})
+                return
+            if _maybe_sqlite(node):
+                self._store_sqlite(node, meta, writer)
+                return
+            writer.add_file(meta, node.host_path, node.size)
+        self._maybe_progress()
+
+    # ------------------------------------------------------------------ SQLite
+
+    def _is_sqlite_sidecar(self, path: str) -> bool:
+        return any(path.endswith(s) and path[: -len(s)] in self._sqlite_copied
+                   for s in SQLITE_SIDECARS)
+
+    def _store_sqlite(self, node: Node, meta: EntryMeta, writer: ZipWriter) -> None:
+        """A consistent copy through the online backup API, never the raw file beside a WAL."""
+        assert node.host_path is not None
+        fd, tmp = tempfile.mkstemp(prefix=".pb-sqlite-", dir=str(state_dir()))
+        os.close(fd)
+        try:
+            try:
+                src = sqlite3.connect(f"file:{node.host_path}?mode=ro", uri=True, timeout=30)
+                src.execute("select count(*) from sqlite_master").fetchone()
+            except sqlite3.Error:
+                src = sqlite3.connect(node.host_path, timeout=30)
+            try:
+                dst = sqlite3.connect(tmp)
+                with dst:
+                    src.backup(dst)
+                dst.close()
+            finally:
+                src.close()
+        except sqlite3.Error as exc:
+            os.unlink(tmp)
+            self._log("warning", f"{node.name}: not a usable SQLite database ({exc}); "
+                                 "stored as a plain file")
+            writer.add_file(meta, node.host_path, node.size)
+            return
+        try:
+            self._sqlite_copied.add(node.host_path)
+            with open(tmp, "rb") as f:
+                writer.add_stream(meta, f, os.fstat(f.fileno()).st_size, source=node.host_path)
+        finally:
+            os.unlink(tmp)
+        self._log("info", f"copied SQLite database {node.name} through the backup API")
+
+    # ------------------------------------------------------------------ metadata
+
+    def _write_metadata(self, writer: ZipWriter, quiescer: Quiescer, now: datetime) -> None:
+        writer.barrier()
+        header = self._manifest_header(quiescer, now)
+        readme = readme_text(header).encode()
+        meta_time = int(now.timestamp()) * 1_000_000_000
+        self._meta_file(writer, README_NAME, readme, meta_time)
+        manifest = build_manifest(header, self.entries)
+        self._meta_file(writer, MANIFEST_NAME, manifest, meta_time)
+        sig = self._signature(manifest)
+        if sig is not None:
+            self._meta_file(writer, SIGNATURE_NAME, sig, meta_time)
+        writer.barrier()
+        sums = "".join(self.sums).encode()
+        writer.add_bytes(EntryMeta(SUMS_NAME, 0o644, 0, 0, meta_time), sums)
+
+    def _meta_file(self, writer: ZipWriter, name: str, data: bytes, mtime_ns: int) -> None:
+        self.sums.append(sums_line(hashlib.sha256(data).hexdigest(), name))
+        writer.add_bytes(EntryMeta(name, 0o644, 0, 0, mtime_ns), data)
+
+    def _signature(self, manifest: bytes) -> bytes | None:
+        key = self._identity_key()
+        if not self.options.sign or key is None:
+            return None
+        try:
+            from .signing import sign_manifest
+        except ImportError:  # pragma: no cover - signing arrives with the crypto module
+            return None
+        return sign_manifest(manifest, key)
+
+    def _identity_key(self) -> str | None:
+        portal = self.inventory.portal
+        if portal is None:
+            return None
+        try:
+            doc = portaldb.load(portaldb.read_consistent(Path(portal.root) / DB_REL))
+        except (OSError, PortalBackupError):
+            return None
+        ident = portaldb.default_identity(doc)
+        key = ident.get("private_key") if ident else None
+        return key if isinstance(key, str) else None
+
+    def _manifest_header(self, quiescer: Quiescer, now: datetime) -> dict[str, Any]:
+        portal = self.inventory.portal
+        portal_info: dict[str, Any] | None = None
+        if portal is not None:
+            portal_info = {"id": portal.id, "name": portal.name, "root": portal.root}
+            key = self._identity_key()
+            if key:
+                with contextlib.suppress(Exception):
+                    from .signing import public_key_pem
+                    portal_info["public_key"] = public_key_pem(key)
+        items = []
+        for it in self.plan.items:
+            rec: dict[str, Any] = {"id": it.id, "kind": it.kind, "label": it.label,
+                                   "paths": self.plan.item_paths.get(it.id, [])}
+            if it.kind == "app":
+                rec["containers"] = [
+                    {"id": c.id, "name": c.name, "image": c.image, "service": c.service,
+                     "state_before": c.state, "quiesced": quiescer.how.get(c.id, "none"),
+                     "config": c.config} for c in it.containers]
+                rec["mounts"] = [
+                    {"id": m.id, "type": m.mount.type, "source": m.mount.source,
+                     "destination": m.mount.destination, "read_only": m.mount.read_only,
+                     "archive_path": m.sources[0].archive_path}
+                    for m in self.inventory.items if m.parent == it.id and m.mount]
+            if it.kind == "mount" and it.mount is not None:
+                rec["mount"] = {"type": it.mount.type, "source": it.mount.source,
+                                "destination": it.mount.destination}
+            items.append(rec)
+        used_volumes = sorted({s.location for st in self.plan.steps for s in st.sources
+                               if s.kind == "volume"})
+        volumes = []
+        for name in used_volumes:
+            v = self.inventory.volumes.get(name)
+            if v:
+                volumes.append({"name": v.name, "driver": v.driver, "labels": v.labels,
+                                "options": v.options, "archive_path": f"volumes/{name}/"})
+        return {
+            "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "host": socket.gethostname(),
+            "portal": portal_info,
+            "quiesce": self.options.quiesce,
+            "identity_included": self.plan.include_identity,
+            "db_private_keys_removed": self.plan.strip_private_keys,
+            "items": items,
+            "volumes": volumes,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
+
+    # ------------------------------------------------------------------ sink and events
+
+    def _open_sink(self, out: Any) -> tuple[Any, Callable[[], None]]:
+        if not self.options.encrypt_to:
+            return out, lambda: None
+        from .crypto.age import AgeWriter
+
+        enc = AgeWriter(out, self.options.encrypt_to)
+        return enc, enc.close
+
+    def _on_written(self, e: WrittenEntry) -> None:
+        # Runs on the writer thread; keep it cheap.
+        self.entries.append(entry_record(e))
+        if e.type == "file" and e.sha256:
+            self.sums.append(sums_line(e.sha256, e.name))
+        c = self.counters
+        with c.lock:
+            if e.type != "dir":
+                c.files += 1
+            c.bytes += e.size if e.type == "file" else 0
+        self._maybe_progress()
+
+    def _maybe_progress(self, force: bool = False) -> None:
+        if not self._throttle.ready(force):
+            return
+        c = self.counters
+        rate = self._rate.update(c.bytes)
+        self.emit(Progress(
+            bytes_done=c.bytes, bytes_total=max(c.total_bytes, c.bytes), files_done=c.files,
+            files_total=max(c.total_files, c.files), item=c.item, path=c.path, rate=rate,
+            eta=self._rate.eta(c.bytes, c.total_bytes), elapsed=self._rate.elapsed()))
+
+    def _item_state(self, item: str, state: str, detail: str | None = None) -> None:
+        self.emit(ItemState(item, state, detail))  # type: ignore[arg-type]
+
+    def _log(self, level: str, message: str) -> None:
+        self.emit(Log(level, message))  # type: ignore[arg-type]
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("the backup was cancelled; nothing was kept and every container "
+                            "was restarted")
+
+    def _helper_image(self) -> str | None:
+        for it in self.inventory.items:
+            for c in it.containers:
+                if c.image:
+                    return c.image
+        return None
+
+    def _plan_totals(self) -> tuple[int, int]:
+        """What this plan will read: each stored tree counted once (du-like, no reads)."""
+        total = Size(0, 0)
+        for step in self.plan.steps:
+            for src in step.sources:
+                if src.kind == "path":
+                    size: Size | None = scan_size(src.location, self.cancel)
+                else:
+                    size = volume_size(src, self.inventory, self.client, self._df_cache)
+                if size is not None:
+                    total = Size(total.bytes + size.bytes, total.files + size.files)
+        return total.bytes, total.files
+
+    def _finish(self, final: Path, started: float, quiescer: Quiescer) -> Finished:
+        # Estimates were made before reading; the last report states what was really read.
+        c = self.counters
+        c.total_bytes, c.total_files = c.bytes, c.files
+        self._maybe_progress(force=True)
+        size = final.stat().st_size
+        sha = _sha256_file(final)
+        downtime = {a: round((d.ended or d.started) - d.started, 3)
+                    for a, d in quiescer.downtime.items()}
+        result = Finished(path=str(final), bytes=size, bytes_in=self.counters.bytes,
+                          files=self.counters.files, seconds=round(self.clock() - started, 3),
+                          sha256=sha, holds_identity=self.plan.include_identity,
+                          downtime=downtime)
+        with contextlib.suppress(OSError):
+            record_last_backup({"path": str(final), "time": time.time(), "bytes": size,
+                                "items": self.plan.item_ids, "sha256": sha})
+        self.emit(result)
+        return result
+
+
+def _skip_reason(kind: str | None) -> str:
+    return {
+        "fifo": "FIFOs cannot be archived",
+        "socket": "sockets cannot be archived",
+        "device": "device files cannot be archived",
+        "hardlink": "hard links read through Docker are not stored",
+        "bad-name": "the file name is not valid UTF-8",
+    }.get(kind or "", "special file")
+
+
+def _maybe_sqlite(node: Node) -> bool:
+    """SQLite files are whole pages (multiples of 512 bytes) starting with a magic string."""
+    if node.size < 512 or node.size % 512 or node.host_path is None:
+        return False
+    try:
+        with open(node.host_path, "rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def _check_free_space(directory: Path, needed: int) -> None:
+    try:
+        free = os.statvfs(directory)
+    except OSError as exc:
+        raise PortalBackupError(f"cannot write to {directory}: {exc.strerror}") from exc
+    available = free.f_bavail * free.f_frsize
+    # Deflate rarely grows data; the estimate is the uncompressed size plus metadata room.
+    if needed + (1 << 20) > available:
+        raise PortalBackupError(
+            f"not enough free space in {directory}: the backup may need up to "
+            f"{_human(needed)} and {_human(available)} is free")
+    if not os.access(directory, os.W_OK):
+        raise PortalBackupError(f"cannot write to {directory}: permission denied")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _umask() -> int:
+    """The process umask, read without os.umask's set-and-restore race between threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_backup(inventory: Inventory, plan: Plan, options: BackupOptions, client: Any | None,
+               on_event: EventSink, cancel: threading.Event | None = None) -> Finished:
+    return BackupRun(inventory, plan, options, client, on_event, cancel).run()

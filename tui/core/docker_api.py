@@ -1,0 +1,35 @@
+"""Reaching the Docker engine the standard way (DOCKER_HOST or the default socket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import DockerUnavailable
+
+
+def connect(timeout: float = 10.0) -> Any:
+    """A docker.DockerClient that answered a ping, or DockerUnavailable with the reason."""
+    try:
+        import docker  # deferred: `portal-backup --help` should not pay for it
+        from docker.errors import DockerException
+    except ImportError as exc:  # pragma: no cover
+        raise DockerUnavailable("the Docker SDK for Python is not installed") from exc
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except DockerException as exc:
+        raise DockerUnavailable(f"Docker is not reachable ({_reason(exc)})") from exc
+    except Exception as exc:  # requests/urllib3 errors surface as plain exceptions
+        raise DockerUnavailable(f"Docker is not reachable ({_reason(exc)})") from exc
+    return client
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "Permission denied" in text:
+        return "permission denied on the Docker socket; run as root or join the docker group"
+    if "No such file" in text or "FileNotFoundError" in text:
+        return "no Docker socket; is the Docker engine running? set DOCKER_HOST if it is elsewhere"
+    if "Connection refused" in text:
+        return "connection refused; is the Docker engine running?"
+    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -1,0 +1,17 @@
+"""Errors that carry a sentence meant for the user."""
+
+
+class PortalBackupError(Exception):
+    """A failure the user can act on; str(err) is one clear sentence, shown without a traceback."""
+
+
+class UsageError(PortalBackupError):
+    """The command line asked for something that does not exist or does not fit (exit status 2)."""
+
+
+class DockerUnavailable(PortalBackupError):
+    """The Docker engine did not answer."""
+
+
+class Cancelled(PortalBackupError):
+    """The run was cancelled (by the user, or by SIGINT, SIGTERM or SIGHUP)."""

@@ -1,0 +1,113 @@
+"""Progress events: the only thing a running backup, verify or restore tells its caller.
+
+Each event is a small dataclass with a `type` tag; `event_to_json` gives the one-line JSON form
+that `--progress json` prints. Producers throttle `Progress` to a few per second (Throttle),
+so neither a terminal over SSH nor the TUI's message queue is flooded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ItemPhase = Literal["waiting", "stopping", "pausing", "copying", "restarting", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+    item: str | None
+    path: str | None
+    rate: float  # bytes per second, smoothed
+    eta: float | None  # seconds, None when unknown
+    elapsed: float
+    type: str = "progress"
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item: str
+    state: ItemPhase
+    detail: str | None = None
+    type: str = "item"
+
+
+@dataclass(frozen=True)
+class Log:
+    level: Literal["info", "warning", "error"]
+    message: str
+    type: str = "log"
+
+
+@dataclass(frozen=True)
+class Finished:
+    path: str
+    bytes: int  # archive size
+    bytes_in: int  # data read
+    files: int
+    seconds: float
+    sha256: str
+    holds_identity: bool
+    downtime: dict[str, float] = field(default_factory=dict)  # app -> seconds stopped/paused
+    type: str = "finished"
+
+
+Event = Progress | ItemState | Log | Finished
+EventSink = Callable[[Event], None]
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    return asdict(event)
+
+
+def ignore_events(_event: Event) -> None:
+    """An EventSink that drops everything."""
+
+
+class Throttle:
+    """Lets a Progress through at most `hz` times a second (plus the first and forced ones)."""
+
+    def __init__(self, hz: float = 8.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = 1.0 / hz
+        self._clock = clock
+        self._last = float("-inf")
+
+    def ready(self, force: bool = False) -> bool:
+        now = self._clock()
+        if force or now - self._last >= self._interval:
+            self._last = now
+            return True
+        return False
+
+
+class RateMeter:
+    """Exponentially smoothed throughput and ETA."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.start = clock()
+        self._last_t = self.start
+        self._last_bytes = 0
+        self.rate = 0.0
+
+    def update(self, done: int) -> float:
+        now = self._clock()
+        dt = now - self._last_t
+        if dt >= 0.25:
+            inst = (done - self._last_bytes) / dt
+            self.rate = inst if self.rate == 0.0 else 0.7 * self.rate + 0.3 * inst
+            self._last_t, self._last_bytes = now, done
+        return self.rate
+
+    def eta(self, done: int, total: int) -> float | None:
+        if self.rate <= 0 or total <= 0:
+            return None
+        return max(0.0, (total - done) / self.rate)
+
+    def elapsed(self) -> float:
+        return self._clock() - self.start

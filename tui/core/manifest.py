@@ -1,0 +1,90 @@
+"""The manifest (portal-backup.json), SHA256SUMS and README.txt of an archive."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from .archive.zipwriter import WrittenEntry
+
+FORMAT_VERSION = 1
+
+
+def entry_record(e: WrittenEntry) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "path": e.name, "type": e.type, "size": e.size, "mode": e.meta.mode,
+        "uid": e.meta.uid, "gid": e.meta.gid, "mtime_ns": e.meta.mtime_ns,
+    }
+    if e.sha256 is not None and e.type == "file":
+        rec["sha256"] = e.sha256
+    if e.target is not None:
+        rec["target"] = e.target
+    return rec
+
+
+def build_manifest(header: dict[str, Any], entries: list[dict[str, Any]]) -> bytes:
+    doc = {"format": FORMAT_VERSION,
+           "tool": {"name": "portal-backup", "version": __version__}, **header,
+           "entries": entries}
+    # One entry per line keeps a million-entry manifest greppable and diffable.
+    head = json.dumps({k: v for k, v in doc.items() if k != "entries"}, indent=1,
+                      ensure_ascii=False)
+    lines = ",\n  ".join(json.dumps(e, ensure_ascii=False) for e in entries)
+    return (head[:-2] + ',\n "entries": [\n  ' + lines + "\n ]\n}\n").encode()
+
+
+def sums_line(sha256: str, name: str) -> str:
+    """One line in GNU `sha256sum` format, with its escaping for backslash and newline."""
+    if "\\" in name or "\n" in name or "\r" in name:
+        escaped = name.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        return f"\\{sha256}  {escaped}\n"
+    return f"{sha256}  {name}\n"
+
+
+def readme_text(header: dict[str, Any]) -> str:
+    portal = header.get("portal") or {}
+    who = f"the Portal {portal.get('name')} ({portal.get('id')})" if portal.get("id") else \
+        f"the host {header.get('host')}"
+    items = "\n".join(f"  - {i['id']}: {', '.join(i['paths']) or '(nothing)'}"
+                      for i in header.get("items", []))
+    identity = (
+        "\nTHIS ARCHIVE HOLDS THE PORTAL'S PRIVATE KEY (its identity). Whoever has this file can\n"
+        "impersonate the Portal. Keep it private; encrypt it before storing it anywhere else.\n"
+        if header.get("identity_included") else "")
+    return f"""portal-backup archive
+=====================
+
+A backup of {who}, made {header.get('created')} by portal-backup {__version__}.
+It is a plain ZIP file: any unzip tool opens it.
+{identity}
+What is inside
+--------------
+core/...                      the Portal's own files (database, settings, app definitions)
+user_data/shared/...          documents and media
+user_data/app_data/<app>/...  each app's state
+volumes/<volume>/...          named Docker volumes (the contents of the volume's root)
+binds/<host path>/...         bind mounts from outside the Portal root
+portal-backup.json            the manifest: every item, container and file with its metadata
+SHA256SUMS                    checksums of every file
+
+Items:
+{items}
+
+Checking it
+-----------
+  unzip -X -d restore-here ARCHIVE.zip    (-X keeps owners; run as root)
+  cd restore-here && sha256sum -c SHA256SUMS
+or: portal-backup verify ARCHIVE.zip
+
+Restoring by hand
+-----------------
+1. Stop the app:            docker compose -p <app> stop
+2. Move its data aside:     mv /home/portal/user_data/app_data/<app> <app>.old
+3. Copy it back:            cp -a restore-here/user_data/app_data/<app> \\
+                                  /home/portal/user_data/app_data/
+   For a named volume:      cp -a restore-here/volumes/<volume>/. \\
+                            "$(docker volume inspect -f '{{{{.Mountpoint}}}}' <volume>)"/
+4. Start the app again:     docker compose -p <app> start
+Or let the tool do it safely:  portal-backup restore ARCHIVE.zip app/<app>
+"""
