@@ -63,3 +63,12 @@ def portal_host(
 ) -> Iterator[pf.PortalHost]:
     with pf.running_portal_host(portal_root, run_token, docker_client, test_image) as host:
         yield host
+
+
+@pytest.fixture(autouse=True)
+def isolated_state_dir(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own journal, lock and last-backup record (subprocesses inherit it)."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("PORTAL_BACKUP_STATE_DIR", str(state))
+    return state

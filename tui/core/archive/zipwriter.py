@@ -234,6 +234,7 @@ class ZipWriter:
         """Read `reader` to EOF in this thread, deflating pieces in the pool."""
         self._flush_small()
         self._check()
+        _encode_name(meta.name)
         first = _read_full(reader, PIECE)
         if compress is None:
             compress = deflate.looks_compressible(first[:65536])
@@ -339,6 +340,7 @@ class ZipWriter:
     def _add_small(self, meta: EntryMeta, path: str | None, data: bytes | None,
                    compress: bool | None) -> None:
         self._check()
+        _encode_name(meta.name)  # refuse a bad name here, in the caller's thread
         size = len(data) if data is not None else _size_or_zero(path)
         self._pending_small.append((meta, path, data, compress))
         self._pending_small_bytes += size
