@@ -10,8 +10,12 @@ At --scale 1.0 the tree holds about 1.18 GB in about 22,000 files:
   incompressible and with the right magic bytes; a ~100 MB SQLite database of text rows;
   20,000 small text files (source code and notes, 200 B-20 KB, nested directories); large
   logs plus a few gzipped rotations; source trees with git packs;
-- ``user_data/app_data/<app>/``: three apps' state (a notes app with its SQLite database and
-  markdown, a photo app's thumbnail cache, a wiki's pages and uploads).
+- three apps' state (a notes app with its SQLite database and markdown, a photo app's
+  thumbnail cache, a wiki's pages and uploads): under ``user_data/shared/apps/<app>/`` by
+  default (``--layout docker-free``), or under ``user_data/app_data/<app>/`` as on a real
+  Portal (``--layout portal``). `portal-backup create` refuses ``app/<name>`` items when
+  Docker is unreachable (it cannot tell whether the app is writing), so on a host without
+  Docker only the default layout lets one backup hold every byte.
 
 The same seed and scale give the same files, byte for byte and with the same mtimes (SQLite's
 own file layout aside, which depends on the SQLite library). Generation is fast: text is cut
@@ -55,18 +59,18 @@ APPS = ("notes", "photos", "wiki")
 class Plan:
     """Byte sizes and counts at --scale 1.0; `scaled()` applies the factor."""
 
-    videos_mb: tuple[float, ...] = (150.0, 90.0, 55.0)
+    videos_mb: tuple[float, ...] = (150.0, 95.0, 60.0, 50.0)
     clips: int = 6  # short videos, 2-8 MB
-    photos: int = 300  # 150-650 KB
+    photos: int = 360  # 150-650 KB
     sqlite_mb: float = 100.0
     small_files: int = 20_000  # 200 B - 20 KB, code and notes
-    logs_mb: tuple[float, ...] = (90.0, 70.0, 50.0, 40.0, 30.0, 20.0, 12.0)
+    logs_mb: tuple[float, ...] = (100.0, 70.0, 50.0, 40.0, 30.0, 20.0, 12.0)
     rotated_logs: int = 6  # .gz rotations of log text
     rotated_log_mb: float = 3.0  # log text in each rotation, before gzip
     source_trees: int = 3
-    source_files: int = 700  # per tree, 1-60 KB
+    source_files: int = 800  # per tree, 1-60 KB
     pack_mb: float = 10.0  # one git pack per tree (incompressible, unknown suffix)
-    notes_app_db_mb: float = 18.0
+    notes_app_db_mb: float = 25.0
     notes_app_md: int = 900  # 1-30 KB
     photo_thumbs: int = 1000  # 20-60 KB JPEG thumbnails
     wiki_pages: int = 700  # 2-40 KB
@@ -380,7 +384,7 @@ class Tree:
 # --------------------------------------------------------------------------- parts
 
 
-def make_core(tree: Tree, rng: random.Random) -> None:
+def make_core(tree: Tree, rng: random.Random, apps_dir: str) -> None:
     key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
@@ -423,7 +427,7 @@ def make_core(tree: Tree, rng: random.Random) -> None:
         compose = (
             f"name: {app}\nservices:\n  {app}:\n    image: portal/{app}:2.1\n"
             "    restart: unless-stopped\n    volumes:\n"
-            f"      - /home/portal/user_data/app_data/{app}/data:/data\n"
+            f"      - /home/portal/{apps_dir}/{app}/data:/data\n"
             "      - /home/portal/user_data/shared:/shared:ro\n"
         )
         tree.write(f"core/installed_apps/{app}/docker-compose.yml", compose.encode(), "core")
@@ -560,42 +564,45 @@ def make_source_trees(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) 
         tree.write(f"{root}/.git/config", b"[core]\n\trepositoryformatversion = 0\n", "source")
 
 
-def make_apps(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) -> None:
-    base = "user_data/app_data"
+def make_apps(tree: Tree, rng: random.Random, pools: Pools, plan: Plan, base: str) -> None:
     # notes: a SQLite database and markdown exports
     make_sqlite(tree, rng, pools, f"{base}/notes/data/notes.sqlite3", plan.notes_app_db_mb,
-                "app_data")
+                "apps")
     for i in range(plan.notes_app_md):
         size = log_uniform(rng, 1000, 30_000)
         tree.write(f"{base}/notes/data/export/{i // 100:02d}/note-{i:05d}.md",
-                   cut(rng, pools.prose, size, line_aligned=False), "app_data")
+                   cut(rng, pools.prose, size, line_aligned=False), "apps")
     tree.write(f"{base}/notes/config.json", json.dumps({"port": 8080, "theme": "light"})
-               .encode(), "app_data")
+               .encode(), "apps")
     # photos: a thumbnail cache and a sidecar index
     for i in range(plan.photo_thumbs):
         size = log_uniform(rng, 20_000, 60_000)
         tree.write(f"{base}/photos/data/cache/thumbs/{i % 256:02x}/{i:06d}.jpg",
-                   jpeg_bytes(rng, size), "app_data")
+                   jpeg_bytes(rng, size), "apps")
     index = "\n".join(json.dumps({"id": i, "path": f"Photos/IMG_{1000 + i:04d}.jpg",
                                   "tags": pools.words(3)}) for i in range(plan.photo_thumbs))
-    tree.write(f"{base}/photos/data/index.jsonl", index.encode(), "app_data")
+    tree.write(f"{base}/photos/data/index.jsonl", index.encode(), "apps")
     # wiki: pages and uploads
     for i in range(plan.wiki_pages):
         size = log_uniform(rng, 2000, 40_000)
         tree.write(f"{base}/wiki/data/pages/{pools.ident()}-{i}.md",
-                   cut(rng, pools.prose, size, line_aligned=False), "app_data")
+                   cut(rng, pools.prose, size, line_aligned=False), "apps")
     for i in range(plan.wiki_uploads):
         size = log_uniform(rng, 100_000, 1_500_000)
         tree.write(f"{base}/wiki/data/uploads/doc-{i:04d}.pdf", pdf_bytes(rng, pools, size),
-                   "app_data")
+                   "apps")
 
 
 # --------------------------------------------------------------------------- main
 
 
-def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED,
+APPS_DIR = {"docker-free": "user_data/shared/apps", "portal": "user_data/app_data"}
+
+
+def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED, layout: str = "docker-free",
              log: Callable[[str], None] | None = None) -> Stats:
     """Write the dataset into `out` (emptied first) and return what was written."""
+    apps_dir = APPS_DIR[layout]
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -608,7 +615,7 @@ def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED,
     pools = Pools(rng("pools"))
     tree = Tree(out, rng("mtimes"))
     steps: list[tuple[str, Callable[[], None]]] = [
-        ("core", lambda: make_core(tree, rng("core"))),
+        ("core", lambda: make_core(tree, rng("core"), apps_dir)),
         ("media", lambda: make_media(tree, rng("media"), plan)),
         ("sqlite", lambda: make_sqlite(tree, rng("sqlite"), pools,
                                        "user_data/shared/Databases/library.sqlite",
@@ -616,7 +623,7 @@ def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED,
         ("small files", lambda: make_small_files(tree, rng("small"), pools, plan)),
         ("logs", lambda: make_logs(tree, rng("logs"), pools, plan)),
         ("source trees", lambda: make_source_trees(tree, rng("source"), pools, plan)),
-        ("apps", lambda: make_apps(tree, rng("apps"), pools, plan)),
+        ("apps", lambda: make_apps(tree, rng("apps"), pools, plan, apps_dir)),
     ]
     for name, step in steps:
         t = time.monotonic()
@@ -636,10 +643,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="directory to create (emptied)")
     p.add_argument("--scale", type=float, default=1.0, help="1.0 = about 1.18 GB (default)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--layout", choices=sorted(APPS_DIR), default="docker-free",
+                   help="where the apps' state goes: user_data/shared/apps (default: every "
+                        "byte can be backed up without Docker) or user_data/app_data")
     args = p.parse_args(argv)
     if args.scale <= 0:
         p.error("--scale must be positive")
-    generate(args.out, args.scale, args.seed, log=lambda s: print(s, file=sys.stderr))
+    generate(args.out, args.scale, args.seed, args.layout, log=lambda s: print(s, file=sys.stderr))
     return 0
 
 

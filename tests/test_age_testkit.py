@@ -51,8 +51,16 @@ EXPECTED_ERROR: dict[str, type[AgeError]] = {
     "payload failure": AgePayloadError,
     "armor failure": AgeArmorError,
 }
-KNOWN_KEYS = {"expect", "payload", "file key", "identity", "passphrase", "armored", "comment",
-              "compressed"}
+KNOWN_KEYS = {
+    "expect",
+    "payload",
+    "file key",
+    "identity",
+    "passphrase",
+    "armored",
+    "comment",
+    "compressed",
+}
 
 # Vectors whose expected outcome needs an mlkem768x25519 (post-quantum hybrid) identity, which we
 # do not implement: without it the file has no stanza we can open, so the only correct result is
@@ -165,15 +173,17 @@ def test_vector_seekable_reader(path: Path) -> None:
             assert reader.size == len(plain)
         assert hashlib.sha256(plain).hexdigest() == vector.payload
         return
-    with pytest.raises(AgeError) as info:
-        with AgeReader(io.BytesIO(vector.data), vector.identities) as reader:
-            reader.read()
+    with (
+        pytest.raises(AgeError) as info,
+        AgeReader(io.BytesIO(vector.data), vector.identities) as reader,
+    ):
+        reader.read()
     assert isinstance(info.value, error), f"expected {expect}, got {info.value!r}"
 
 
 def test_unsupported_recipient_message() -> None:
     vector = _load(TESTKIT / "hybrid")
-    with pytest.raises(AgeNoMatchError, match="no identity matched.*mlkem768x25519"):
+    with pytest.raises(AgeNoMatchError, match=r"no identity matched.*mlkem768x25519"):
         decrypt_stream(io.BytesIO(vector.data), io.BytesIO(), vector.identities)
 
 

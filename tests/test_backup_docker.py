@@ -115,6 +115,15 @@ def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
     assert entries[pf.PRIVATE_FILE]["uid"] == pf.PRIVATE_UID
     assert entries[pf.LINK_ABSOLUTE]["target"] == pf.LINK_ABSOLUTE_TARGET
 
+    # Every data entry of the zip is in the manifest, and only those.
+    with zipfile.ZipFile(archive) as zf:
+        data_names = {n for n in zf.namelist() if n not in (
+            "README.txt", "portal-backup.json", "portal-backup.json.sig", "SHA256SUMS")}
+    assert set(entries) == data_names
+    verify = run("verify", str(archive))
+    assert verify.returncode == 0, verify.stdout
+    assert f"signed by Portal {portal_host.identity_id}" in verify.stdout
+
     # Python's zipfile agrees on names (UTF-8) and on Unix modes of symlinks.
     with zipfile.ZipFile(archive) as zf:
         info = zf.getinfo(pf.LINK_ABSOLUTE)

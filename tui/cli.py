@@ -32,6 +32,8 @@ examples:
   portal-backup create --all --exclude core/identity   everything but the private key
   portal-backup verify backup.zip           check an archive end to end
   portal-backup explore backup.zip          browse an archive
+  portal-backup restore backup.zip          show what an archive holds beside this host
+  portal-backup restore backup.zip app/photos --dry-run   what restoring one app would change
 
 environment: PORTAL_ROOT (default /home/portal), DOCKER_HOST, PORTAL_BACKUP_STATE_DIR
 """
@@ -128,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--dry-run", action="store_true", help="print what would change, change "
                     "nothing")
     rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rs.add_argument("--keep-old", action="store_true",
+                    help="keep the data each restore replaces (its path is printed) instead of "
+                         "deleting it once the app runs again")
+    rs.add_argument("--progress", choices=("auto", "plain", "json", "none"), default="auto",
+                    help="how to report progress (json: one event per line on stdout)")
+    rs.add_argument("--json", action="store_true",
+                    help="print the plan (and with --dry-run, every change) as JSON")
+    rs.add_argument("--volume-access", choices=("auto", "host", "docker"), default="auto",
+                    help=argparse.SUPPRESS)
     _add_decrypt_args(rs)
     return p
 
@@ -185,7 +196,11 @@ def _recover(args: argparse.Namespace) -> None:
         print(f"portal-backup: {message}", file=sys.stderr)
 
     try:
-        errors = recover_journal(connect, log)
+        # Data first: containers must not start again on a half-swapped directory.
+        from .core.restore_journal import recover_restore
+
+        errors = recover_restore(log)
+        errors += recover_journal(connect, log)
     except OSError:
         return
     for e in errors:

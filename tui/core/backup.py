@@ -31,6 +31,7 @@ from .model import (
     DB_REL,
     IDENTITY_ARCHIVE_REL,
     MANIFEST_NAME,
+    META_NAMES,
     README_NAME,
     SIGNATURE_NAME,
     SUMS_NAME,
@@ -354,7 +355,7 @@ class BackupRun:
     # ------------------------------------------------------------------ metadata
 
     def _write_metadata(self, writer: ZipWriter, quiescer: Quiescer, now: datetime) -> None:
-        writer.barrier()
+        writer.drain()  # every data entry's record must be in before the manifest is built
         header = self._manifest_header(quiescer, now)
         readme = readme_text(header).encode()
         meta_time = int(now.timestamp()) * 1_000_000_000
@@ -364,12 +365,11 @@ class BackupRun:
         sig = self._signature(manifest)
         if sig is not None:
             self._meta_file(writer, SIGNATURE_NAME, sig, meta_time)
-        writer.barrier()
+        writer.drain()
         sums = "".join(self.sums).encode()
         writer.add_bytes(EntryMeta(SUMS_NAME, 0o644, 0, 0, meta_time), sums)
 
     def _meta_file(self, writer: ZipWriter, name: str, data: bytes, mtime_ns: int) -> None:
-        self.sums.append(sums_line(hashlib.sha256(data).hexdigest(), name))
         writer.add_bytes(EntryMeta(name, 0o644, 0, 0, mtime_ns), data)
 
     def _signature(self, manifest: bytes) -> bytes | None:
@@ -455,9 +455,11 @@ class BackupRun:
 
     def _on_written(self, e: WrittenEntry) -> None:
         # Runs on the writer thread; keep it cheap.
-        self.entries.append(entry_record(e))
-        if e.type == "file" and e.sha256:
+        if e.type == "file" and e.sha256 and e.name != SUMS_NAME:
             self.sums.append(sums_line(e.sha256, e.name))
+        if e.name in META_NAMES:
+            return
+        self.entries.append(entry_record(e))
         c = self.counters
         with c.lock:
             if e.type != "dir":

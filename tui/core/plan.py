@@ -101,7 +101,9 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
     for it in core:
         item_paths[it.id] = [s.archive_path for s in it.sources]
     if "core/db" in selected:
-        steps.append(PlanStep("Internal database", ["core/db"], [], special="db"))
+        # The database holds the identity; one read stores both.
+        ids = ["core/db", "core/identity"] if include_identity else ["core/db"]
+        steps.append(PlanStep("Internal database", ids, [], special="db"))
     elif include_identity:
         steps.append(PlanStep("Portal identity", ["core/identity"], [], special="identity"))
     for it in core:

@@ -29,7 +29,8 @@ STOP_TIMEOUT = 30  # seconds docker gives a container between SIGTERM and SIGKIL
 class Change:
     id: str
     name: str
-    action: Literal["stopped", "paused"]
+    # "stopped-paused": a paused container that a restore stopped; it is started and paused.
+    action: Literal["stopped", "paused", "stopped-paused"]
 
 
 @dataclass
@@ -169,6 +170,11 @@ def resume_changes(client: Any, changes: list[Change],
             elif ch.action == "stopped" and state not in ("running", "paused", "restarting"):
                 client.api.start(ch.id)
                 log("info", f"started {ch.name}")
+            elif ch.action == "stopped-paused" and state != "paused":
+                if state not in ("running", "restarting"):
+                    client.api.start(ch.id)
+                client.api.pause(ch.id)
+                log("info", f"started and paused {ch.name}")
         except Exception as exc:
             errors.append(f"could not restart {ch.name}: {_first_line(exc)}")
     return errors

@@ -272,6 +272,15 @@ class ZipWriter:
                     self._futures.discard(fut)
         self._check()
 
+    def drain(self) -> None:
+        """Wait until everything added so far is in the sink (on_written has run for it)."""
+        self._flush_small()
+        done = threading.Event()
+        self._enqueue(done.set)
+        while not done.wait(0.2):
+            self._check()
+        self._check()
+
     def close(self) -> int:
         """Finish the archive: central directory and end records. Returns the archive size."""
         if self._closed:

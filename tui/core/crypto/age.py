@@ -541,6 +541,12 @@ class _Source:
 
     def read(self, size: int) -> bytes:
         """Exactly ``size`` bytes unless EOF comes first."""
+        if not self._buf:  # the hot path for payload chunks: no extra copy
+            data = self._raw.read(size)
+            if not data or len(data) == size:
+                self.consumed += len(data)
+                return data
+            self._buf += data
         while len(self._buf) < size:
             data = self._raw.read(size - len(self._buf))
             if not data:
@@ -892,39 +898,41 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], identities: Sequence[Iden
             raise AgeHeaderError("the encrypted file is truncated right after its header")
         aead = _payload_aead(file_key, nonce)
         index = total = 0
-        data = src.read(ENC_CHUNK_SIZE + 1)
-        # Reading one byte past a chunk tells whether it must be the last one.
-        while len(data) > ENC_CHUNK_SIZE:
-            chunk = data[:ENC_CHUNK_SIZE]
-            try:
-                plain = aead.decrypt(_chunk_nonce(index, False), chunk, None)
-            except InvalidTag:
-                try:
-                    plain = aead.decrypt(_chunk_nonce(index, True), chunk, None)
-                except InvalidTag:
-                    raise _modified(index) from None
-                _write_all(sink, plain)
-                raise AgePayloadError(
-                    "the encrypted file has unexpected data after its end"
-                ) from None
-            _write_all(sink, plain)
-            total += len(plain)
-            index += 1
-            data = data[ENC_CHUNK_SIZE:] + src.read(ENC_CHUNK_SIZE)
-        if not data:
+        chunk = src.read(ENC_CHUNK_SIZE)
+        if not chunk:
             raise AgeTruncatedError("the encrypted file is truncated")
-        if len(data) == TAG_SIZE and index > 0:
-            raise AgePayloadError("the encrypted file is invalid (its last chunk is empty)")
-        try:
-            plain = aead.decrypt(_chunk_nonce(index, True), data, None)
-        except InvalidTag:
-            plain = _try_not_last(aead, index, data)
-            if plain is None:
-                raise _modified_last(index) from None
+        while True:
+            # Reading the next chunk first tells whether this one must be the last.
+            following = src.read(ENC_CHUNK_SIZE) if len(chunk) == ENC_CHUNK_SIZE else b""
+            if following:
+                try:
+                    plain = aead.decrypt(_chunk_nonce(index, False), chunk, None)
+                except InvalidTag:
+                    try:
+                        plain = aead.decrypt(_chunk_nonce(index, True), chunk, None)
+                    except InvalidTag:
+                        raise _modified(index) from None
+                    _write_all(sink, plain)
+                    raise AgePayloadError(
+                        "the encrypted file has unexpected data after its end"
+                    ) from None
+                _write_all(sink, plain)
+                total += len(plain)
+                index += 1
+                chunk = following
+                continue
+            if len(chunk) == TAG_SIZE and index > 0:
+                raise AgePayloadError("the encrypted file is invalid (its last chunk is empty)")
+            try:
+                plain = aead.decrypt(_chunk_nonce(index, True), chunk, None)
+            except InvalidTag:
+                cut_short = _try_not_last(aead, index, chunk)
+                if cut_short is None:
+                    raise _modified_last(index) from None
+                _write_all(sink, cut_short)
+                raise AgeTruncatedError("the encrypted file is truncated") from None
             _write_all(sink, plain)
-            raise AgeTruncatedError("the encrypted file is truncated") from None
-        _write_all(sink, plain)
-        return total + len(plain)
+            return total + len(plain)
     finally:
         if temp is not None:
             temp.close()
@@ -971,8 +979,8 @@ class AgeReader(io.RawIOBase):
         cache_chunks: int = 4,
     ) -> None:
         super().__init__()
-        if not source.seekable():
-            raise AgeError("an encrypted archive must be a regular, seekable file to be explored")
+        # Set first: close() (also run by __del__) relies on them even if the constructor fails.
+        self._given = source
         self._close_source = close_source
         self._owned: IO[bytes] | None = None
         self._cache: OrderedDict[int, bytes] = OrderedDict()
@@ -980,6 +988,10 @@ class AgeReader(io.RawIOBase):
         self._pos = 0
         self._source = source
         try:
+            if not source.seekable():
+                raise AgeError(
+                    "an encrypted archive must be a regular, seekable file to be explored"
+                )
             start = source.tell()
             src, self._owned = _open_source(source)
             if self._owned is not None:
@@ -1090,13 +1102,15 @@ class AgeReader(io.RawIOBase):
         n = remaining if size is None or size < 0 else min(size, remaining)
         if n == 0:
             return b""
-        index, offset = divmod(self._pos, CHUNK_SIZE)
-        if offset + n <= CHUNK_SIZE:  # the common case: one chunk, a single slice
-            self._pos += n
-            return self._chunk(index)[offset : offset + n]
-        buffer = bytearray(n)
-        self.readinto(buffer)
-        return bytes(buffer)
+        pieces = []
+        end = self._pos + n
+        while self._pos < end:
+            index, offset = divmod(self._pos, CHUNK_SIZE)
+            # Slicing a whole chunk returns it uncopied, so a large read costs one join.
+            piece = self._chunk(index)[offset : offset + end - self._pos]
+            pieces.append(piece)
+            self._pos += len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -1111,7 +1125,7 @@ class AgeReader(io.RawIOBase):
             self._owned.close()
             self._owned = None
         if self._close_source:
-            self._source.close()
+            self._given.close()
 
     def close(self) -> None:
         if not self.closed:

@@ -1,0 +1,139 @@
+"""The Textual app: screens live in tui/screens, widgets in tui/widgets; this only wires them.
+
+run_app is what `portal-backup` and `portal-backup explore` call. It turns SIGHUP and SIGTERM
+(a dropped SSH connection, a `kill`) into a clean cancel of a running backup, and waits for
+the backup's worker to finish restarting containers before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from .datasource import DataSource, HostSource
+from .jobs import BackupJob
+
+ArchiveOpener = Callable[[str], BinaryIO]
+
+
+def _open_plain(path: str) -> BinaryIO:
+    return open(path, "rb")  # the explorer owns and closes it
+
+
+class PortalBackupApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Portal Backup"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, source: DataSource, *, explore: str | None = None,
+                 open_archive: ArchiveOpener = _open_plain,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
+                 environ: Mapping[str, str] | None = None, cwd: str | None = None,
+                 backup_overrides: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.explore_path = explore
+        self.open_archive = open_archive
+        self.clock = clock  # UI timings (first paint, update rate); a fake one in tests
+        self.wall_clock = wall_clock  # "last backup 3 days ago"
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.cwd = cwd or os.getcwd()
+        # Extra BackupOptions fields (tests use hold_file/hold_item to pause a run).
+        self.backup_overrides: dict[str, Any] = dict(backup_overrides or {})
+        self.job = BackupJob()
+        self.quit_after_backup = False
+        self.started_at = clock()
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    def on_mount(self) -> None:
+        from .screens.explorer import ExplorerScreen
+        from .screens.home import HomeScreen
+
+        self._event_loop = asyncio.get_running_loop()
+        if self.explore_path is not None:
+            self.push_screen(ExplorerScreen(self.explore_path, standalone=True))
+        else:
+            self.push_screen(HomeScreen())
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if not self.job.running:
+            self.exit(0)
+            return
+        from .screens.dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.quit_after_backup = True
+                self.job.cancel.set()
+                self.notify("Stopping the backup and restarting containers; the app closes "
+                            "when that is done.", timeout=30)
+
+        self.push_screen(ConfirmDialog(
+            "A backup is running",
+            "Stop it and quit? Every container it stopped is started again and the "
+            "unfinished archive is deleted.", yes="Stop and quit", no="Keep going",
+            default_yes=False, danger=True), answered)
+
+    def hangup(self) -> None:
+        """The terminal is gone: cancel the backup (if any) and leave. run_app waits for it."""
+        self.job.cancel.set()
+        self.exit(0)
+
+    def hangup_threadsafe(self) -> None:
+        """For signal handlers: they run between bytecodes, possibly inside the event loop."""
+        self.job.cancel.set()
+        if self._event_loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                self._event_loop.call_soon_threadsafe(self.hangup)
+
+
+def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
+    from .commands import open_archive
+
+    app = PortalBackupApp(HostSource(args.portal_root), explore=explore,
+                          open_archive=lambda path: open_archive(path, args))
+    previous = _install_hangup_handlers(app)
+    try:
+        app.run(mouse=not getattr(args, "no_mouse", False))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if app.job.running:
+            _say("portal-backup: stopping the backup and restarting containers…")
+            app.job.wait()
+    return app.return_code or 0
+
+
+def _install_hangup_handlers(app: PortalBackupApp) -> dict[int, Any]:
+    def handler(_signum: int, _frame: Any) -> None:
+        app.hangup_threadsafe()
+
+    previous = {}
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
+        print(text, file=sys.stderr, flush=True)

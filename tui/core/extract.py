@@ -1,0 +1,415 @@
+"""Safe extraction of archive entries into a staging directory.
+
+Everything here works on directory file descriptors: each path component is opened with
+O_NOFOLLOW relative to its parent's descriptor, and files are created with O_EXCL, so nothing is
+ever written through a symlink or outside the staging root, whatever the archive holds. Symlinks
+are created last, exactly as stored (never followed), and directory modes and times are applied
+after their contents are written (deepest first), so a read-only directory or an mtime survives.
+
+Before anything is staged, `check_names` refuses trees whose names could escape or alias (`..`,
+absolute names, duplicates, an entry below a symlink or a file) and `verify_entries` reads every
+entry once (CRC-32, size, SHA-256 and symlink target against the manifest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .archive.zipreader import ZipEntry, ZipFormatError, ZipReader, show, unsafe_reason
+from .errors import Cancelled, PortalBackupError
+
+EntryType = Literal["file", "dir", "symlink"]
+
+_CHUNK = 1 << 20
+_TARGET_LIMIT = 1 << 16  # a symlink target longer than this is not something we wrote
+_DIR_FDS = 64  # directory descriptors kept open while extracting
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafeArchive(PortalBackupError):
+    """The archive's entries fail a safety or integrity check; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One data entry: the manifest's metadata joined with the zip entry holding the bytes."""
+
+    name: str  # archive name; directories end with "/"
+    type: EntryType
+    size: int
+    mode: int  # permission bits
+    uid: int
+    gid: int
+    mtime_ns: int
+    sha256: str | None
+    target: str | None  # symlinks
+    entry: ZipEntry
+
+
+def _zip_type(entry: ZipEntry) -> EntryType:
+    return "dir" if entry.is_dir else "symlink" if entry.is_symlink else "file"
+
+
+def join_records(reader: ZipReader, manifest_entries: Iterable[dict[str, Any]],
+                 names: Iterable[str]) -> list[Record]:
+    """Records for `names` (zip entry names), in archive order; refuses anything inconsistent.
+
+    Metadata comes from the manifest (exact mtime_ns), falling back to the zip's own fields.
+    """
+    listed = {e["path"]: e for e in manifest_entries
+              if isinstance(e, dict) and isinstance(e.get("path"), str)}
+    out: list[Record] = []
+    for name in names:
+        entry = reader.get(name)
+        rec = listed.get(name)
+        if entry is None:
+            raise UnsafeArchive(f"{show(name)}: listed in the manifest but missing from the "
+                                "archive.")
+        if rec is None:
+            raise UnsafeArchive(f"{show(name)}: in the archive but not listed in the manifest.")
+        kind = _zip_type(entry)
+        if rec.get("type") != kind:
+            raise UnsafeArchive(f"{show(name)}: the manifest says {rec.get('type')!r} but the "
+                                f"archive holds a {kind}.")
+        size = rec.get("size", entry.size)
+        if kind != "dir" and size != entry.size:
+            raise UnsafeArchive(f"{show(name)}: the manifest says {size} bytes but the archive "
+                                f"entry declares {entry.size}.")
+        if kind == "symlink" and entry.size > _TARGET_LIMIT:
+            raise UnsafeArchive(f"{show(name)}: its symlink target is implausibly long.")
+        if kind == "file" and not isinstance(rec.get("sha256"), str):
+            raise UnsafeArchive(f"{show(name)}: the manifest has no SHA-256 for it.")
+        out.append(Record(
+            name=name, type=kind, size=entry.size,
+            mode=_int(rec.get("mode"), entry.mode) & 0o7777,
+            uid=_int(rec.get("uid"), entry.uid or 0), gid=_int(rec.get("gid"), entry.gid or 0),
+            mtime_ns=_int(rec.get("mtime_ns"), entry.mtime * 1_000_000_000),
+            sha256=rec.get("sha256") if kind == "file" else None,
+            target=rec.get("target") if kind == "symlink" else None, entry=entry))
+    return out
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def check_names(records: list[Record], prefix: str) -> None:
+    """Refuses names that could escape the staging root or alias one another.
+
+    `prefix` is the tree's archive path ("a/b/" for a directory, "a/f" for one file). Every
+    record must lie inside it; relative names must be plain components (no "", ".", ".."); no
+    name may appear twice; and no entry may sit below a symlink or a regular file, which is how
+    "write a symlink, then a file through it" archives work.
+    """
+    seen: set[str] = set()
+    leaves: dict[str, EntryType] = {}
+    for r in records:
+        reason = unsafe_reason(r.name)
+        if reason:
+            raise UnsafeArchive(f"{show(r.name)}: unsafe name: {reason}.")
+        if r.name in seen:
+            raise UnsafeArchive(f"{show(r.name)}: the name appears twice.")
+        seen.add(r.name)
+        rel = relative(r.name, prefix)
+        if rel is None:
+            raise UnsafeArchive(f"{show(r.name)}: it lies outside {show(prefix)}.")
+        parts = rel.rstrip("/").split("/") if rel else []
+        if any(p in ("", ".", "..") for p in parts):
+            raise UnsafeArchive(f"{show(r.name)}: unsafe name: an empty, '.' or '..' component.")
+        key = "/".join(parts)
+        if key in leaves or (key == "" and r.type != "dir" and prefix.endswith("/")):
+            raise UnsafeArchive(f"{show(r.name)}: the name appears twice (as a file and a "
+                                "directory).")
+        if r.type != "dir":
+            leaves[key] = r.type
+    for r in records:
+        rel = relative(r.name, prefix) or ""
+        parts = rel.rstrip("/").split("/")
+        for depth in range(1, len(parts)):
+            above = "/".join(parts[:depth])
+            if above in leaves:
+                raise UnsafeArchive(
+                    f"{show(r.name)}: it lies below the {leaves[above]} {show(prefix + above)}; "
+                    "refusing to write through it.")
+
+
+def relative(name: str, prefix: str) -> str | None:
+    """`name` relative to the tree `prefix`; "" for the tree's own root entry; None if outside."""
+    if not prefix.endswith("/"):
+        return "" if name == prefix else None
+    if name == prefix:
+        return ""
+    return name[len(prefix):] if name.startswith(prefix) else None
+
+
+ByteSink = Callable[[int], None]
+
+
+def verify_entries(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
+                   cancel: threading.Event | None = None) -> None:
+    """Reads every entry once, in file order: CRC-32 and size (the reader's checks, which also
+    stop a zip bomb one byte past the declared size), SHA-256 and symlink targets (manifest)."""
+    for r in sorted(records, key=lambda r: r.entry.header_offset):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the restore was cancelled before anything was changed")
+        if r.type == "dir":
+            if r.entry.size:
+                raise UnsafeArchive(f"{show(r.name)}: a directory entry that holds data.")
+            continue
+        digest = hashlib.sha256()
+        head = bytearray()
+        try:
+            for chunk in reader.iter_chunks(r.entry, _CHUNK):
+                digest.update(chunk)
+                if r.type == "symlink":
+                    head += chunk
+                on_bytes(len(chunk))
+        except ZipFormatError as exc:
+            raise UnsafeArchive(str(exc)) from exc
+        if r.type == "file" and digest.hexdigest() != r.sha256:
+            raise UnsafeArchive(f"{show(r.name)}: its SHA-256 does not match the manifest.")
+        if r.type == "symlink":
+            target = _decode_target(r, bytes(head))
+            if r.target is not None and target != r.target:
+                raise UnsafeArchive(f"{show(r.name)}: its link target does not match the "
+                                    "manifest.")
+
+
+def _decode_target(r: Record, data: bytes) -> str:
+    try:
+        target = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnsafeArchive(f"{show(r.name)}: its link target is not UTF-8.") from exc
+    if not target or "\x00" in target:
+        raise UnsafeArchive(f"{show(r.name)}: its link target is empty or holds a NUL byte.")
+    return target
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+class _DirFds:
+    """Open descriptors of staged directories, reached component by component with O_NOFOLLOW.
+
+    A small LRU keeps the common case (many files in one directory) at one open per directory.
+    """
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        self._cache: OrderedDict[str, int] = OrderedDict()
+
+    def get(self, rel_dir: str, create: bool = False) -> int:
+        """The descriptor of `rel_dir` ("" is the root; components joined by "/")."""
+        if not rel_dir:
+            return self.root_fd
+        fd = self._cache.get(rel_dir)
+        if fd is not None:
+            self._cache.move_to_end(rel_dir)
+            return fd
+        parent, _, leaf = rel_dir.rpartition("/")
+        pfd = self.get(parent, create)
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(leaf, 0o700, dir_fd=pfd)
+        fd = os.open(leaf, _O_DIR, dir_fd=pfd)  # ELOOP/ENOTDIR if something swapped it
+        self._cache[rel_dir] = fd
+        if len(self._cache) > _DIR_FDS:
+            # Never evict an ancestor of what we just opened: only its own chain is in use.
+            _, old = self._cache.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._cache.values():
+            os.close(fd)
+        self._cache.clear()
+
+
+@dataclass
+class ExtractStats:
+    files: int = 0
+    bytes: int = 0
+    owners_skipped: bool = False  # not root: uid/gid could not be set
+
+
+class Extractor:
+    """Writes one tree (or one file) of records under a directory descriptor.
+
+    `chown` False skips uid/gid (a non-root restore of the user's own files).
+    """
+
+    def __init__(self, reader: ZipReader, on_bytes: ByteSink,
+                 cancel: threading.Event | None = None, chown: bool = True) -> None:
+        self.reader = reader
+        self.on_bytes = on_bytes
+        self.cancel = cancel
+        self.chown = chown
+        self.stats = ExtractStats()
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("the restore was cancelled; nothing was changed")
+
+    def extract_leaf(self, parent_fd: int, name: str, record: Record) -> None:
+        """One regular file or symlink as `name` in the directory `parent_fd`."""
+        if record.type == "symlink":
+            self._make_link(parent_fd, name, record)
+        else:
+            self._write_file(parent_fd, name, record)
+
+    def extract_bytes(self, parent_fd: int, name: str, data: bytes, mode: int, uid: int,
+                      gid: int, mtime_ns: int) -> None:
+        """Generated content (the Portal database with identities merged) as a new file."""
+        fd = os.open(name, _O_NEW, 0o600, dir_fd=parent_fd)
+        try:
+            _write_all(fd, data)
+            self._meta_fd(fd, mode, uid, gid, mtime_ns)
+        finally:
+            os.close(fd)
+
+    def extract_tree(self, parent_fd: int, name: str, records: list[Record],
+                     prefix: str) -> None:
+        """The records of the tree `prefix` as a new directory `name` in `parent_fd`.
+
+        The root directory gets the metadata of the tree's own entry (prefix itself), if any.
+        """
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        root_fd = os.open(name, _O_DIR, dir_fd=parent_fd)
+        fds = _DirFds(root_fd)
+        try:
+            dirs: list[tuple[str, Record | None]] = []
+            links: list[tuple[str, Record]] = []
+            made: set[str] = {""}
+            for r in records:
+                rel = (relative(r.name, prefix) or "").rstrip("/")
+                if r.type == "dir":
+                    dirs.append((rel, r))
+                    if rel not in made:
+                        fds.get(rel, create=True)
+                        made.add(rel)
+                elif r.type == "symlink":
+                    links.append((rel, r))
+                else:
+                    parent, _, leaf = rel.rpartition("/")
+                    self._check_cancel()
+                    self._write_file(fds.get(parent, create=True), leaf, r)
+                    self._note_parents(parent, made, dirs)
+            if not any(rel == "" for rel, _ in dirs):
+                dirs.append(("", None))
+            for rel, r in links:  # last: nothing is ever written below one
+                parent, _, leaf = rel.rpartition("/")
+                pfd = fds.get(parent, create=True)
+                self._note_parents(parent, made, dirs)
+                self._make_link(pfd, leaf, r)
+            # Deepest first, so setting a parent's mtime comes after its children changed it.
+            for rel, dr in sorted(dirs, key=lambda d: d[0].count("/") + (d[0] != ""),
+                                  reverse=True):
+                fd = fds.get(rel)
+                if dr is None:
+                    os.fchmod(fd, 0o755)
+                else:
+                    self._meta_fd(fd, dr.mode, dr.uid, dr.gid, dr.mtime_ns)
+        finally:
+            fds.close()
+            os.close(root_fd)
+
+    def _note_parents(self, parent: str, made: set[str],
+                      dirs: list[tuple[str, Record | None]]) -> None:
+        # A directory created implicitly (no entry of its own) still gets a sane mode.
+        while parent not in made:
+            made.add(parent)
+            dirs.append((parent, None))
+            parent = parent.rpartition("/")[0]
+
+    def _make_link(self, parent_fd: int, leaf: str, r: Record) -> None:
+        os.symlink(self._link_target(r), leaf, dir_fd=parent_fd)
+        if self.chown:
+            self._chown_path(leaf, parent_fd, r.uid, r.gid)
+        os.utime(leaf, ns=(r.mtime_ns, r.mtime_ns), dir_fd=parent_fd, follow_symlinks=False)
+        self.stats.files += 1
+
+    def _link_target(self, r: Record) -> str:
+        data = self.reader.read_entry(r.entry, limit=_TARGET_LIMIT)
+        target = _decode_target(r, data)
+        if r.target is not None and target != r.target:
+            raise UnsafeArchive(f"{show(r.name)}: its link target does not match the manifest.")
+        return target
+
+    def _write_file(self, parent_fd: int, leaf: str, r: Record) -> None:
+        fd = os.open(leaf, _O_NEW, 0o600, dir_fd=parent_fd)
+        try:
+            digest = hashlib.sha256()
+            try:
+                for chunk in self.reader.iter_chunks(r.entry, _CHUNK):
+                    digest.update(chunk)
+                    _write_all(fd, chunk)
+                    self.on_bytes(len(chunk))
+            except ZipFormatError as exc:
+                raise UnsafeArchive(str(exc)) from exc
+            # Checked again: the archive could have changed since it was verified.
+            if digest.hexdigest() != r.sha256:
+                raise UnsafeArchive(f"{show(r.name)}: its SHA-256 does not match the manifest.")
+            self._meta_fd(fd, r.mode, r.uid, r.gid, r.mtime_ns)
+        finally:
+            os.close(fd)
+        self.stats.files += 1
+        self.stats.bytes += r.size
+
+    def _meta_fd(self, fd: int, mode: int, uid: int, gid: int, mtime_ns: int) -> None:
+        if self.chown:
+            try:
+                os.fchown(fd, uid, gid)  # before chmod: chown clears set-id bits
+            except PermissionError:
+                self.chown = False
+                self.stats.owners_skipped = True
+        os.fchmod(fd, mode)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+
+    def _chown_path(self, leaf: str, dir_fd: int, uid: int, gid: int) -> None:
+        try:
+            os.chown(leaf, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+        except PermissionError:
+            self.chown = False
+            self.stats.owners_skipped = True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def open_dir_nofollow(path: str) -> int:
+    """A descriptor of an existing directory, refusing a symlink in its last component."""
+    return os.open(path, _O_DIR)
+
+
+def remove_tree_at(parent_fd: int, name: str) -> None:
+    """Deletes `name` (a tree, file or symlink) in `parent_fd`, never following symlinks."""
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=parent_fd)
+        return
+    fd = os.open(name, _O_DIR, dir_fd=parent_fd)
+    try:
+        # A directory we staged may be read-only (mode 0555); we own it, so open it up.
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o700)
+        for child in os.listdir(fd):
+            remove_tree_at(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)

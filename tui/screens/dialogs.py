@@ -1,0 +1,114 @@
+"""Small modal dialogs: confirm, ask for a path, show a message. Every one closes by keys
+other than Esc too (n, q, Tab to a button), since Esc is slow over SSH."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+RenderableText = str | Text
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, title: str, body: RenderableText, yes: str = "Yes", no: str = "No",
+                 default_yes: bool = True, danger: bool = False) -> None:
+        super().__init__()
+        self._title, self._body, self._yes, self._no = title, body, yes, no
+        self._default_yes = default_yes
+        self._danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self._title, classes="dialog-title")
+            yield Static(self._body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self._yes} (y)", id="yes",
+                             variant="error" if self._danger else "primary")
+                yield Button(f"{self._no} (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes" if self._default_yes else "#no").focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class PathDialog(ModalScreen[str | None]):
+    """Asks for a path. Enter accepts; Esc, or Tab to Cancel, gives None."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, hint: str, value: str, ok: str = "OK") -> None:
+        super().__init__()
+        self._title, self._hint, self._value, self._ok = title, hint, value, ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self._title, classes="dialog-title")
+            yield Static(self._hint, classes="dialog-body")
+            yield Input(self._value, id="path")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._ok, id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        value = self.query_one("#path", Input).value.strip()
+        self.dismiss((value or None) if event.button.id == "ok" else None)
+
+
+class MessageDialog(ModalScreen[None]):
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,q,escape,space", "close", "Close"),
+    ]
+
+    def __init__(self, title: str, body: RenderableText, error: bool = False) -> None:
+        super().__init__()
+        self._title, self._body, self._error = title, body, error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -error" if self._error else "dialog"):
+            yield Static(self._title, classes="dialog-title")
+            with VerticalScroll(classes="dialog-scroll"):
+                yield Static(self._body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (enter)", id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed)
+    def _pressed(self) -> None:
+        self.dismiss(None)

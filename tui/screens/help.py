@@ -1,0 +1,98 @@
+"""Every key binding, read from the screens' own BINDINGS so this list never drifts."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+EXTRA = {  # keys handled by widgets themselves (Textual's Tree, Input, DataTable, buttons)
+    "Lists and trees": [("up/down, page up/down, home/end", "move"),
+                        ("right/left, +/-", "expand/collapse a folder or app"),
+                        ("tab / shift+tab", "next / previous part of the screen")],
+    "Dialogs": [("y / n", "answer yes / no"), ("enter", "accept, or press the focused button"),
+                ("tab", "move to the buttons (Cancel is reachable without Esc)")],
+}
+
+
+def _key_text(app: App[object], binding: Binding) -> str:
+    keys = [k.strip() for k in binding.key.split(",")]
+    return " / ".join(app.get_key_display(Binding(k, binding.action)) for k in keys)
+
+
+def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for b in bindings:
+        if not isinstance(b, Binding) or not b.description or b.system:
+            continue
+        if b.description in seen:  # e.g. Esc as a second key for Cancel
+            rows = [(k + " / " + _key_text(app, b), d) if d == b.description else (k, d)
+                    for k, d in rows]
+            continue
+        seen.add(b.description)
+        rows.append((_key_text(app, b), b.description))
+    return rows
+
+
+def help_sections() -> list[tuple[str, list[BindingType]]]:
+    from ..app import PortalBackupApp
+    from ..widgets.item_tree import ItemTree
+    from .dialogs import ConfirmDialog
+    from .done import DoneScreen
+    from .explorer import ExplorerScreen
+    from .home import HomeScreen
+    from .progress import ProgressScreen
+    from .verify import VerifyScreen
+
+    return [
+        ("Everywhere", PortalBackupApp.BINDINGS),
+        ("Backup list", [*ItemTree.BINDINGS, *HomeScreen.BINDINGS]),
+        ("Backup running", ProgressScreen.BINDINGS),
+        ("Backup done", DoneScreen.BINDINGS),
+        ("Explorer", ExplorerScreen.BINDINGS),
+        ("Verify", VerifyScreen.BINDINGS),
+        ("Confirm", ConfirmDialog.BINDINGS),
+    ]
+
+
+class HelpScreen(Screen[None]):
+    CSS_PATH = "help.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q,question_mark,f1,backspace,escape", "close", "Close help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Keys", classes="title")
+        with VerticalScroll(id="help-body"):
+            yield Static(self._table(), id="help-table")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()
+
+    def _table(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True, min_width=16)
+        table.add_column()
+        sections = [(title, binding_rows(self.app, list(bindings)))
+                    for title, bindings in help_sections()]
+        sections += list(EXTRA.items())
+        for title, rows in sections:
+            table.add_row(Text(title, style="bold underline"), "")
+            for keys, what in rows:
+                table.add_row(keys, what)
+            table.add_row("", "")
+        table.add_row(Text("Over SSH", style="bold underline"), "")
+        table.add_row("--no-mouse", "if clicks or scrolling print garbage")
+        table.add_row("Esc", "never the only key: q or backspace do the same")
+        return table
+
+    def action_close(self) -> None:
+        self.app.pop_screen()

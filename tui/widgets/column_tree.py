@@ -1,0 +1,65 @@
+"""A Tree whose rows end in right-aligned columns (sizes, states), like a file manager's list.
+
+Textual's Tree draws one label per row; this pads each label to the widget's width so the
+columns line up at every depth and every terminal size, truncating the name instead of the
+numbers when space runs short.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+T = TypeVar("T")
+
+
+class ColumnTree(Tree[T], Generic[T]):
+    DEFAULT_CSS = """
+    ColumnTree {
+        scrollbar-gutter: stable;
+    }
+    """
+
+    # Columns are (text, width); subclasses fill them in.
+    def row_name(self, node: TreeNode[T]) -> Text:
+        return node.label.copy() if isinstance(node.label, Text) else Text(str(node.label))
+
+    def row_columns(self, node: TreeNode[T]) -> list[tuple[Text, int]]:
+        return []
+
+    def _row_depth(self, node: TreeNode[T]) -> int:
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        return depth + (1 if self.show_root and node is not self.root else 0)
+
+    def render_label(self, node: TreeNode[T], base_style: Style, style: Style) -> Text:
+        if node.allow_expand:
+            prefix = Text(self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
+                          style=base_style)
+        else:
+            prefix = Text("  " if self._row_depth(node) == 0 else "", style=base_style)
+        name = self.row_name(node)
+        columns = Text()
+        columns_width = 0
+        for text, width in self.row_columns(node):
+            text = text.copy()
+            text.truncate(width, overflow="ellipsis")
+            text.pad_left(width - text.cell_len)
+            columns.append(" ")
+            columns.append_text(text)
+            columns_width += width + 1
+        content_width = self.scrollable_content_region.width
+        if content_width > 0:
+            guides = self._row_depth(node) * self.guide_depth
+            room = max(4, content_width - guides - prefix.cell_len - columns_width - 1)
+            name.truncate(room, overflow="ellipsis", pad=True)
+        label = Text.assemble(prefix, name, columns)
+        label.stylize(style)
+        return label

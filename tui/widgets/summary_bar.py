@@ -1,0 +1,47 @@
+"""The home screen's summary: what is selected, what it costs, where it goes, how."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..humanfmt import count, duration, human_bytes
+from ..selection import Totals
+
+QUIESCE_WORDS = {"stop": "stop apps while copying", "pause": "pause apps while copying",
+                 "none": "copy live (apps keep running)"}
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    if len(text) <= width or width < 5:
+        return text
+    keep = width - 1
+    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2):]
+
+
+class SummaryBar(Static):
+    """Three short lines; the identity warning gets a line of its own when it applies."""
+
+    def show_totals(self, totals: Totals, destination: str, quiesce: str, identity: bool,
+             db_without_keys: bool) -> None:
+        size = f"{human_bytes(totals.bytes)} in {count(totals.files)} files"
+        if totals.pending_sources:
+            size += " (counting…)"
+        line1 = Text.assemble(("Selected ", "bold"), f"{totals.items} items, {size}")
+        if totals.apps_quiesced and quiesce != "none":
+            verb = "stopped" if quiesce == "stop" else "paused"
+            line1.append(f" · {totals.apps_quiesced} apps {verb}, "
+                         f"~{duration(totals.downtime_estimate)} in all")
+        line2 = Text.assemble(("To ", "bold"), middle_ellipsis(destination, 40),
+                              "  ", ("Mode ", "bold"), QUIESCE_WORDS.get(quiesce, quiesce))
+        lines = [line1, line2]
+        if identity:
+            lines.append(Text("⚠ Holds the Portal's private key: keep the archive private · "
+                              "i: leave it out", style="bold"))
+            self.set_class(True, "-identity")
+        else:
+            note = ("Identity left out: the database is stored without private keys."
+                    if db_without_keys else "Identity left out.")
+            lines.append(Text(note + " i: include it"))
+            self.set_class(False, "-identity")
+        self.update(Text("\n").join(lines))
