@@ -347,3 +347,34 @@ def test_usage_errors_exit_2(portal_root: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "no item" in bad.stderr
     assert run("frobnicate", env=env).returncode == 2
     assert os.listdir(tmp_path) == []
+
+
+def test_pause_mode_freezes_during_the_read_and_thaws_after(portal_host: pf.PortalHost,
+                                                            tmp_path: Path) -> None:
+    before = portal_host.container_states()
+    notes = portal_host.apps[0]
+    web = portal_host.containers[notes][0][0]
+    hold = tmp_path / "hold"
+    hold.write_text("hold")
+    env = {**os.environ, **portal_env(portal_host), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+           "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{notes}"}
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([*COMMAND, "create", f"app/{notes}", "-o", str(out), "--quiesce",
+                             "pause", "--progress", "json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for(lambda: portal_host.container_states()[web] == "paused", what="app paused")
+        hold.unlink()
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert portal_host.container_states() == before
+    manifest = json.loads(zipfile.ZipFile(stdout.strip().splitlines()[-1]).read(
+        "portal-backup.json"))
+    item = next(i for i in manifest["items"] if i["id"] == f"app/{notes}")
+    assert item["containers"][0]["quiesced"] == "paused"
+    finished = json_lines(stdout)[-1]
+    assert finished["type"] == "finished" and finished["downtime"][notes] > 0

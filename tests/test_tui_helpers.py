@@ -77,7 +77,7 @@ def test_fetch_commands_from_ssh_connection() -> None:
     assert cmds.scp == "scp -P 2222 'anna@198.51.100.7:/srv/backups/my file.zip' ."
     assert cmds.rsync == "rsync -P -e 'ssh -p 2222' 'anna@198.51.100.7:/srv/backups/my file.zip' ."
     v6 = fetch_commands("/a.zip", {"SSH_CONNECTION": "::1 5 fe80::2 22"}, user="root")
-    assert v6.scp == "scp root@[fe80::2]:/a.zip ." and not v6.guessed
+    assert v6.scp == "scp 'root@[fe80::2]:/a.zip' ." and not v6.guessed  # [] quoted for the shell
     assert fetch_commands("/a.zip", {}, user="u", hostname="box").guessed
 
 
