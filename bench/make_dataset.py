@@ -2,11 +2,11 @@
 
     python bench/make_dataset.py --out /tmp/pbdata [--scale 1.0] [--seed 2023]
 
-At --scale 1.0 the tree holds about 1.18 GB in about 22,000 files:
+At --scale 1.0 the tree holds about 1.18 GB in about 25,400 files:
 
 - ``core/``: the TinyDB database (with an ``identities`` table), the settings YAML and three
   installed apps' compose files;
-- ``user_data/shared/``: photos (JPEG) and videos (MP4, four of them 50-160 MB), all
+- ``user_data/shared/``: photos (JPEG) and videos (MP4, four of them 50-150 MB), all
   incompressible and with the right magic bytes; a ~100 MB SQLite database of text rows;
   20,000 small text files (source code and notes, 200 B-20 KB, nested directories); large
   logs plus a few gzipped rotations; source trees with git packs;
@@ -20,7 +20,7 @@ At --scale 1.0 the tree holds about 1.18 GB in about 22,000 files:
 The same seed and scale give the same files, byte for byte and with the same mtimes (SQLite's
 own file layout aside, which depends on the SQLite library). Generation is fast: text is cut
 from pools made once (word text with a Zipf-like vocabulary, code lines, log lines), so it
-compresses like real text (about 2-4x with deflate, logs more) and not 100x; incompressible
+compresses like real text (about 2-3.5x with deflate, logs ~5x) and not 100x; incompressible
 bytes come from a seeded ``random.Random``. Only counts and byte sizes scale.
 """
 

@@ -6,8 +6,8 @@ Runs the same `create` as bench/run.py (the items `create` accepts on a host wit
 four ways, after a read pass that warms the page cache:
 
 1. plain, for the wall time without a profiler;
-2. under py-spy with --native and --threads: every thread's stack, C frames included, whether
-   it runs or waits; each sample is classed as running, waiting for the GIL
+2. under py-spy with --native --threads --idle: every thread's stack, C frames included,
+   whether it runs or waits; each sample is classed as running, waiting for the GIL
    (pthread_cond_timedwait outside a Python lock: CPython's take_gil) or idle on a lock/queue;
 3. under py-spy with --gil: only the thread holding the GIL, so its share of the samples is how
    busy the GIL is and its functions are what serializes the run;
@@ -67,19 +67,31 @@ def frame_key(frame: str) -> str:
     return f"{func} ({file})"
 
 
-def parse_raw(path: Path) -> list[tuple[str, list[str], int]]:
-    """py-spy raw (collapsed) output -> (thread name, frames root first, count)."""
-    out = []
+def parse_raw(path: Path) -> tuple[list[tuple[str, list[str], int]], Counter[str]]:
+    """py-spy raw (collapsed) output -> ((thread, frames root first, count), threads per name).
+
+    Pool workers share one name ('zip-deflate_N'); a thread py-spy had not named yet gets the
+    name it has elsewhere in the file.
+    """
+    rows: list[tuple[str, str | None, list[str], int]] = []
+    names: dict[str, str] = {}
     for line in path.read_text(errors="replace").splitlines():
         if not line.strip():
             continue
         stack, _, count = line.rpartition(" ")
         parts = stack.split(";")
-        head = parts[0]
-        thread = head.split(": ", 1)[1] if ": " in head else head
-        thread = re.sub(r"_\d+$", "_N", thread)  # pool workers share one row
-        out.append((thread, parts[1:], int(count)))
-    return out
+        m = re.match(r"thread \((?P<tid>\w+)\)(?:: (?P<name>.*))?$", parts[0])
+        tid = m.group("tid") if m else parts[0]
+        name = m.group("name") if m else None
+        if name:
+            name = re.sub(r"_\d+$", "_N", name)
+            names[tid] = name
+        rows.append((tid, name, parts[1:], int(count)))
+    out = [(name or names.get(tid, f"thread {tid}"), frames, c) for tid, name, frames, c in rows]
+    per_name: Counter[str] = Counter()
+    for tid in {tid for tid, _n, _f, _c in rows}:
+        per_name[names.get(tid, f"thread {tid}")] += 1
+    return out, per_name
 
 
 def classify(frames: list[str]) -> str:
@@ -98,22 +110,29 @@ def table(counter: Counter[str], total: int, title: str, n: int = TOP) -> list[s
     return lines
 
 
-def summarize_threads(samples: list[tuple[str, list[str], int]], rate: int, wall: float
-                      ) -> list[str]:
+def summarize_threads(samples: list[tuple[str, list[str], int]], per_name: Counter[str],
+                      rate: int, secs: float) -> list[str]:
     states: dict[str, Counter[str]] = defaultdict(Counter)
     for thread, frames, c in samples:
         states[thread][classify(frames)] += c
-    lines = [f"Thread states (py-spy --native --threads at {rate} Hz; 'zip-deflate_N' sums the "
-             "pool's workers):",
-             f"  {'thread':<16} {'samples':>8} {'running':>8} {'GIL wait':>9} {'idle':>6}"]
+    lines = [f"Thread states (py-spy --native --threads --idle at {rate} Hz over {secs:.1f} s "
+             "under the profiler). 'alive' = samples / (rate x seconds x threads): below 100% "
+             "when a thread starts late (imports and the inventory come first). The next "
+             "columns split its samples: running (on a CPU or in a system call such as read), "
+             "waiting for the GIL, or waiting on a lock, queue or future (no work for it). "
+             "zip-deflate_N sums the pool's workers.",
+             f"  {'thread':<16} {'threads':>7} {'samples':>8} {'alive':>8} {'running':>8} "
+             f"{'GIL wait':>9} {'lock wait':>9}"]
     for thread, cnt in sorted(states.items(), key=lambda kv: -sum(kv[1].values())):
         tot = sum(cnt.values())
+        n = max(1, per_name.get(thread, 1))
 
         def pct(key: str, cnt: Counter[str] = cnt, tot: int = tot) -> str:
             return f"{100 * cnt[key] / max(1, tot):.0f}%"
 
-        lines.append(f"  {thread:<16} {tot:>8} {pct('running'):>8} "
-                     f"{pct('waiting for the GIL'):>9} {pct('idle (lock, queue, future)'):>6}")
+        sampled = f"{100 * tot / (rate * secs * n):.0f}%"
+        lines.append(f"  {thread:<16} {n:>7} {tot:>8} {sampled:>8} {pct('running'):>8} "
+                     f"{pct('waiting for the GIL'):>9} {pct('idle (lock, queue, future)'):>9}")
     return lines
 
 
@@ -175,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.py_spy:
         for mode in ("native", "gil"):
             raw = work / f"{mode}.txt"
-            flags = (["--native", "--threads"] if mode == "native" else ["--gil", "--threads"])
+            flags = (["--native", "--threads", "--idle"] if mode == "native"
+                     else ["--gil", "--threads"])
             with contextlib.suppress(FileNotFoundError):
                 archive.unlink()
             say(f"py-spy --{mode} ...")
@@ -184,13 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "raw", "-o", str(raw), "--", *create], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             secs = time.perf_counter() - t0
-            samples = parse_raw(raw)
+            samples, per_name = parse_raw(raw)
             report += ["", "=" * 100]
             if mode == "native":
-                report.append(f"py-spy record --native --threads --rate {args.rate}: {secs:.1f} s "
-                              "under the profiler")
+                report.append(f"py-spy record --native --threads --idle --rate {args.rate}: "
+                              f"{secs:.1f} s under the profiler")
                 report.append("")
-                report += summarize_threads(samples, args.rate, secs)
+                report += summarize_threads(samples, per_name, args.rate, secs)
                 self_c, incl, tot = hot_functions(samples, only_running=True)
                 report.append("")
                 report += table(self_c, tot, f"Top {TOP} functions by self time, running "

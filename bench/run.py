@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import stat
 import struct
@@ -37,7 +38,6 @@ MIB = 1 << 20
 VENV_BIN = Path(sys.executable).parent
 METADATA_NAMES = {"README.txt", "portal-backup.json", "portal-backup.json.sig", "SHA256SUMS"}
 ALL_TOOLS = ("tar", "portal-backup", "zip", "zip-1", "7z")
-EXTRA_TOOLS = ("portal-backup-t1",)  # ours on one thread; only when asked for
 
 
 # --------------------------------------------------------------------------- process timing
@@ -188,13 +188,11 @@ def backup_items(data: Path) -> tuple[list[str], list[str], list[str]]:
 
 
 def tool_command(tool: str, data: Path, out: Path, items: list[str], paths: list[str],
-                 nproc: int) -> tuple[list[str], str | None]:
+                 nproc: int, variants: dict[str, list[str]]) -> tuple[list[str], str | None]:
     """(argv, cwd) for one tool writing `out` from `data`."""
-    if tool in ("portal-backup", "portal-backup-t1"):
+    if tool == "portal-backup" or tool in variants:
         cmd = [portal_backup(), "--portal-root", str(data), "create", *items, "-o", str(out),
-               "--progress", "none"]
-        if tool == "portal-backup-t1":
-            cmd += ["--threads", "1"]
+               "--progress", "none", *variants.get(tool, [])]
         return cmd, None
     if tool == "tar":
         return ["tar", "-cf", str(out), "-C", str(data), *paths], None
@@ -208,10 +206,11 @@ def tool_command(tool: str, data: Path, out: Path, items: list[str], paths: list
     raise ValueError(tool)
 
 
-def tool_label(tool: str, nproc: int) -> str:
+def tool_label(tool: str, nproc: int, variants: dict[str, list[str]] | None = None) -> str:
+    if variants and tool in variants:
+        return f"portal-backup create {' '.join(variants[tool])}"
     return {
         "portal-backup": "portal-backup create (ours)",
-        "portal-backup-t1": "portal-backup create --threads 1",
         "tar": "tar -cf",
         "zip": "zip -r (Info-ZIP, level 6)",
         "zip-1": "zip -r -1",
@@ -244,8 +243,11 @@ def run_check(name: str, cmd: list[str]) -> Check:
         keys = ("No errors", "Everything is Ok", "OK")
         detail = next((x for x in lines if x.startswith(keys)), lines[-1] if lines else "")
     else:
-        detail = f"exit {res.returncode}: " + " / ".join(lines[-3:])
-    return Check(name, res.returncode == 0, secs, detail[:300])
+        problems = [x for x in lines if x.lower().startswith(("problem", "error", "fail"))]
+        shown = problems[:6] or lines[-3:]
+        more = f" (+{len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
+        detail = f"exit {res.returncode}: " + " / ".join(shown) + more
+    return Check(name, res.returncode == 0, secs, detail[:1200])
 
 
 def coverage(archive: Path, data: Path, paths: Sequence[str]) -> Check:
@@ -374,6 +376,7 @@ class Report:
     sizes: list[tuple[str, float, str]] = field(default_factory=list)
     opens: list[tuple[str, dict[str, float | int]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
     def best(self, tool: str) -> Run | None:
         ok = [r for r in self.runs.get(tool, []) if r.rc == 0]
@@ -443,7 +446,7 @@ def render(rep: Report) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for tool, runs in rep.runs.items():
-        label = tool_label(tool, rep.nproc)
+        label = tool_label(tool, rep.nproc, rep.variants)
         r = rep.best(tool)
         if r is None:
             bad = runs[-1] if runs else None
@@ -454,16 +457,18 @@ def render(rep: Report) -> str:
         ratio = rep.input_bytes / r.out_bytes if r.out_bytes else 0.0
         vs_zip = f"{r.out_bytes / zipd.out_bytes:.3f}" if zipd else "-"
         vs_tar = f"{tar.total / r.total:.2f}" if tar else "-"
+        rss = max(x.maxrss_kib for x in runs if x.rc == 0)
         other = f"{100 * r.other_cpu / (r.wall * rep.nproc):.0f} %"
         lines.append(
             f"| {label} | {r.wall:.2f} | {r.fsync:.2f} | {mbs:,.1f} | {r.out_bytes / MB:,.1f} "
-            f"| {ratio:.3f} | {vs_zip} | {r.maxrss_kib / 1024:,.1f} | {r.cpu:.1f} | {other} "
+            f"| {ratio:.3f} | {vs_zip} | {rss / 1024:,.1f} | {r.cpu:.1f} | {other} "
             f"| {vs_tar} |")
     lines += [
         "",
-        "MB/s = input bytes / (wall + fsync); throughput vs tar = tar's (wall + fsync) / this "
-        "tool's. \"other load\" = CPU time used by everything else on the machine during the "
-        "run, as a share of all cores.",
+        "Times, CPU and other load are those of each tool's fastest run; peak RSS is the "
+        "largest of its runs. MB/s = input bytes / (wall + fsync); throughput vs tar = tar's "
+        "(wall + fsync) / this tool's. \"other load\" = CPU time used by everything else on "
+        "the machine during the run, as a share of all cores.",
     ]
     if rep.warm:
         f, b, s = rep.warm
@@ -509,11 +514,21 @@ def targets(rep: Report) -> list[str]:
         rel = ours.out_bytes / zipd.out_bytes
         line(rel <= 1.05, f"archive <= 1.05 x Info-ZIP default's size: {rel:.3f} x")
     if ours:
-        line(ours.maxrss_kib / 1024 < 200, f"peak RSS < 200 MiB: {ours.maxrss_kib / 1024:.0f} MiB")
+        rss = max(x.maxrss_kib for x in rep.runs["portal-backup"] if x.rc == 0) / 1024
+        line(rss < 200, f"peak RSS < 200 MiB: {rss:.0f} MiB (largest of its runs)")
     checks = [c for c in rep.checks if c.name != "archive holds every input file"]
     if checks:
         line(all(c.ok for c in checks), "passes unzip -t, 7z t and verify: "
              + ", ".join(f"{c.name} {'ok' if c.ok else 'failed'}" for c in checks))
+    secs = {name: t for name, t, _total in rep.sizes}
+    full = secs.get("portal-backup list --json")
+    bare = secs.get("portal-backup list --json --no-sizes")
+    du = secs.get("du -sb")
+    if full is not None and bare is not None and du is not None:
+        scan = max(0.0, full - bare)
+        line(scan <= du, f"sizes cost no more than du: the size scan adds {scan:.3f} s to "
+             f"`list` (with minus without sizes; the whole command takes {full:.3f} s with "
+             f"Python's start-up), `du -sb` takes {du:.3f} s")
     million = next((o for n, o in rep.opens if n.startswith("synthetic")), None)
     if million:
         line(float(million["best"]) < 3.0 and float(million["first"]) < 3.0,
@@ -523,6 +538,24 @@ def targets(rep: Report) -> list[str]:
 
 
 # --------------------------------------------------------------------------- main
+
+
+DOCS_START = "<!-- results:start (bench/run.py --update-docs rewrites this part) -->"
+DOCS_END = "<!-- results:end -->"
+
+
+def update_docs(path: Path, results: str) -> None:
+    """Put `results` (headings one level down) between the markers of docs/benchmark.md."""
+    doc = path.read_text()
+    if DOCS_START not in doc or DOCS_END not in doc:
+        say(f"{path} has no results markers; not updated")
+        return
+    body = "\n".join("#" + line if line.startswith("#") else line
+                     for line in results.strip().splitlines())
+    head, _, rest = doc.partition(DOCS_START)
+    _, _, tail = rest.partition(DOCS_END)
+    path.write_text(f"{head}{DOCS_START}\n{body}\n{DOCS_END}{tail}")
+    say(f"updated {path}")
 
 
 def uptime() -> str:
@@ -545,7 +578,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "directory; same file system as the data is best)")
     p.add_argument("--keep", action="store_true", help="keep the outputs (and generated data)")
     p.add_argument("--tools", default=",".join(ALL_TOOLS),
-                   help=f"comma-separated subset of {','.join(ALL_TOOLS + EXTRA_TOOLS)}")
+                   help=f"comma-separated subset of {','.join(ALL_TOOLS)}")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
+                   help="also time `portal-backup create` with extra arguments, e.g. "
+                        "--variant 'level2=--level 2' or --variant 't1=--threads 1'")
     p.add_argument("--cache", choices=("warm", "cold"), default="warm",
                    help="warm: read the tree once before timing (default); cold: drop the "
                         "page cache before every timed command (needs root)")
@@ -553,6 +589,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--million", type=int, default=1_000_000,
                    help="entries in the synthetic archive for the open test (0 skips it)")
     p.add_argument("--results", type=Path, default=BENCH / "results.md")
+    p.add_argument("--update-docs", action="store_true",
+                   help="also copy the results into docs/benchmark.md (between its markers)")
     p.add_argument("--probe-open", help=argparse.SUPPRESS)
     p.add_argument("--probe-kind", default="ours", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -564,10 +602,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(probe_open(args.probe_open, args.probe_kind, args.repeat)))
         return 0
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    unknown = [t for t in tools if t not in ALL_TOOLS + EXTRA_TOOLS]
+    unknown = [t for t in tools if t not in ALL_TOOLS]
     if unknown:
-        print(f"run.py: unknown tools: {', '.join(unknown)}", file=sys.stderr)
+        say(f"run.py: unknown tools: {', '.join(unknown)}")
         return 2
+    variants: dict[str, list[str]] = {}
+    for v in args.variant:
+        name, sep, extra = v.partition("=")
+        if not sep or not name.strip():
+            say(f"run.py: --variant wants NAME=ARGS, not {v!r}")
+            return 2
+        variants[f"ours-{name.strip()}"] = shlex.split(extra)
+    tools += [t for t in variants if t not in tools]
+    if variants and "portal-backup" not in tools:
+        tools.insert(0, "portal-backup")  # the checks and targets are about the default run
     nproc = os.cpu_count() or 1
     work = args.work or Path(tempfile.mkdtemp(prefix="pbbench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -597,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep = Report(started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), data=data,
                  files=files, input_bytes=total, tree_files=tree_files, tree_bytes=tree_bytes,
                  items=items, paths=paths, cache=args.cache, repeat=args.repeat, nproc=nproc,
-                 load_before=uptime())
+                 load_before=uptime(), variants=variants)
     if left_out:
         rep.notes.append(f"Left out because `create` needs Docker for them and this host has "
                          f"none: {' '.join(left_out)}; every tool reads only the paths of the "
@@ -627,10 +675,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = outdir / out_name(tool)
             with contextlib.suppress(FileNotFoundError):
                 out.unlink()
-            cmd, cwd = tool_command(tool, data, out, items, paths, nproc)
+            cmd, cwd = tool_command(tool, data, out, items, paths, nproc, variants)
             if cold:
                 drop_caches()
-            say(f"round {rnd + 1}: {tool_label(tool, nproc)} ...")
+            say(f"round {rnd + 1}: {tool_label(tool, nproc, variants)} ...")
             r = timed(tool, cmd, cwd=cwd, output=out, log_dir=logs)
             rep.runs.setdefault(tool, []).append(r)
             say(f"  {r.wall:.2f} s + fsync {r.fsync:.2f} s, {r.out_bytes / MB:,.1f} MB, "
@@ -655,6 +703,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     size_cmds = [
         ("portal-backup list --json", [portal_backup(), "--portal-root", str(data), "list",
                                        "--json"]),
+        ("portal-backup list --json --no-sizes", [portal_backup(), "--portal-root", str(data),
+                                                  "list", "--json", "--no-sizes"]),
         ("du -sb", ["du", "-sb", str(data)]),
     ]
     for name, cmd in size_cmds:
@@ -662,12 +712,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _ in range(3):
             if cold:
                 drop_caches()
-            r = timed(name.split()[0] + "-sizes", cmd, log_dir=logs)
+            r = timed("sizes", cmd, log_dir=logs)
             if best is None or r.wall < best.wall:
                 best = r
         assert best is not None
-        out_text = (logs / f"{name.split()[0]}-sizes.stdout").read_text()
-        if name.startswith("du"):
+        out_text = (logs / "sizes.stdout").read_text()
+        if name.endswith("--no-sizes"):
+            total_txt = "no sizes: Python start-up, imports and the inventory only"
+        elif name.startswith("du"):
             total_txt = f"{int(out_text.split()[0]):,} bytes (files and directories)"
         else:
             seen: set[str] = set()
@@ -707,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     args.results.write_text(text)
     say(f"wrote {args.results}")
+    if args.update_docs:
+        update_docs(REPO / "docs" / "benchmark.md", text)
     if not args.keep:
         shutil.rmtree(outdir, ignore_errors=True)
         if generated:

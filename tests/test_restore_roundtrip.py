@@ -13,6 +13,7 @@ from pathlib import Path
 
 import portal_fixture as pf
 import pytest
+from clirun import run
 from restorekit import (
     backup,
     env_for,
@@ -26,11 +27,6 @@ from restorekit import (
 )
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(autouse=True)
-def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PORTAL_BACKUP_STATE_DIR", str(tmp_path / "state"))
 
 
 @pytest.fixture
@@ -248,3 +244,27 @@ def test_unknown_item_is_a_usage_error(portal_host: pf.PortalHost,
     proc = restore(archive, env=env_for(portal_host))
     assert proc.returncode == 2
     assert f"app/{portal_host.apps[0]}" in proc.stdout  # the list of what it holds
+
+
+def test_encrypted_archive_round_trip(portal_host: pf.PortalHost, tmp_path: Path) -> None:
+    wiki = portal_host.apps[2]
+    snap = snapshot(portal_host.root / pf.APP_DATA / wiki, tmp_path / "snap")
+    env = {**env_for(portal_host), "PB_PASS": "correct horse battery staple"}
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run("create", f"app/{wiki}", "-o", str(out), "--progress", "none",
+               "--passphrase-env", "PB_PASS", env=env, check=True)
+    archive = Path(proc.stdout.strip().splitlines()[-1])
+    assert archive.name.endswith(".zip.age")
+    (portal_host.root / pf.APP_DATA / wiki / "pages/Home.md").unlink()
+
+    proc = restore(archive, f"app/{wiki}", "--yes", env=env)
+    assert proc.returncode == 2 and "is encrypted" in proc.stderr
+    proc = restore(archive, f"app/{wiki}", "--yes", "--json", "--passphrase-env", "PB_PASS",
+                   env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0]["selection"]["items"][0]["id"] == f"app/{wiki}"
+    assert lines[-1]["type"] == "restore-finished" and lines[-1]["done"] == [f"app/{wiki}"]
+    assert same_tree(snap, portal_host.root / pf.APP_DATA / wiki) == []
+

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, ClassVar
@@ -111,8 +112,11 @@ def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
     from .commands import open_archive
 
     app = PortalBackupApp(HostSource(args.portal_root), explore=explore,
-                          open_archive=lambda path: open_archive(path, args))
-    previous = _install_hangup_handlers(app)
+                          open_archive=lambda path: open_archive(path, args),
+                          backup_overrides=_test_hooks())
+    finished = threading.Event()
+    previous = _install_hangup_handlers(
+        app, after=lambda: _exit_after_cleanup(app.job, finished))
     try:
         app.run(mouse=not getattr(args, "no_mouse", False))
     finally:
@@ -121,12 +125,41 @@ def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
         if app.job.running:
             _say("portal-backup: stopping the backup and restarting containers…")
             app.job.wait()
+        finished.set()
     return app.return_code or 0
 
 
-def _install_hangup_handlers(app: PortalBackupApp) -> dict[int, Any]:
+def _exit_after_cleanup(job: BackupJob, finished: threading.Event,
+                        grace: float = 5.0) -> None:
+    """After a hangup: once the backup has cleaned up, make sure the process really ends.
+
+    Textual's shutdown can block for ever when the terminal is gone (its output thread dies
+    on the first failed write and the final flush then waits on a full queue). The engine's
+    cleanup is what matters; once it is done, nothing is left to save.
+    """
+
+    def watch() -> None:
+        job.wait()
+        if not finished.wait(grace):
+            os._exit(128 + signal.SIGHUP)
+
+    threading.Thread(target=watch, name="hangup-exit", daemon=True).start()
+
+
+def _test_hooks() -> dict[str, str]:
+    """The engine's test hooks, read as `create` reads them, so a test can hold a run."""
+    hooks = {"hold_file": os.environ.get("PORTAL_BACKUP_TEST_HOLD_FILE"),
+             "hold_item": os.environ.get("PORTAL_BACKUP_TEST_HOLD_ITEM"),
+             "fail_item": os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM")}
+    return {k: v for k, v in hooks.items() if v}
+
+
+def _install_hangup_handlers(app: PortalBackupApp,
+                             after: Callable[[], None] | None = None) -> dict[int, Any]:
     def handler(_signum: int, _frame: Any) -> None:
         app.hangup_threadsafe()
+        if after is not None:
+            after()
 
     previous = {}
     for sig in (signal.SIGHUP, signal.SIGTERM):

@@ -45,14 +45,19 @@ class ArchiveIndex:
 
     def _add(self, entry: ZipEntry) -> None:
         self.entries.append(entry)
-        reason = unsafe_reason(entry.name)
+        name = entry.name
+        # unsafe_reason costs a regex split; only names with a suspicious character need it.
+        suspicious = name[:1] in ("/", "\\", "") or ".." in name or "\x00" in name or (
+            name[1:2] == ":")
+        reason = unsafe_reason(name) if suspicious else None
         if reason:
             self.unsafe.append(Unsafe(entry, reason))
             return
-        parts = [p for p in entry.name.split("/") if p]
+        parts = [p for p in name.split("/") if p]
         if not parts:
             return
-        dir_parts = parts if entry.is_dir else parts[:-1]
+        is_dir = name.endswith("/")
+        dir_parts = parts if is_dir else parts[:-1]
         folder = self.root
         chain = [folder]
         for part in dir_parts:
@@ -62,7 +67,7 @@ class ArchiveIndex:
                 folder.folders[part] = child
             folder = child
             chain.append(folder)
-        if entry.is_dir:
+        if is_dir:
             folder.entry = entry
             chain.pop()  # a folder's own entry counts in its parents, not in itself
         else:

@@ -193,7 +193,8 @@ def demo_sizes(inventory: Inventory) -> dict[str, Size]:
         inner = [_source_size(m) for m in mounts
                  if m.location.startswith(src.location.rstrip("/") + "/")]
         own = _source_size(src)
-        return Size(own.bytes + sum(s.bytes for s in inner), own.files + sum(s.files for s in inner))
+        return Size(own.bytes + sum(s.bytes for s in inner),
+                    own.files + sum(s.files for s in inner))
 
     out = {}
     for item in inventory.items:

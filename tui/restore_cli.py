@@ -36,8 +36,6 @@ def run_restore_cli(args: argparse.Namespace) -> int:
     from .cli import install_cancel_signals
     from .commands import open_archive
 
-    if args.json and args.progress == "json":
-        raise UsageError("use either --json or --progress json, not both")
     f = open_archive(args.archive, args)
     with f:
         reader = ZipReader(f, name=args.archive)
@@ -76,9 +74,10 @@ def run_restore_cli(args: argparse.Namespace) -> int:
             keep_old=args.keep_old, allow_identity_change=True,
             volume_access=args.volume_access,
             fail_after_swap=os.environ.get(FAIL_AFTER_SWAP_ENV) or None)
-        printer = _printer(args.progress)
-        result = RestoreRun(reader, sel, options, client, printer, cancel).run()
-        if args.progress != "json":
+        as_json = args.json or args.progress == "json"  # stdout then holds JSON lines only
+        printer = _printer("json" if as_json else args.progress)
+        result = RestoreRun(reader, sel, options, client, printer, cancel, source=f).run()
+        if not as_json:
             _print_result(result, sys.stdout)
         return 0 if result.ok else 1
 
@@ -98,7 +97,7 @@ def _connect() -> Any | None:
 def _size(s: Any) -> str:
     if s is None:
         return "?"
-    return f"{human_bytes(s.bytes)} in {s.files:,} files"
+    return f"{human_bytes(s.bytes)} in {s.files:,} file{'' if s.files == 1 else 's'}"
 
 
 def _archive_line(plan: RestorePlan) -> str:
@@ -179,9 +178,10 @@ def _print_diff(d: TargetDiff, out: TextIO) -> None:
     marks = {"add": "+", "change": "~", "remove": "-", "meta": "m"}
     order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
     shown = sorted(d.changes, key=lambda c: (order[c.kind], c.path))
+    itself = "." if d.target.is_dir else os.path.basename(d.target.dest)
     for c in shown[:MAX_LISTED]:
         detail = f"  ({c.detail})" if c.detail else ""
-        print(f"    {marks[c.kind]} {c.path or '.'}{detail}", file=out)
+        print(f"    {marks[c.kind]} {c.path or itself}{detail}", file=out)
     if len(shown) > MAX_LISTED:
         print(f"    ... and {len(shown) - MAX_LISTED} more (--json lists them all)", file=out)
 
@@ -272,6 +272,7 @@ class _Printer:
         self.interval = interval
         self._last = time.monotonic()  # the first line after `interval`: short runs print none
         self._dirty = False
+        self.busy: set[str] = set()  # items that did something worth a line
 
     def _line(self, text: str, stream: TextIO = sys.stdout) -> None:
         try:
@@ -299,6 +300,8 @@ class _Printer:
         elif isinstance(event, ItemState):
             if event.state == "waiting":
                 return
+            if event.state == "done" and event.item not in self.busy:
+                return  # nothing of its own to restore: the plan said what covers it
             what = event.detail if event.state == "copying" and event.detail else event.state
             if event.state == "failed":
                 what = f"FAILED: {event.detail}"
@@ -306,6 +309,7 @@ class _Printer:
                 what = f"stopping {event.detail}"
             elif event.detail and event.state not in ("copying",):
                 what = f"{event.state} ({event.detail})"
+            self.busy.add(event.item)
             self._line(f"{event.item}: {what}")
         elif isinstance(event, Log):
             if event.level == "info":

@@ -139,7 +139,7 @@ class BackupRun:
         journal = Journal(state_dir() / "journal.json")
         quiescer = Quiescer(self.client, self.options.quiesce, journal, self._log)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        out = os.fdopen(fd, "wb", buffering=0)
+        out = _HashingFile(os.fdopen(fd, "wb"))  # buffered: write() never writes short
         writer: ZipWriter | None = None
         ok = False
         try:
@@ -181,7 +181,7 @@ class BackupRun:
         if errors:
             raise PortalBackupError("the archive was written but some containers could not be "
                                     "restarted: " + "; ".join(errors))
-        return self._finish(final, started, quiescer)
+        return self._finish(final, started, quiescer, out.sha.hexdigest())
 
     # ------------------------------------------------------------------ steps
 
@@ -508,13 +508,12 @@ class BackupRun:
                     total = Size(total.bytes + size.bytes, total.files + size.files)
         return total.bytes, total.files
 
-    def _finish(self, final: Path, started: float, quiescer: Quiescer) -> Finished:
+    def _finish(self, final: Path, started: float, quiescer: Quiescer, sha: str) -> Finished:
         # Estimates were made before reading; the last report states what was really read.
         c = self.counters
         c.total_bytes, c.total_files = c.bytes, c.files
         self._maybe_progress(force=True)
         size = final.stat().st_size
-        sha = _sha256_file(final)
         downtime = {a: round((d.ended or d.started) - d.started, 3)
                     for a, d in quiescer.downtime.items()}
         result = Finished(path=str(final), bytes=size, bytes_in=self.counters.bytes,
@@ -583,12 +582,25 @@ def _umask() -> int:
     return 0o022
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+class _HashingFile:
+    """The archive file, hashed as it is written: no second pass to report its SHA-256."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.sha.update(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def fileno(self) -> int:
+        return int(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def run_backup(inventory: Inventory, plan: Plan, options: BackupOptions, client: Any | None,

@@ -15,3 +15,9 @@ class DockerUnavailable(PortalBackupError):
 
 class Cancelled(PortalBackupError):
     """The run was cancelled (by the user, or by SIGINT, SIGTERM or SIGHUP)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Docker SDK errors run to many lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

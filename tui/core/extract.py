@@ -20,8 +20,9 @@ import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .archive.zipreader import ZipEntry, ZipFormatError, ZipReader, show, unsafe_reason
 from .errors import Cancelled, PortalBackupError
@@ -88,18 +89,22 @@ def join_records(reader: ZipReader, manifest_entries: Iterable[dict[str, Any]],
             raise UnsafeArchive(f"{show(name)}: its symlink target is implausibly long.")
         if kind == "file" and not isinstance(rec.get("sha256"), str):
             raise UnsafeArchive(f"{show(name)}: the manifest has no SHA-256 for it.")
+        mode, uid, gid, mtime = (rec.get("mode"), rec.get("uid"), rec.get("gid"),
+                                 rec.get("mtime_ns"))
+        # The zip's own fields only when the manifest lacks one (parsing extras costs time).
         out.append(Record(
             name=name, type=kind, size=entry.size,
-            mode=_int(rec.get("mode"), entry.mode) & 0o7777,
-            uid=_int(rec.get("uid"), entry.uid or 0), gid=_int(rec.get("gid"), entry.gid or 0),
-            mtime_ns=_int(rec.get("mtime_ns"), entry.mtime * 1_000_000_000),
+            mode=(mode if _is_int(mode) else entry.mode) & 0o7777,
+            uid=uid if _is_int(uid) else (entry.uid or 0),
+            gid=gid if _is_int(gid) else (entry.gid or 0),
+            mtime_ns=mtime if _is_int(mtime) else entry.mtime * 1_000_000_000,
             sha256=rec.get("sha256") if kind == "file" else None,
             target=rec.get("target") if kind == "symlink" else None, entry=entry))
     return out
 
 
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_names(records: list[Record], prefix: str) -> None:
@@ -155,12 +160,29 @@ ByteSink = Callable[[int], None]
 
 
 def verify_entries(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
-                   cancel: threading.Event | None = None) -> None:
+                   cancel: threading.Event | None = None,
+                   readers: list[ZipReader] | None = None) -> None:
     """Reads every entry once, in file order: CRC-32 and size (the reader's checks, which also
-    stop a zip bomb one byte past the declared size), SHA-256 and symlink targets (manifest)."""
-    for r in sorted(records, key=lambda r: r.entry.header_offset):
+    stop a zip bomb one byte past the declared size), SHA-256 and symlink targets (manifest).
+
+    With `readers` (one per thread, see ZipReader.sharing), contiguous runs of entries are
+    checked in parallel: inflating and hashing release the GIL.
+    """
+    ordered = sorted(records, key=lambda r: r.entry.header_offset)
+    if not readers or len(readers) < 2 or len(ordered) < 2:
+        _verify_run(reader, ordered, on_bytes, cancel, None)
+        return
+    _in_parallel(readers, ordered, lambda rd, part, stop: _verify_run(rd, part, on_bytes,
+                                                                      cancel, stop))
+
+
+def _verify_run(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
+                cancel: threading.Event | None, stop: threading.Event | None) -> None:
+    for r in records:
         if cancel is not None and cancel.is_set():
             raise Cancelled("the restore was cancelled before anything was changed")
+        if stop is not None and stop.is_set():
+            return  # another thread failed; its error is the one reported
         if r.type == "dir":
             if r.entry.size:
                 raise UnsafeArchive(f"{show(r.name)}: a directory entry that holds data.")
@@ -182,6 +204,73 @@ def verify_entries(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
             if r.target is not None and target != r.target:
                 raise UnsafeArchive(f"{show(r.name)}: its link target does not match the "
                                     "manifest.")
+
+
+T = TypeVar("T")
+
+
+def _in_parallel(readers: list[ZipReader], items: list[T],
+                 work: Callable[[ZipReader, list[T], threading.Event], None]) -> None:
+    """Runs `work` on contiguous parts of `items` (balanced by compressed size), one part per
+    reader, each in its own thread; re-raises the first failure after all have stopped."""
+    weights = [_weight(i) for i in items]
+    total = sum(weights) or 1
+    parts: list[list[T]] = [[] for _ in readers]
+    done = 0
+    for item, w in zip(items, weights, strict=True):
+        parts[min(len(readers) - 1, done * len(readers) // total)].append(item)
+        done += w
+    stop = threading.Event()
+
+    def run(reader: ZipReader, part: list[T]) -> None:
+        try:
+            work(reader, part, stop)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(len(readers), thread_name_prefix="pb-restore") as pool:
+        futures = [pool.submit(run, rd, part) for rd, part in zip(readers, parts, strict=True)
+                   if part]
+    errors = [f.exception() for f in futures]
+    first = next((e for e in errors if e is not None and not isinstance(e, Cancelled)),
+                 next((e for e in errors if e is not None), None))
+    if first is not None:
+        raise first
+
+
+def _weight(item: object) -> int:
+    r = item[1] if isinstance(item, tuple) else item
+    assert isinstance(r, Record)
+    return r.entry.compressed_size + 512  # per-entry work counts too
+
+
+class PreadFile:
+    """read/seek/tell over a file descriptor with a position of its own (os.pread), so that
+    several threads can read one open archive at once."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pos = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == os.SEEK_SET:
+            self.pos = offset
+        elif whence == os.SEEK_CUR:
+            self.pos += offset
+        else:
+            self.pos = os.fstat(self.fd).st_size + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, os.fstat(self.fd).st_size - self.pos)
+        data = os.pread(self.fd, size, self.pos)
+        self.pos += len(data)
+        return data
 
 
 def _decode_target(r: Record, data: bytes) -> str:
@@ -248,11 +337,17 @@ class Extractor:
     """
 
     def __init__(self, reader: ZipReader, on_bytes: ByteSink,
-                 cancel: threading.Event | None = None, chown: bool = True) -> None:
+                 cancel: threading.Event | None = None, chown: bool = True,
+                 rehash: bool = True, readers: list[ZipReader] | None = None) -> None:
         self.reader = reader
-        self.on_bytes = on_bytes
+        self.readers = readers  # one per thread for parallel file writes (ZipReader.sharing)
+        self._lock = threading.Lock()
+        self._on_bytes = on_bytes
         self.cancel = cancel
         self.chown = chown
+        # SHA-256 again while writing, in case the archive changed since it was verified.
+        # The caller may instead prove it did not change (an unchanged regular file).
+        self.rehash = rehash
         self.stats = ExtractStats()
 
     def _check_cancel(self) -> None:
@@ -264,7 +359,11 @@ class Extractor:
         if record.type == "symlink":
             self._make_link(parent_fd, name, record)
         else:
-            self._write_file(parent_fd, name, record)
+            self._write_file(self.reader, parent_fd, name, record)
+
+    def on_bytes(self, n: int) -> None:
+        with self._lock:  # writer threads report here
+            self._on_bytes(n)
 
     def extract_bytes(self, parent_fd: int, name: str, data: bytes, mode: int, uid: int,
                       gid: int, mtime_ns: int) -> None:
@@ -286,34 +385,31 @@ class Extractor:
         root_fd = os.open(name, _O_DIR, dir_fd=parent_fd)
         fds = _DirFds(root_fd)
         try:
-            dirs: list[tuple[str, Record | None]] = []
+            dirs: dict[str, Record | None] = {"": None}  # None: implied, no entry of its own
+            files: list[tuple[str, Record]] = []
             links: list[tuple[str, Record]] = []
-            made: set[str] = {""}
             for r in records:
                 rel = (relative(r.name, prefix) or "").rstrip("/")
                 if r.type == "dir":
-                    dirs.append((rel, r))
-                    if rel not in made:
-                        fds.get(rel, create=True)
-                        made.add(rel)
-                elif r.type == "symlink":
-                    links.append((rel, r))
-                else:
-                    parent, _, leaf = rel.rpartition("/")
-                    self._check_cancel()
-                    self._write_file(fds.get(parent, create=True), leaf, r)
-                    self._note_parents(parent, made, dirs)
-            if not any(rel == "" for rel, _ in dirs):
-                dirs.append(("", None))
+                    dirs[rel] = r
+                    continue
+                (links if r.type == "symlink" else files).append((rel, r))
+                parent = rel.rpartition("/")[0]
+                while parent not in dirs:
+                    dirs[parent] = None
+                    parent = parent.rpartition("/")[0]
+            by_depth = sorted(dirs, key=lambda d: d.count("/") + (d != ""))
+            for rel in by_depth:  # every directory first, parents before children
+                if rel:
+                    fds.get(rel, create=True)
+            self._write_files(root_fd, fds, files)
             for rel, r in links:  # last: nothing is ever written below one
                 parent, _, leaf = rel.rpartition("/")
-                pfd = fds.get(parent, create=True)
-                self._note_parents(parent, made, dirs)
-                self._make_link(pfd, leaf, r)
+                self._make_link(fds.get(parent), leaf, r)
             # Deepest first, so setting a parent's mtime comes after its children changed it.
-            for rel, dr in sorted(dirs, key=lambda d: d[0].count("/") + (d[0] != ""),
-                                  reverse=True):
+            for rel in reversed(by_depth):
                 fd = fds.get(rel)
+                dr = dirs[rel]
                 if dr is None:
                     os.fchmod(fd, 0o755)
                 else:
@@ -322,13 +418,30 @@ class Extractor:
             fds.close()
             os.close(root_fd)
 
-    def _note_parents(self, parent: str, made: set[str],
-                      dirs: list[tuple[str, Record | None]]) -> None:
-        # A directory created implicitly (no entry of its own) still gets a sane mode.
-        while parent not in made:
-            made.add(parent)
-            dirs.append((parent, None))
-            parent = parent.rpartition("/")[0]
+    def _write_files(self, root_fd: int, fds: _DirFds, files: list[tuple[str, Record]]) -> None:
+        """Regular files into directories that all exist (and hold no symlink yet)."""
+        if not self.readers or len(self.readers) < 2 or len(files) < 2:
+            for rel, r in files:
+                self._check_cancel()
+                parent, _, leaf = rel.rpartition("/")
+                self._write_file(self.reader, fds.get(parent), leaf, r)
+            return
+        ordered = sorted(files, key=lambda f: f[1].entry.header_offset)
+
+        def work(reader: ZipReader, part: list[tuple[str, Record]],
+                 stop: threading.Event) -> None:
+            own = _DirFds(root_fd)  # descriptors are per thread; the root is shared
+            try:
+                for rel, r in part:
+                    if stop.is_set():
+                        return
+                    self._check_cancel()
+                    parent, _, leaf = rel.rpartition("/")
+                    self._write_file(reader, own.get(parent), leaf, r)
+            finally:
+                own.close()
+
+        _in_parallel(self.readers, ordered, work)
 
     def _make_link(self, parent_fd: int, leaf: str, r: Record) -> None:
         os.symlink(self._link_target(r), leaf, dir_fd=parent_fd)
@@ -344,25 +457,26 @@ class Extractor:
             raise UnsafeArchive(f"{show(r.name)}: its link target does not match the manifest.")
         return target
 
-    def _write_file(self, parent_fd: int, leaf: str, r: Record) -> None:
+    def _write_file(self, reader: ZipReader, parent_fd: int, leaf: str, r: Record) -> None:
         fd = os.open(leaf, _O_NEW, 0o600, dir_fd=parent_fd)
         try:
-            digest = hashlib.sha256()
+            digest = hashlib.sha256() if self.rehash else None
             try:
-                for chunk in self.reader.iter_chunks(r.entry, _CHUNK):
-                    digest.update(chunk)
+                for chunk in reader.iter_chunks(r.entry, _CHUNK):
+                    if digest is not None:
+                        digest.update(chunk)
                     _write_all(fd, chunk)
                     self.on_bytes(len(chunk))
             except ZipFormatError as exc:
                 raise UnsafeArchive(str(exc)) from exc
-            # Checked again: the archive could have changed since it was verified.
-            if digest.hexdigest() != r.sha256:
+            if digest is not None and digest.hexdigest() != r.sha256:
                 raise UnsafeArchive(f"{show(r.name)}: its SHA-256 does not match the manifest.")
             self._meta_fd(fd, r.mode, r.uid, r.gid, r.mtime_ns)
         finally:
             os.close(fd)
-        self.stats.files += 1
-        self.stats.bytes += r.size
+        with self._lock:
+            self.stats.files += 1
+            self.stats.bytes += r.size
 
     def _meta_fd(self, fd: int, mode: int, uid: int, gid: int, mtime_ns: int) -> None:
         if self.chown:

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import portaldb
 from .docker_api import connect
-from .errors import DockerUnavailable, PortalBackupError
+from .errors import DockerUnavailable, PortalBackupError, first_line
 from .model import (
     APP_DATA_REL,
     APPS_REL,
@@ -61,7 +61,7 @@ def load_inventory(portal_root: str, client: Any | None = None, *,
         except DockerUnavailable as exc:
             warnings.append(f"{exc}; listing the Portal's own items only")
         except Exception as exc:  # the SDK raises APIError, requests errors...
-            warnings.append(f"Docker did not answer ({_first_line(exc)}); "
+            warnings.append(f"Docker did not answer ({first_line(exc)}); "
                             "listing the Portal's own items only")
 
     items += _app_items(root if portal else None, containers, volumes)
@@ -96,7 +96,7 @@ def _read_portal(root: Path, warnings: list[str]) -> PortalInfo | None:
                 info.id = ident["id"]
                 info.name = ident["id"][:6]
         except (OSError, PortalBackupError) as exc:
-            warnings.append(f"could not read the Portal database: {_first_line(exc)}")
+            warnings.append(f"could not read the Portal database: {first_line(exc)}")
     return info
 
 
@@ -162,6 +162,9 @@ def container_from_attrs(attrs: dict[str, Any]) -> ContainerInfo:
         "hostname": cfg.get("Hostname"),
         "restart_policy": host.get("RestartPolicy") or {},
         "network_mode": host.get("NetworkMode"),
+        # Published ports, so a restore onto a fresh host recreates them.
+        "ports": host.get("PortBindings") or {},
+        "exposed_ports": sorted((cfg.get("ExposedPorts") or {}).keys()),
         "mounts": [
             {"type": m.type, "source": m.source, "target": m.destination,
              "read_only": m.read_only} for m in mounts
@@ -272,8 +275,3 @@ def _covers(outer: Source, inner: Source) -> bool:
     if outer.kind == "volume":
         return outer.location == inner.location
     return _relative_to(inner.location, outer.location) is not None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import PortalBackupError
+from .errors import PortalBackupError, first_line
 from .model import ContainerInfo
 from .state import read_json, state_dir, write_json_atomic
 
@@ -124,7 +124,7 @@ class Quiescer:
             except Exception as exc:
                 raise PortalBackupError(
                     f"could not {'stop' if action == 'stopped' else 'pause'} {c.name}: "
-                    f"{_first_line(exc)}") from exc
+                    f"{first_line(exc)}") from exc
             self.how[c.id] = action
             self.log("info", f"{action} {c.name}")
 
@@ -176,7 +176,7 @@ def resume_changes(client: Any, changes: list[Change],
                 client.api.pause(ch.id)
                 log("info", f"started and paused {ch.name}")
         except Exception as exc:
-            errors.append(f"could not restart {ch.name}: {_first_line(exc)}")
+            errors.append(f"could not restart {ch.name}: {first_line(exc)}")
     return errors
 
 
@@ -206,15 +206,10 @@ def recover_journal(client_factory: Callable[[], Any],
         try:
             client = client_factory()
         except Exception as exc:
-            return [f"cannot restore containers from the journal: {_first_line(exc)}"]
+            return [f"cannot restore containers from the journal: {first_line(exc)}"]
         errors = resume_changes(client, list(reversed(changes)), log)
         if not errors:
             path.unlink(missing_ok=True)
         return errors
     finally:
         lock.release()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -22,7 +22,10 @@ RestoreFinished) are the only output; the CLI and the UI print them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import hashlib
+import io
 import json
 import os
 import secrets
@@ -38,10 +41,11 @@ from typing import Any
 
 from . import portaldb
 from .archive.zipreader import ZipReader, show
-from .errors import Cancelled, PortalBackupError
+from .errors import Cancelled, PortalBackupError, first_line
 from .events import EventSink, ItemState, Log, Progress, RateMeter, Throttle
 from .extract import (
     Extractor,
+    PreadFile,
     Record,
     UnsafeArchive,
     check_names,
@@ -120,7 +124,17 @@ class _Stopper(Quiescer):
     def quiesce(self, app: str, containers: list[ContainerInfo]) -> None:
         plain = []
         for c in containers:
-            if self._state(c) != "paused":
+            state = self._state(c)
+            if state == "restarting":  # the Quiescer leaves these alone; a restore cannot
+                self.journal.changes.append(Change(c.id, c.name, "stopped"))
+                self.journal.save()
+                try:
+                    self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
+                except Exception as exc:
+                    raise PortalBackupError(
+                        f"could not stop {c.name}: {first_line(exc)}") from exc
+                continue
+            if state != "paused":
                 plain.append(c)
                 continue
             self.journal.changes.append(Change(c.id, c.name, "stopped-paused"))
@@ -129,7 +143,7 @@ class _Stopper(Quiescer):
                 self.client.api.unpause(c.id)
                 self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
             except Exception as exc:
-                raise PortalBackupError(f"could not stop {c.name}: {_first_line(exc)}") from exc
+                raise PortalBackupError(f"could not stop {c.name}: {first_line(exc)}") from exc
             self.how[c.id] = "stopped-paused"
             self.log("info", f"stopped {c.name} (it was paused)")
         super().quiesce(app, plain)
@@ -147,6 +161,10 @@ class _Slot:
 
     target: TargetPlan
     kept: str | None = None
+
+    def sync_fd(self) -> int | None:
+        """A descriptor on the staging filesystem, to make it durable before the swap."""
+        return None
 
     def stage(self, extractor: Extractor) -> None:
         raise NotImplementedError
@@ -183,9 +201,15 @@ class _HostSlot(_Slot):
 
     def __init__(self, target: TargetPlan, dest: str, content: _Content, key: str,
                  journal: SwapJournal, keep_under: str | None,
-                 parent_meta: Callable[[str], Record | None]) -> None:
+                 parent_meta: Callable[[str], Record | None],
+                 made_parents: dict[str, Record]) -> None:
         self.target = target
+        self.made_parents = made_parents  # shared by the run: their mtimes are set at its end
         self.dest = os.path.normpath(dest)
+        if os.path.islink(self.dest):
+            # The host's own layout (shared -> /mnt/usb/shared): replace what it points to
+            # and keep the link. No target lies inside another, so no restored link leads here.
+            self.dest = os.path.realpath(self.dest)
         self.content = content
         self.key = key
         self.journal = journal
@@ -204,6 +228,7 @@ class _HostSlot(_Slot):
         self.made_dirs: list[str] = []
         self.dir_times: tuple[int, int] | None = None
         self.old_root: os.stat_result | None = None
+        self.new_root: os.stat_result | None = None  # content mode: the staged root's metadata
 
     # -- staging ---------------------------------------------------------------------------
 
@@ -224,6 +249,7 @@ class _HostSlot(_Slot):
                 with contextlib.suppress(PermissionError):
                     os.chown(p, rec.uid, rec.gid, follow_symlinks=False)
                 os.chmod(p, rec.mode)
+                self.made_parents[p] = rec
 
     def stage(self, extractor: Extractor) -> None:
         if self.mode == "whole":
@@ -243,6 +269,9 @@ class _HostSlot(_Slot):
         else:
             extractor.extract_leaf(self.fd, self.staging, c.records[0])
 
+    def sync_fd(self) -> int | None:
+        return self.fd
+
     # -- swapping ----------------------------------------------------------------------------
 
     def swap(self) -> None:
@@ -256,6 +285,7 @@ class _HostSlot(_Slot):
             self.swapped = True
         else:
             self._swap_content()
+        os.fsync(self.fd)  # the renames are durable before the previous data is deleted
         self.journal.phase(self.key, "swapped")
 
     def _swap_content(self) -> None:
@@ -278,6 +308,7 @@ class _HostSlot(_Slot):
             os.close(afd)
             os.close(sfd)
         os.rmdir(self.staging, dir_fd=fd)
+        self.new_root = root
         _copy_meta(fd, root)
 
     def rollback(self) -> None:
@@ -333,6 +364,8 @@ class _HostSlot(_Slot):
                 self.kept = self._keep(stamp)
             else:
                 remove_tree_at(self.fd, self.aside)
+        if self.new_root is not None:
+            _copy_meta(self.fd, self.new_root)  # removing the aside copy changed the mtime
         self._restore_dir_times()
         self.journal.drop(self.key)
         os.close(self.fd)
@@ -366,6 +399,47 @@ class _HostSlot(_Slot):
         if self.fd is not None and self.dir_times is not None and self.mode == "whole":
             with contextlib.suppress(OSError):
                 os.utime(self.fd, ns=self.dir_times)
+
+
+def _regular_fd(source: Any | None) -> int | None:
+    """The descriptor of a plain archive file whose bytes are the zip itself, else None (a
+    decrypting reader, a pipe...: its bytes are hashed again while written instead)."""
+    if not isinstance(getattr(source, "raw", source), io.FileIO):
+        return None
+    try:
+        fd = source.fileno()  # type: ignore[union-attr]
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _file_identity(fd: int | None) -> tuple[int, ...] | None:
+    """What changes whenever the file's bytes do (ctime cannot be set back by a user)."""
+    if fd is None:
+        return None
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _sync_filesystems(slots: list[_Slot]) -> None:
+    seen: set[int] = set()
+    for slot in slots:
+        fd = slot.sync_fd()
+        if fd is None or (dev := os.fstat(fd).st_dev) in seen:
+            continue
+        seen.add(dev)
+        if _syncfs is None or _syncfs(fd) != 0:
+            os.sync()
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_syncfs = _load_syncfs()
 
 
 def _exists_at(dir_fd: int, name: str) -> bool:
@@ -436,7 +510,7 @@ class _DockerVolumeSlot(_Slot):
                     "utf-8", "replace").strip()
                 raise PortalBackupError(
                     f"the helper container for volume {self.target.dest} failed "
-                    f"({_first_line(Exception(out)) if out else f'exit status {status}'}); "
+                    f"({first_line(Exception(out)) if out else f'exit status {status}'}); "
                     "run the restore as root to write the volume directly")
         finally:
             with contextlib.suppress(Exception):
@@ -445,7 +519,7 @@ class _DockerVolumeSlot(_Slot):
     def stage(self, extractor: Extractor) -> None:
         self.helper = self._container(None)
         stream = _tar_stream(self.reader, self.content.records, self.content.prefix,
-                             self.staging, self.on_bytes, self.cancel)
+                             self.staging, self.on_bytes, self.cancel, extractor.rehash)
         self.staged = True
         try:
             self.client.api.put_archive(self.helper, "/v", stream)
@@ -453,24 +527,27 @@ class _DockerVolumeSlot(_Slot):
             if isinstance(exc, PortalBackupError):
                 raise
             raise PortalBackupError(f"Docker refused the contents of volume "
-                                    f"{self.target.dest}: {_first_line(exc)}") from exc
+                                    f"{self.target.dest}: {first_line(exc)}") from exc
         extractor.stats.files += sum(r.type != "dir" for r in self.content.records)
         extractor.stats.bytes += sum(r.size for r in self.content.records if r.type == "file")
 
+    def _root_meta(self) -> str:
+        """Shell commands giving the volume's root the archive's owner, mode and mtime."""
+        root = next((r for r in self.content.records if r.name == self.content.prefix), None)
+        if root is None:
+            return ""
+        return (f"chown {root.uid}:{root.gid} . && chmod {root.mode:o} . && "
+                f"(touch -d @{root.mtime_ns // 1_000_000_000} . 2>/dev/null || true)\n")
+
     def swap(self) -> None:
         s, o = self.staging, self.aside
-        root = next((r for r in self.content.records if r.name == self.content.prefix), None)
-        meta = ""
-        if root is not None:
-            meta = (f"chown {root.uid}:{root.gid} . && chmod {root.mode:o} . && "
-                    f"(touch -d @{root.mtime_ns // 1_000_000_000} . 2>/dev/null || true)\n")
         self.swapped = True
         self._script(
             f"mkdir {o}\n"
             f"each . | while read -r f; do case \"$f\" in ./{s}|./{o}) continue;; esac; "
             f"mv -- \"$f\" {o}/; done\n"
             f"each {s} | while read -r f; do mv -- \"$f\" ./; done\n"
-            f"rmdir {s}\n{meta}")
+            f"rmdir {s}\n{self._root_meta()}")
 
     def rollback(self) -> None:
         if not self.swapped:
@@ -491,11 +568,13 @@ class _DockerVolumeSlot(_Slot):
         self._remove_helper()
 
     def finish(self, keep_old: bool, stamp: str) -> None:
+        # The root's mtime is set again: moving or removing the aside copy changed it.
         if keep_old:
-            self._script(f"[ -d {self.aside} ] && mv {self.aside} .pre-restore-{stamp} || true\n")
+            self._script(f"[ -d {self.aside} ] && mv {self.aside} .pre-restore-{stamp} || true\n"
+                         + self._root_meta())
             self.kept = f"volume {self.target.dest}: .pre-restore-{stamp}"
         else:
-            self._script(f"rm -rf {self.aside}\n")
+            self._script(f"rm -rf {self.aside}\n" + self._root_meta())
         self._remove_helper()
 
     def _remove_helper(self) -> None:
@@ -506,7 +585,8 @@ class _DockerVolumeSlot(_Slot):
 
 
 def _tar_stream(reader: ZipReader, records: list[Record], prefix: str, root: str,
-                on_bytes: Callable[[int], None], cancel: threading.Event) -> Iterator[bytes]:
+                on_bytes: Callable[[int], None], cancel: threading.Event,
+                rehash: bool) -> Iterator[bytes]:
     """The records as a tar stream under `root/`, produced while Docker reads it."""
     head = tarfile.TarInfo(root)
     head.type, head.mode, head.mtime = tarfile.DIRTYPE, 0o700, int(time.time())
@@ -529,9 +609,14 @@ def _tar_stream(reader: ZipReader, records: list[Record], prefix: str, root: str
         else:
             ti.size = r.size
             yield ti.tobuf(tarfile.PAX_FORMAT)
+            digest = hashlib.sha256() if rehash else None
             for chunk in reader.iter_chunks(r.entry, 1 << 20):
+                if digest is not None:
+                    digest.update(chunk)
                 on_bytes(len(chunk))
                 yield chunk
+            if digest is not None and digest.hexdigest() != r.sha256:
+                raise UnsafeArchive(f"{show(r.name)}: its SHA-256 does not match the manifest.")
             if r.size % 512:
                 yield b"\0" * (512 - r.size % 512)
     yield b"\0" * 1024
@@ -547,8 +632,17 @@ class RestoreRun:
     def __init__(self, reader: ZipReader, selection: RestoreSelection, options: RestoreOptions,
                  client: Any | None, on_event: EventSink,
                  cancel: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, source: Any | None = None
+                 ) -> None:
+        """`source` is the archive's file object: when it is a regular file, proving it
+        unchanged between verification and swap replaces hashing every byte twice."""
         self.reader = reader
+        self._source_fd = _regular_fd(source)
+        self._source_id = _file_identity(self._source_fd)
+        # One reader per thread over the same file (pread), for parallel checks and writes.
+        workers = min(4, os.cpu_count() or 1)
+        self._readers = ([reader.sharing(PreadFile(self._source_fd)) for _ in range(workers)]
+                         if self._source_fd is not None and workers > 1 else None)
         self.sel = selection
         self.plan = selection.plan
         self.options = options
@@ -568,9 +662,11 @@ class RestoreRun:
         self._bytes_total = selection.bytes_total
         self._item: str | None = None
         self._extractor: Extractor | None = None  # the current item's, for files_done
+        self._lock = threading.Lock()
         self._slot_count = 0
         self._entries = {e["path"]: e for e in self.plan.manifest["entries"]
                          if isinstance(e, dict) and isinstance(e.get("path"), str)}
+        self._made_parents: dict[str, Record] = {}  # parent dirs created on a fresh host
         self.kept: list[str] = []
         self.created: list[str] = []
         self.warnings: list[str] = []
@@ -592,19 +688,23 @@ class RestoreRun:
         try:
             for item in self.sel.items:
                 self._item_state(item.id, "waiting")
+            runnable = []
             for item in self.sel.items:
-                if self.cancel.is_set():
-                    failed[item.id] = "cancelled before it started"
-                    self._item_state(item.id, "failed", failed[item.id])
-                    continue
                 why = self._refusal(item)
                 if why:
                     failed[item.id] = why
                     self._item_state(item.id, "failed", why)
+                else:
+                    runnable.append(item)
+            contents = self._check_all(runnable)
+            for item in runnable:
+                if self.cancel.is_set():
+                    failed[item.id] = "cancelled before it started"
+                    self._item_state(item.id, "failed", failed[item.id])
                     continue
                 self._item = item.id
                 try:
-                    self._restore_item(item)
+                    self._restore_item(item, contents[item.id])
                 except Exception as exc:
                     msg = str(exc) if isinstance(exc, PortalBackupError) else (
                         f"{type(exc).__name__}: {exc}")
@@ -615,6 +715,7 @@ class RestoreRun:
                 else:
                     done.append(item.id)
                     self._item_state(item.id, "done")
+            self._parent_times()
         finally:
             lock.release()
         self._progress(force=True)
@@ -624,6 +725,14 @@ class RestoreRun:
             created=self.created, warnings=self.warnings)
         self.emit(result)  # type: ignore[arg-type]
         return result
+
+    def _parent_times(self) -> None:
+        """Parents made for the restored trees get the archive's mtimes, now that nothing
+        more is added to them (deepest first)."""
+        for path in sorted(self._made_parents, key=lambda p: p.count("/"), reverse=True):
+            rec = self._made_parents[path]
+            with contextlib.suppress(OSError):
+                os.utime(path, ns=(rec.mtime_ns, rec.mtime_ns), follow_symlinks=False)
 
     def _refusal(self, item: ItemPlan) -> str | None:
         if item.id in self.sel.failing:
@@ -637,19 +746,38 @@ class RestoreRun:
 
     # ------------------------------------------------------------------ one item
 
-    def _restore_item(self, item: ItemPlan) -> None:
+    def _check_all(self, items: list[ItemPlan]) -> dict[str, dict[int, _Content]]:
+        """Every entry of every chosen item: names first (cheap), then CRC-32, size and
+        SHA-256. Any failure refuses the whole restore before anything is touched."""
+        contents: dict[str, dict[int, _Content]] = {}
+        current = ""
+        try:
+            for item in items:
+                current = item.id
+                contents[item.id] = {}
+                for t in self.sel.targets[item.id]:
+                    c = self._content(t)
+                    check_names(c.records, c.prefix)
+                    contents[item.id][id(t)] = c
+            for item in items:
+                current = item.id
+                self._item = item.id
+                if contents[item.id]:
+                    self._item_state(item.id, "copying", "verifying")
+                for c in contents[item.id].values():
+                    verify_entries(self.reader, c.records, self._on_verified, self.cancel,
+                                   self._readers)
+                self._check_space(self.sel.targets[item.id])
+        except UnsafeArchive as exc:
+            self._item_state(current, "failed", str(exc))
+            raise UnsafeArchive(f"refusing to restore from {self.plan.archive.name}: {exc} "
+                                "Nothing was changed.") from exc
+        return contents
+
+    def _restore_item(self, item: ItemPlan, contents: dict[int, _Content]) -> None:
         targets = self.sel.targets[item.id]
         stops = [_as_container(s) for s in self.sel.stops[item.id]]
         recreate = self.sel.recreate[item.id]
-        contents = {id(t): self._content(t) for t in targets}
-
-        self._item_state(item.id, "copying", "verifying")
-        for t in targets:
-            c = contents[id(t)]
-            check_names(c.records, c.prefix)
-        for t in targets:
-            verify_entries(self.reader, contents[id(t)].records, self._on_verified, self.cancel)
-        self._check_space(targets)
 
         journal = Journal(state_dir() / "journal.json")
         stopper = _Stopper(self.client, "stop", journal, self._log) if self.client else None
@@ -658,18 +786,26 @@ class RestoreRun:
         made_containers: list[str] = []
         stopped = resumed = False
         extractor = Extractor(self.reader, self._on_written, self.cancel,
-                              chown=os.geteuid() == 0)
+                              chown=os.geteuid() == 0, rehash=self._source_id is None,
+                              readers=self._readers)
         self._extractor = extractor
         try:
             for name in self.sel.volumes_to_create[item.id]:
                 self._create_volume(next(t for t in targets if t.dest == name))
                 made_volumes.append(name)
-            self._item_state(item.id, "copying", "extracting")
+            if targets:
+                self._item_state(item.id, "copying", "extracting")
             for t in targets:
                 slot = self._slot(t, contents[id(t)])
                 slots.append(slot)
                 slot.stage(extractor)
             self._warn_owners(extractor)
+            # Durable before the swap, so a power cut never leaves the new tree half written
+            # with the old one gone; done while the app still runs, so it costs no downtime.
+            _sync_filesystems(slots)
+            if self._source_id is not None and \
+                    _file_identity(self._source_fd) != self._source_id:
+                raise UnsafeArchive("the archive file changed during the restore")
             if self.cancel.is_set():
                 raise Cancelled("the restore was cancelled; nothing was changed")
             if stops and stopper is not None:
@@ -679,7 +815,8 @@ class RestoreRun:
             elif stops:
                 self._log("warning", f"{item.id}: Docker is not reachable; containers using "
                                      "these files were not stopped")
-            self._item_state(item.id, "copying", "swapping")
+            if slots:
+                self._item_state(item.id, "copying", "swapping")
             for slot in slots:
                 slot.swap()
             if self.options.fail_after_swap == item.id:
@@ -727,12 +864,12 @@ class RestoreRun:
                 slot.rollback()
             except Exception as exc:
                 self._log("error", f"could not put the previous data of {slot.target.label} "
-                                   f"back: {_first_line(exc)}")
+                                   f"back: {first_line(exc)}")
             try:
                 slot.discard()
             except Exception as exc:
                 self._log("error", f"could not clean up beside {slot.target.label}: "
-                                   f"{_first_line(exc)}")
+                                   f"{first_line(exc)}")
         if stopper is not None:
             for e in stopper.resume_all():
                 self._log("error", e)
@@ -798,7 +935,8 @@ class RestoreRun:
         if t.kind != "volume":
             root = self.plan.portal_root
             under = root if os.path.normpath(t.dest).startswith(root + "/") else None
-            return _HostSlot(t, t.dest, content, key, SwapJournal(), under, self._parent_meta)
+            return _HostSlot(t, t.dest, content, key, SwapJournal(), under, self._parent_meta,
+                             self._made_parents)
         assert self.client is not None
         mountpoint = self.client.api.inspect_volume(t.dest).get("Mountpoint") or ""
         access = self.options.volume_access
@@ -806,7 +944,7 @@ class RestoreRun:
             os.access(os.path.dirname(mountpoint), os.W_OK | os.X_OK)
         if access != "docker" and writable:
             return _HostSlot(t, mountpoint, content, key, SwapJournal(), None,
-                             lambda _p: None)
+                             lambda _p: None, self._made_parents)
         if access == "host":
             raise PortalBackupError(f"cannot write volume {t.dest} from the host "
                                     "(run as root)")
@@ -879,7 +1017,8 @@ class RestoreRun:
                                 read_only=bool(m.get("read_only"))))
         policy = cfg.get("restart_policy") or {}
         network = self._network(cfg.get("network_mode"), item, cp)
-        ports = cfg.get("ports") or None
+        ports = {k: v for k, v in (cfg.get("ports") or {}).items() if v} or None
+        exposed = {p: {} for p in cfg.get("exposed_ports") or ports or ()} or None
         host_config = api.create_host_config(
             mounts=mounts, restart_policy=policy if policy.get("Name") else None,
             network_mode=network, port_bindings=ports)
@@ -903,9 +1042,9 @@ class RestoreRun:
                 working_dir=cfg.get("working_dir") or None, user=cfg.get("user") or None,
                 hostname=hostname, name=cp.name, host_config=host_config,
                 networking_config=networking,
-                ports=cfg.get("exposed_ports") or (list(ports) if ports else None))
+                ports=exposed)  # a dict passes through as ExposedPorts unchanged
         except Exception as exc:
-            raise PortalBackupError(f"could not create {cp.name}: {_first_line(exc)}") from exc
+            raise PortalBackupError(f"could not create {cp.name}: {first_line(exc)}") from exc
         self._log("info", f"created container {cp.name}")
         return str(created["Id"])
 
@@ -930,7 +1069,7 @@ class RestoreRun:
                 self.client.api.create_network(mode, driver="bridge", labels=labels)
             except Exception as exc:
                 raise PortalBackupError(f"could not create network {mode} for {cp.name}: "
-                                        f"{_first_line(exc)}") from exc
+                                        f"{first_line(exc)}") from exc
             self._log("info", f"created network {mode}")
         return mode
 
@@ -953,15 +1092,16 @@ class RestoreRun:
             if cp.state_before == "paused":
                 self.client.api.pause(cid)
         except Exception as exc:
-            raise PortalBackupError(f"could not start {cp.name}: {_first_line(exc)}") from exc
+            raise PortalBackupError(f"could not start {cp.name}: {first_line(exc)}") from exc
         self._log("info", f"{'started and paused' if cp.state_before == 'paused' else 'started'}"
                           f" {cp.name}")
 
     # ------------------------------------------------------------------ events
 
     def _on_verified(self, n: int) -> None:
-        self._verified += n
-        self._progress()
+        with self._lock:  # checker threads report here
+            self._verified += n
+            self._progress()
 
     def _on_written(self, n: int) -> None:
         self._written += n
@@ -1005,9 +1145,3 @@ def run_restore_cli(args: Any) -> int:
     from ..restore_cli import run_restore_cli as run
 
     return run(args)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-

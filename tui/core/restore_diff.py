@@ -53,6 +53,8 @@ def diff_target(t: TargetPlan, entries: list[dict[str, Any]]) -> TargetDiff:
     wanted = {rel.rstrip("/"): e for e in entries
               if (rel := relative(e["path"], t.archive_path)) is not None}
     root = t.mountpoint if t.kind == "volume" else t.dest
+    if root and os.path.islink(root):
+        root = os.path.realpath(root)  # the host's own link: the restore replaces its target
     host: dict[str, os.stat_result] = {}
     if t.exists_now and root:
         try:

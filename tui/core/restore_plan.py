@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from . import portaldb
 from .archive.zipreader import ZipFormatError, ZipReader, show, structure_problems
-from .errors import PortalBackupError, UsageError
+from .errors import PortalBackupError, UsageError, first_line
 from .inventory import list_containers, list_volumes
 from .model import (
     APP_DATA_REL,
@@ -239,7 +239,7 @@ def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
             volumes = list_volumes(client)
         except Exception as exc:
             docker_ok = False
-            warnings.append(f"Docker did not answer ({_first_line(exc)})")
+            warnings.append(f"Docker did not answer ({first_line(exc)})")
     entry_names = [e.name for e in reader.entries if e.name not in META_NAMES]
     sizes_by_prefix = _archive_sizes(doc["entries"])
     root = os.path.abspath(portal_root)
@@ -291,8 +291,8 @@ def dest_for(archive_path: str, portal_root: str) -> tuple[TargetKind, str]:
     if archive_path.startswith(VOLUMES_PREFIX):
         return "volume", archive_path[len(VOLUMES_PREFIX):].split("/", 1)[0]
     if archive_path.startswith(BINDS_PREFIX):
-        return "path", "/" + archive_path[len(BINDS_PREFIX):].rstrip("/")
-    return "path", os.path.join(portal_root, archive_path.rstrip("/"))
+        return "path", os.path.normpath("/" + archive_path[len(BINDS_PREFIX):])
+    return "path", os.path.normpath(os.path.join(portal_root, archive_path))
 
 
 def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: dict[str, Size],
@@ -335,11 +335,13 @@ def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: dict[str, Size],
             state_now=now.state if now else None, id_now=now.id if now else None,
             config=c.get("config") if isinstance(c.get("config"), dict) else {},
             old_id=str(c.get("id") or "")))
-    item.status = _status(item)
+    item.status = _status(item, plan)
     return item
 
 
-def _status(item: ItemPlan) -> str:
+def _status(item: ItemPlan, plan: RestorePlan) -> str:
+    if item.id == "core/identity":
+        return "present" if plan.current_portal_id else "missing"
     if item.kind == "app" and item.containers:
         here = sum(c.state_now is not None for c in item.containers)
         return ("present" if here == len(item.containers) else "missing" if here == 0
@@ -363,12 +365,13 @@ def _select(plan: RestorePlan, items: list[ItemPlan]) -> RestoreSelection:
     sel = RestoreSelection(plan=plan, items=items, targets={}, stops={}, recreate={},
                            volumes_to_create={}, failing={}, notes={}, identity_conflict=None)
     candidates: list[tuple[ItemPlan, TargetPlan]] = []
+    left_out: list[tuple[ItemPlan, TargetPlan, str]] = []
     for item in items:
         sel.notes[item.id] = list(item.notes)
         for t in item.targets:
             why = _left_out(plan, item, t)
             if why:
-                sel.notes[item.id].append(why)
+                left_out.append((item, t, why))
             else:
                 candidates.append((item, t))
     db = _db_target(plan, chosen)
@@ -388,6 +391,11 @@ def _select(plan: RestorePlan, items: list[ItemPlan]) -> RestoreSelection:
         claimed.append((item, t))
     for item in items:
         sel.targets[item.id] = [t for i, t in claimed if i is item]
+    for item, t, why in left_out:
+        # Left out of this item, but another chosen item may restore it all the same.
+        outer = next((o for o in claimed if _same_or_inside(t, o[1])), None)
+        sel.notes[item.id].append(f"{_show_target(t)} is restored with {outer[0].id}"
+                                  if outer else why)
 
     for item in items:
         targets = sel.targets[item.id]
@@ -548,8 +556,3 @@ def _sum_sizes(sizes: Any) -> Size:
         b += s.bytes
         f += s.files
     return Size(b, f)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -105,6 +105,7 @@ def extract_summary(report: ExtractReport) -> Text:
 
 class ExplorerScreen(Screen[None]):
     CSS_PATH = "explorer.tcss"
+    AUTO_FOCUS = "#tree"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash,ctrl+f", "filter", "Filter"),
         Binding("v", "verify", "Verify"),
@@ -124,6 +125,8 @@ class ExplorerScreen(Screen[None]):
         self.previewed: str | None = None  # the entry whose preview is on screen
         self._reader_lock = threading.Lock()  # a ZipReader is not safe across threads
         self._preview_timer: Timer | None = None
+        self._mounted_at = 0.0
+        self.open_seconds: float | None = None  # from mount to the tree on screen
 
     @property
     def papp(self) -> PortalBackupApp:
@@ -139,6 +142,8 @@ class ExplorerScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.query_one(ArchiveTree).filter_input = self.query_one("#filter", Input)
+        self._mounted_at = self.papp.clock()
         self.query_one(ArchiveTree).loading = True
         self._open(self.papp.open_archive, self.path)
 
@@ -189,9 +194,15 @@ class ExplorerScreen(Screen[None]):
         tree.loading = False
         tree.show_index(opened.index)
         tree.focus()
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.open_seconds = self.papp.clock() - self._mounted_at
 
     def on_open_failed(self, message: OpenFailed) -> None:
-        self.query_one(ArchiveTree).loading = False
+        tree = self.query_one(ArchiveTree)
+        tree.loading = False
+        tree.focus()  # so q and backspace leave, rather than type into the filter
         self.query_one("#heading", Static).update(f"Cannot open {self.path}")
         self.app.push_screen(MessageDialog("Cannot open the archive", message.text, error=True))
 
@@ -271,7 +282,8 @@ class ExplorerScreen(Screen[None]):
     # ------------------------------------------------------------------ filter
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # At once, not on the next loop turn: keys typed right after / must land in the box.
+        self.set_focus(self.query_one("#filter", Input))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -280,7 +292,7 @@ class ExplorerScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.query_one(ArchiveTree).focus()
+        self.set_focus(self.query_one(ArchiveTree))
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _filter(self, index: ArchiveIndex, needle: str) -> None:

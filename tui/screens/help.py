@@ -23,7 +23,7 @@ EXTRA = {  # keys handled by widgets themselves (Textual's Tree, Input, DataTabl
 
 def _key_text(app: App[object], binding: Binding) -> str:
     keys = [k.strip() for k in binding.key.split(",")]
-    return " / ".join(app.get_key_display(Binding(k, binding.action)) for k in keys)
+    return ", ".join(app.get_key_display(Binding(k, binding.action)) for k in keys)
 
 
 def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[str, str]]:
@@ -33,7 +33,7 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
         if not isinstance(b, Binding) or not b.description or b.system:
             continue
         if b.description in seen:  # e.g. Esc as a second key for Cancel
-            rows = [(k + " / " + _key_text(app, b), d) if d == b.description else (k, d)
+            rows = [(k + ", " + _key_text(app, b), d) if d == b.description else (k, d)
                     for k, d in rows]
             continue
         seen.add(b.description)

@@ -102,6 +102,7 @@ class HomeScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.query_one(ItemTree).filter_input = self.query_one("#filter", Input)
         self.destination = self.papp.cwd
         self.query_one("#warnings").display = False
         tree = self.query_one(ItemTree)
@@ -233,10 +234,11 @@ class HomeScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one(ItemTree).focus()
+        self.set_focus(self.query_one(ItemTree))
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # At once, not on the next loop turn: keys typed right after / must land in the box.
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_all(self) -> None:
         if self.selection is not None:

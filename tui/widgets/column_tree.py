@@ -11,6 +11,8 @@ from typing import Generic, TypeVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -23,6 +25,26 @@ class ColumnTree(Tree[T], Generic[T]):
         scrollbar-gutter: stable;
     }
     """
+
+    # The screen's filter box: "/" focuses it here, at once. Bindings run only after a key
+    # has bubbled up to the App, by which time the keys typed after "/" would be gone.
+    filter_input: Widget | None = None
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if event.character == "/" and self.filter_input is not None and focused is self:
+            event.stop()
+            event.prevent_default()
+            self.screen.set_focus(self.filter_input)
+            return
+        if focused is not None and focused is not self:
+            # Typed ahead of a focus change ("/" and the filter text in one burst, as a fast
+            # typist or a paste over SSH sends it): the key belongs to the new focus.
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
+        await super()._on_key(event)
 
     # Columns are (text, width); subclasses fill them in.
     def row_name(self, node: TreeNode[T]) -> Text:

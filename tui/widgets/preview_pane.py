@@ -56,6 +56,9 @@ def preview_body(preview: Preview, name: str) -> RenderableType:
 
 
 class PreviewPane(Vertical):
+    note = ""  # what the preview leaves out ("first 64 kB only"), shown under it
+    plain = ""  # the body as plain text
+
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-header")
         with ScrollableContainer(id="preview-scroll"):
@@ -67,3 +70,5 @@ class PreviewPane(Vertical):
         scroll = self.query_one("#preview-scroll", ScrollableContainer)
         scroll.scroll_home(animate=False)
         scroll.border_subtitle = note
+        self.note = note
+        self.plain = body.code if isinstance(body, Syntax) else str(body)

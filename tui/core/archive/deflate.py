@@ -14,7 +14,7 @@ try:  # pragma: no cover - depends on the platform's wheels
     from isal import isal_zlib as _fast
 
     BACKEND = "isal"
-    DEFAULT_LEVEL = 3
+    DEFAULT_LEVEL = 2  # ISA-L level 2: within 5 % of zlib -6 in size, ~20 % faster than 3
     MAX_LEVEL = 3
 except ImportError:  # pragma: no cover
     _fast = zlib  # type: ignore[assignment]

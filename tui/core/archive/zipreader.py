@@ -392,6 +392,16 @@ class ZipReader:
                              ext_attr, system, dtime, ddate, extra))
         return entries
 
+    def sharing(self, fileobj: BinaryIO) -> ZipReader:
+        """A reader over another file object holding the same bytes, sharing this one's parsed
+        directory: one per thread, so entries can be read in parallel (the directory is not
+        parsed again)."""
+        twin = object.__new__(ZipReader)
+        twin.__dict__.update(self.__dict__)
+        twin._fp = fileobj
+        twin._owns = False
+        return twin
+
     def get(self, name: str) -> ZipEntry | None:
         """The first entry with this name."""
         if self._by_name is None:

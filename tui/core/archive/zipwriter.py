@@ -79,6 +79,10 @@ class _Piece:
     packed: bytes
 
 
+# (kind, meta, host path, in-memory data, compress?, symlink target)
+_SmallJob = tuple[EntryType, EntryMeta, str | None, bytes | None, bool | None, str | None]
+
+
 class _Vanished:
     """A small file that disappeared between listing and reading."""
 
@@ -181,7 +185,7 @@ class ZipWriter:
                                         thread_name_prefix="zip-deflate")
         self._budget = _Budget(max_inflight)
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1024)
-        self._pending_small: list[tuple[EntryMeta, str | None, bytes | None, bool | None]] = []
+        self._pending_small: list[_SmallJob] = []
         self._pending_small_bytes = 0
         self._futures: set[Future[object]] = set()
         self._futures_lock = threading.Lock()
@@ -195,24 +199,17 @@ class ZipWriter:
     # ----------------------------------------------------------------- public API
 
     def add_dir(self, meta: EntryMeta) -> None:
-        name = meta.name if meta.name.endswith("/") else meta.name + "/"
-        meta.name = name
-        attr = ((stat.S_IFDIR | meta.mode) << 16) | 0x10
-        self._flush_small()
-        self._enqueue(lambda: self._write_whole(meta, "dir", b"", b"", 0, None, METHOD_STORED,
-                                                attr, None))
+        if not meta.name.endswith("/"):
+            meta.name += "/"
+        # Directories and links ride in the small-file batches: one queue hop per batch.
+        self._add_small("dir", meta, None, b"", False, None)
 
     def add_symlink(self, meta: EntryMeta, target: str) -> None:
-        data = os.fsencode(target)
-        attr = (stat.S_IFLNK | 0o777) << 16
-        self._flush_small()
-        crc = deflate.crc32(data, 0)
-        self._enqueue(lambda: self._write_whole(meta, "symlink", data, data, crc, None,
-                                                METHOD_STORED, attr, target))
+        self._add_small("symlink", meta, None, os.fsencode(target), False, target)
 
     def add_bytes(self, meta: EntryMeta, data: bytes, compress: bool | None = None) -> None:
         """Small in-memory content (a database copy, the manifest); batched like small files."""
-        self._add_small(meta, None, data, compress)
+        self._add_small("file", meta, None, data, compress, None)
 
     def add_file(self, meta: EntryMeta, path: str, size_hint: int,
                  compress: bool | None = None) -> None:
@@ -220,7 +217,7 @@ class ZipWriter:
         if compress is None and deflate.suffix_is_compressed(meta.name):
             compress = False
         if size_hint <= PIECE:
-            self._add_small(meta, path, None, compress)
+            self._add_small("file", meta, path, None, compress, None, size_hint)
             return
         try:
             f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
@@ -346,12 +343,14 @@ class ZipWriter:
             except queue.Full:
                 self._check()
 
-    def _add_small(self, meta: EntryMeta, path: str | None, data: bytes | None,
-                   compress: bool | None) -> None:
-        self._check()
+    def _add_small(self, kind: EntryType, meta: EntryMeta, path: str | None,
+                   data: bytes | None, compress: bool | None, target: str | None,
+                   size_hint: int = 0) -> None:
+        if self._error is not None:
+            self._check()
         _encode_name(meta.name)  # refuse a bad name here, in the caller's thread
-        size = len(data) if data is not None else _size_or_zero(path)
-        self._pending_small.append((meta, path, data, compress))
+        size = len(data) if data is not None else size_hint
+        self._pending_small.append((kind, meta, path, data, compress, target))
         self._pending_small_bytes += size
         if (self._pending_small_bytes >= SMALL_BATCH_BYTES
                 or len(self._pending_small) >= SMALL_BATCH_FILES):
@@ -396,9 +395,14 @@ class ZipWriter:
         for res in results:
             if isinstance(res, _Vanished):
                 continue
-            meta, raw_len, packed, crc, digest, method, path = res
-            attr = ((stat.S_IFREG | meta.mode) << 16)
-            self._write_whole(meta, "file", b"", packed, crc, digest, method, attr, None,
+            kind, meta, raw_len, packed, crc, digest, method, path, target = res
+            if kind == "file":
+                attr = (stat.S_IFREG | meta.mode) << 16
+            elif kind == "dir":
+                attr = ((stat.S_IFDIR | meta.mode) << 16) | 0x10
+            else:
+                attr = (stat.S_IFLNK | 0o777) << 16
+            self._write_whole(meta, kind, b"", packed, crc, digest, method, attr, target,
                               size=raw_len, source=path)
 
     def _write_whole(self, meta: EntryMeta, kind: EntryType, raw: bytes, packed: bytes,
@@ -410,7 +414,7 @@ class ZipWriter:
         offset = self._out.pos
         name_b = _encode_name(meta.name)
         zip64 = usize >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
-        extra = _unix_extras(meta)
+        unix = extra = _unix_extras(meta)
         if zip64:
             extra = struct.pack("<HHQQ", 1, 16, usize, csize) + extra
         dos_time, dos_date = _dos_datetime(meta.mtime_ns)
@@ -422,7 +426,7 @@ class ZipWriter:
         self._out.write(name_b)
         self._out.write(extra)
         self._out.write(packed)
-        self._record(meta, name_b, FLAG_UTF8, method, dos_time, dos_date, crc, csize, usize,
+        self._record(unix, name_b, FLAG_UTF8, method, dos_time, dos_date, crc, csize, usize,
                      offset, attr, version)
         self._notify(WrittenEntry(meta.name, kind, usize, csize, crc, digest, method, offset,
                                   meta, target, source))
@@ -433,7 +437,7 @@ class ZipWriter:
         name_b = _encode_name(meta.name)
         method = METHOD_DEFLATED if compress else METHOD_STORED
         flags = FLAG_UTF8 | FLAG_DESCRIPTOR
-        extra = _unix_extras(meta)
+        unix = extra = _unix_extras(meta)
         if zip64:
             extra = struct.pack("<HHQQ", 1, 16, 0, 0) + extra
         dos_time, dos_date = _dos_datetime(meta.mtime_ns)
@@ -467,7 +471,7 @@ class ZipWriter:
         else:
             self._out.write(struct.pack("<IIII", 0x08074B50, crc, csize, usize))
         attr = (stat.S_IFREG | meta.mode) << 16
-        self._record(meta, name_b, flags, method, dos_time, dos_date, crc, csize, usize, offset,
+        self._record(unix, name_b, flags, method, dos_time, dos_date, crc, csize, usize, offset,
                      attr, version)
         self._notify(WrittenEntry(meta.name, "file", usize, csize, crc, sha.hexdigest(), method,
                                   offset, meta, None, source))
@@ -477,7 +481,7 @@ class ZipWriter:
         if self._on_written is not None:
             self._on_written(entry)
 
-    def _record(self, meta: EntryMeta, name_b: bytes, flags: int, method: int, dos_time: int,
+    def _record(self, unix: bytes, name_b: bytes, flags: int, method: int, dos_time: int,
                 dos_date: int, crc: int, csize: int, usize: int, offset: int, attr: int,
                 version: int) -> None:
         z64 = b""
@@ -487,7 +491,7 @@ class ZipWriter:
             z64 += struct.pack("<Q", csize)
         if offset >= ZIP64_LIMIT:
             z64 += struct.pack("<Q", offset)
-        extra = _unix_extras(meta)
+        extra = unix
         if z64:
             extra = struct.pack("<HH", 1, len(z64)) + z64 + extra
             version = 45
@@ -524,14 +528,18 @@ def _pack_piece(data: bytes, compress: bool, level: int, zdict: bytes | None) ->
     return _Piece(data, deflate.deflate_piece(data, level, zdict))
 
 
-SmallResult = tuple[EntryMeta, int, bytes, int, str, int, str | None]
+SmallResult = tuple[EntryType, EntryMeta, int, bytes, int, str | None, int, str | None,
+                    str | None]
 
 
-def _pack_small_batch(
-    batch: list[tuple[EntryMeta, str | None, bytes | None, bool | None]], level: int
-) -> list[SmallResult | _Vanished]:
+def _pack_small_batch(batch: list[_SmallJob], level: int) -> list[SmallResult | _Vanished]:
     out: list[SmallResult | _Vanished] = []
-    for meta, path, data, compress in batch:
+    for kind, meta, path, data, compress, target in batch:
+        if kind != "file":
+            assert data is not None
+            out.append((kind, meta, len(data), data, deflate.crc32(data, 0), None,
+                        METHOD_STORED, None, target))
+            continue
         if data is None:
             assert path is not None
             try:
@@ -547,7 +555,7 @@ def _pack_small_batch(
             squeezed = deflate.deflate_all(data, level)
             if len(squeezed) < len(data):
                 packed, method = squeezed, METHOD_DEFLATED
-        out.append((meta, len(data), packed, crc, digest, method, path))
+        out.append(("file", meta, len(data), packed, crc, digest, method, path, None))
     return out
 
 
@@ -563,14 +571,6 @@ def _read_full(reader: BinaryIO, n: int) -> bytes:
         got += len(b)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-
-def _size_or_zero(path: str | None) -> int:
-    if path is None:
-        return 0
-    try:
-        return os.lstat(path).st_size
-    except OSError:
-        return 0
 
 
 def _encode_name(name: str) -> bytes:

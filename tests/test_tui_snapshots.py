@@ -1,0 +1,100 @@
+"""Snapshots of every screen at 80x24 and 200x60, from the demo Portal (fixed data, fake clocks).
+
+Update after a deliberate UI change with: pytest tests/test_tui_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tuihelp import wait_for
+
+from tui.app import PortalBackupApp
+from tui.demo import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes
+from tui.screens.done import DoneScreen
+from tui.screens.explorer import ExplorerScreen
+from tui.screens.home import HomeScreen
+from tui.screens.progress import ProgressScreen
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 60), id="200x60")]
+
+
+
+def demo_app(explore: str | None = None, hold: bool = False) -> PortalBackupApp:
+    return PortalBackupApp(DemoSource(hold=hold), explore=explore, wall_clock=lambda: NOW,
+                           clock=FakeClock(), environ=ENVIRON, cwd="/root")
+
+
+async def home_ready(pilot: Any) -> HomeScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.sizes_done,
+                   what="the demo list with sizes")
+    return app.screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_home(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=home_ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_home_identity_left_out_and_filtered(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("i", "slash", *"immich", "enter", "down", "down", "space")
+        await pilot.app.workers.wait_for_complete()
+        pilot.app.clear_notifications()
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_progress(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("b", "y")
+        screen = pilot.app.screen
+        assert isinstance(screen, ProgressScreen)
+        await wait_for(pilot, lambda: screen.last_progress is not None, what="demo events")
+
+    assert snap_compare(demo_app(hold=True), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_done(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("b", "y")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DoneScreen),
+                       what="the done screen")
+        assert pilot.app.screen.finished.path == ARCHIVE
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer(snap_compare: Any, size: tuple[int, int], tmp_path: Path) -> None:
+    archive = tmp_path / Path(ARCHIVE).name
+    archive.write_bytes(demo_archive_bytes())
+
+    async def run_before(pilot: Any) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExplorerScreen)
+                       and pilot.app.screen.opened is not None, what="the archive")
+        screen = pilot.app.screen
+        await pilot.press("right", "down", "down", "down")
+        await wait_for(pilot, lambda: screen.previewed == "core/portal_core_db.json",
+                       what="the preview")
+
+    assert snap_compare(demo_app(explore=str(archive)), terminal_size=size,
+                        run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
