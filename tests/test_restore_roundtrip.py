@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import subprocess
 from pathlib import Path
 
 import portal_fixture as pf
 import pytest
-from clirun import run
+from clirun import COMMAND, run
 from restorekit import (
     backup,
     env_for,
@@ -268,3 +270,28 @@ def test_encrypted_archive_round_trip(portal_host: pf.PortalHost, tmp_path: Path
     assert lines[-1]["type"] == "restore-finished" and lines[-1]["done"] == [f"app/{wiki}"]
     assert same_tree(snap, portal_host.root / pf.APP_DATA / wiki) == []
 
+
+
+def test_asks_at_a_terminal(portal_host: pf.PortalHost,
+                            saved: tuple[Path, Path, dict[str, Path]]) -> None:
+    """stdin is a real pseudo-terminal: "n" changes nothing, "y" restores."""
+    archive, snap, _ = saved
+    wiki = portal_host.apps[2]
+    touch_up(portal_host)
+    home = portal_host.root / pf.APP_DATA / wiki / "pages/Home.md"
+    for answer, code in (("n\n", 1), ("y\n", 0)):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([*COMMAND, "restore", str(archive), f"app/{wiki}"],
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, **env_for(portal_host)},
+                                cwd=Path(__file__).parent.parent)
+        os.close(slave)
+        os.write(master, answer.encode())  # the terminal holds the line until it is read
+        out, err = proc.communicate(timeout=120)
+        os.close(master)
+        assert proc.returncode == code, out + err
+        if code:
+            assert "nothing was restored" in err
+            assert home.read_text() == "vandalised\n"
+    rel = f"{pf.APP_DATA}/{wiki}"
+    assert same_tree(snap / rel, portal_host.root / rel) == []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import portal_fixture as pf
 import pytest
+from tuihelp import held_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -137,24 +138,16 @@ def test_backup_in_tmux_then_quit(portal_host: pf.PortalHost, tmp_path: Path,
 
 def test_sighup_in_tmux_stops_the_backup_cleanly(portal_host: pf.PortalHost, tmp_path: Path,
                                                  terminals: list[Tmux]) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    hold = tmp_path / "hold"
-    hold.touch()
-    notes = portal_host.names.notes
-    notes_web = portal_host.containers[notes][0][0]
-    before = portal_host.container_states()
-    t = Tmux([sys.executable, "-m", "tui", "--portal-root", str(portal_host.root)], out,
-             app_env({"PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
-                      "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{notes}"}))
+    held = held_run(portal_host, tmp_path)
+    t = Tmux([sys.executable, "-m", "tui", "--portal-root", str(portal_host.root)], held.out,
+             app_env(held.env))
     terminals.append(t)
     select_and_start(t, portal_host.token)
-    poll(lambda: portal_host.container_states()[notes_web] == "exited", 120,
-         "notes to be stopped")
+    poll(held.stopped, 120, "notes to be stopped")
     t.kill()  # the terminal goes away: tmux sends SIGHUP to the app
     poll(lambda: not t.alive(), 120, "the app to finish cleaning up and exit")
-    assert portal_host.container_states() == before
-    assert os.listdir(out) == []  # no archive, no partial file
+    assert portal_host.container_states() == held.before
+    assert os.listdir(held.out) == []  # no archive, no partial file
     journal = Path(os.environ["PORTAL_BACKUP_STATE_DIR"]) / "journal.json"
     assert not journal.exists()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import portal_fixture as pf
 import pytest
-from tuihelp import run, wait_for
+from tuihelp import held_run, run, wait_for
 
 from tui.app import PortalBackupApp, _install_hangup_handlers
 from tui.datasource import HostSource
@@ -145,6 +145,7 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
         app = host_app(portal_host, out)
         async with app.run_test(size=SIZE) as pilot:
             home = await loaded_home(pilot)
+            assert "Last backup: never" in str(home.query_one("#reminder").render())
             await select_host_items(pilot, home, portal_host.token)
             assert set(home.selection.selected_ids()) == host_item_ids(portal_host)  # type: ignore[union-attr]
             await pilot.press("b")
@@ -184,7 +185,12 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
             await pilot.press("enter", "q")  # close verify, leave the explorer
             assert app.screen is done
             await pilot.press("b")
-            assert isinstance(app.screen, HomeScreen)
+            home = app.screen
+            assert isinstance(home, HomeScreen)
+            # The list reloads: the reminder now knows the backup just made.
+            reminder = home.query_one("#reminder")
+            await wait_for(pilot, lambda: "ago, " in str(reminder.render()),
+                           what="the last-backup reminder")
 
     run(scenario())
     finished = result["finished"]
@@ -205,18 +211,10 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
 
 def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.PortalHost,
                                                               tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    hold = tmp_path / "hold"
-    hold.touch()
-    notes = portal_host.names.notes
-    notes_web = portal_host.containers[notes][0][0]
-    before = portal_host.container_states()
-    assert before[notes_web] == "running"
+    held = held_run(portal_host, tmp_path)
 
     async def scenario() -> None:
-        app = host_app(portal_host, out, backup_overrides={"hold_file": str(hold),
-                                                           "hold_item": f"app/{notes}"})
+        app = host_app(portal_host, held.out, backup_overrides=held.overrides)
         async with app.run_test(size=SIZE) as pilot:
             home = await loaded_home(pilot)
             await select_host_items(pilot, home, portal_host.token)
@@ -224,8 +222,7 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
             # Held right after quiescing notes: its container is really stopped now.
-            await wait_for(pilot, lambda: portal_host.container_states()[notes_web] == "exited",
-                           timeout=120, what="notes to be stopped")
+            await wait_for(pilot, held.stopped, timeout=120, what="notes to be stopped")
             await pilot.press("c")
             assert isinstance(app.screen, ConfirmDialog)
             await pilot.press("n")  # keep going: nothing happens
@@ -238,32 +235,57 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
             assert isinstance(app.screen, HomeScreen)
 
     run(scenario())
+    assert portal_host.container_states() == held.before
+    assert archives_in(held.out) == []  # no archive, no partial file
+
+
+def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHost,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    before = portal_host.container_states()
+    photos = portal_host.names.photos
+
+    async def scenario() -> None:
+        app = host_app(portal_host, out, backup_overrides={"fail_item": f"app/{photos}"})
+        async with app.run_test(size=SIZE) as pilot:
+            home = await loaded_home(pilot)
+            await select_host_items(pilot, home, portal_host.token)
+            await pilot.press("b", "y")
+            progress = app.screen
+            assert isinstance(progress, ProgressScreen)
+            await wait_for(pilot, lambda: progress.outcome is not None, timeout=120,
+                           what="the run to fail")
+            assert progress.outcome == "failed"
+            assert progress.error == f"injected failure after reading app/{photos}"
+            assert "Backup failed" in str(progress.query_one("#heading").render())
+            assert progress.query_one("ItemProgress").states[f"app/{photos}"] == "failed"
+            # A destination that does not exist is one sentence too.
+            await pilot.press("b")
+            await pilot.press("d", "ctrl+u", *"/nonexistent/dir/x.zip", "enter", "b", "y")
+            second = app.screen
+            assert isinstance(second, ProgressScreen)
+            await wait_for(pilot, lambda: second.outcome is not None, what="the refusal")
+            assert second.error == "the directory /nonexistent/dir does not exist"
+
+    run(scenario())
     assert portal_host.container_states() == before
-    assert archives_in(out) == []  # no archive, no partial file
+    assert archives_in(out) == []
 
 
 def test_sighup_during_a_backup_stops_it_cleanly(portal_host: pf.PortalHost,
                                                  tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    hold = tmp_path / "hold"
-    hold.touch()
-    notes = portal_host.names.notes
-    notes_web = portal_host.containers[notes][0][0]
-    before = portal_host.container_states()
+    held = held_run(portal_host, tmp_path)
 
     async def scenario() -> None:
-        app = host_app(portal_host, out, backup_overrides={"hold_file": str(hold),
-                                                           "hold_item": f"app/{notes}"})
+        app = host_app(portal_host, held.out, backup_overrides=held.overrides)
         previous = _install_hangup_handlers(app)  # what run_app installs
         try:
             async with app.run_test(size=SIZE) as pilot:
                 home = await loaded_home(pilot)
                 await select_host_items(pilot, home, portal_host.token)
                 await pilot.press("b", "y")
-                await wait_for(pilot,
-                               lambda: portal_host.container_states()[notes_web] == "exited",
-                               timeout=120, what="notes to be stopped")
+                await wait_for(pilot, held.stopped, timeout=120, what="notes to be stopped")
                 os.kill(os.getpid(), signal.SIGHUP)  # the SSH connection drops
                 # As run_app does after the app has gone: wait for the engine's cleanup.
                 assert await asyncio.to_thread(app.job.wait, 120)
@@ -273,8 +295,8 @@ def test_sighup_during_a_backup_stops_it_cleanly(portal_host: pf.PortalHost,
         assert app.job.cancel.is_set()
 
     run(scenario())
-    assert portal_host.container_states() == before
-    assert archives_in(out) == []
+    assert portal_host.container_states() == held.before
+    assert archives_in(held.out) == []
 
 
 # ---------------------------------------------------------------------------- explorer

@@ -119,11 +119,14 @@ def _print_holdings(plan: RestorePlan, out: TextIO) -> None:
     for item in plan.items:
         now = item.size_now
         state = item.status
-        running = [c.name for c in item.containers if c.state_now in ("running", "paused")]
+        running = [f"{c.name} {c.state_now}" for c in item.containers
+                   if c.state_now in ("running", "paused")]
         if running:
-            state += f" ({', '.join(running)} running)"
-        print(f"{item.id:<{width}}  {human_bytes(item.size_archive.bytes):>10}  "
-              f"{human_bytes(now.bytes) if now else '?':>10}  {state}", file=out)
+            state += f" ({', '.join(running)})"
+        has = bool(item.targets)  # core/identity lives inside the database file
+        print(f"{item.id:<{width}}  {human_bytes(item.size_archive.bytes) if has else '-':>10}  "
+              f"{(human_bytes(now.bytes) if now else '?') if has else '-':>10}  {state}",
+              file=out)
 
 
 def _target_line(t: TargetPlan) -> str:

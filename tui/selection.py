@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .core.model import Inventory, Item, Size, Source
+from .core.plan import _inside  # the plan's own rule for "this tree is inside that one"
 
 CheckState = Literal["on", "off", "partial"]
 
@@ -148,15 +149,6 @@ def source_sizes(inventory: Inventory) -> dict[tuple[str, str], Size]:
                 max(0, item.size.bytes - sum(k.bytes for k in known)),
                 max(0, item.size.files - sum(k.files for k in known)))
     return out
-
-
-def _inside(inner: Source, outer: Source) -> bool:
-    if inner.kind != outer.kind:
-        return False
-    if inner.kind == "volume":
-        return inner.location == outer.location
-    a, b = inner.location.rstrip("/"), outer.location.rstrip("/")
-    return a == b or a.startswith(b + "/")
 
 
 def _outermost(sources: list[Source]) -> list[Source]:

@@ -9,7 +9,9 @@ prints these and a UI can show them; nothing here changes anything.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -241,7 +243,7 @@ def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
             docker_ok = False
             warnings.append(f"Docker did not answer ({first_line(exc)})")
     entry_names = [e.name for e in reader.entries if e.name not in META_NAMES]
-    sizes_by_prefix = _archive_sizes(doc["entries"])
+    sizes_by_prefix = _ArchiveSizes(doc["entries"])
     root = os.path.abspath(portal_root)
     plan = RestorePlan(
         archive=archive, portal_root=root, current_portal_id=_current_portal_id(root),
@@ -267,23 +269,27 @@ def _current_portal_id(root: str) -> str | None:
     return ident.get("id") if ident and isinstance(ident.get("id"), str) else None
 
 
-def _archive_sizes(entries: list[Any]) -> dict[str, Size]:
-    """Size of every tree/file path in the archive, keyed by each ancestor path of an entry."""
-    out: dict[str, list[int]] = {}
-    for e in entries:
-        if not isinstance(e, dict) or not isinstance(e.get("path"), str):
-            continue
-        path = e["path"]
-        size = e.get("size", 0) if e.get("type") == "file" else 0
-        keys = [path]
-        parts = path.rstrip("/").split("/")
-        keys += ["/".join(parts[:i]) + "/" for i in range(1, len(parts))]
-        is_dir = e.get("type") == "dir"
-        for k in keys:
-            acc = out.setdefault(k, [0, 0])
-            acc[0] += size if isinstance(size, int) else 0
-            acc[1] += 0 if is_dir else 1  # like scan_size: files and symlinks, not dirs
-    return {k: Size(v[0], v[1]) for k, v in out.items()}
+class _ArchiveSizes:
+    """Bytes and file count under any archive path, from the manifest's entries (sorted paths
+    and prefix sums, so each lookup is two bisections)."""
+
+    def __init__(self, entries: list[Any]) -> None:
+        rows = sorted((e["path"], e.get("size", 0) if e.get("type") == "file" else 0,
+                       0 if e.get("type") == "dir" else 1)  # like scan_size: no dirs
+                      for e in entries if isinstance(e, dict) and isinstance(e.get("path"), str))
+        self.paths = [r[0] for r in rows]
+        self.bytes = list(itertools.accumulate((r[1] if isinstance(r[1], int) else 0
+                                                for r in rows), initial=0))
+        self.files = list(itertools.accumulate((r[2] for r in rows), initial=0))
+
+    def get(self, path: str) -> Size | None:
+        """None when the archive holds nothing at `path` (a tree "a/" or a file "a/f")."""
+        lo = bisect.bisect_left(self.paths, path)
+        hi = bisect.bisect_left(self.paths, path + "\U0010ffff") if path.endswith("/") else (
+            lo + 1 if lo < len(self.paths) and self.paths[lo] == path else lo)
+        if hi == lo:
+            return None
+        return Size(self.bytes[hi] - self.bytes[lo], self.files[hi] - self.files[lo])
 
 
 def dest_for(archive_path: str, portal_root: str) -> tuple[TargetKind, str]:
@@ -295,7 +301,7 @@ def dest_for(archive_path: str, portal_root: str) -> tuple[TargetKind, str]:
     return "path", os.path.normpath(os.path.join(portal_root, archive_path))
 
 
-def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: dict[str, Size],
+def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: _ArchiveSizes,
                volume_records: dict[str, Any], by_name: dict[str, ContainerInfo],
                with_sizes: bool) -> ItemPlan:
     item = ItemPlan(id=rec["id"], kind=str(rec.get("kind", "")),

@@ -38,7 +38,7 @@ from .dialogs import MessageDialog, PathDialog
 from .home import error_sentence
 
 if TYPE_CHECKING:
-    from ..app import PortalBackupApp
+    from ..app import ArchiveOpener, PortalBackupApp
 
 MANIFEST_LIMIT = 256 << 20
 FILTER_LIMIT = 2000
@@ -158,7 +158,7 @@ class ExplorerScreen(Screen[None]):
     # ------------------------------------------------------------------ opening
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
-    def _open(self, opener: Any, path: str) -> None:
+    def _open(self, opener: ArchiveOpener, path: str) -> None:
         try:
             fileobj = opener(path)
         except Exception as exc:
@@ -267,7 +267,7 @@ class ExplorerScreen(Screen[None]):
             notes.append("private keys hidden")
         self.previewed = message.name
         self.query_one(PreviewPane).show_preview(
-            entry_header(entry), preview_body(p, message.name), " · ".join(notes))
+            entry_header(entry), preview_body(p), " · ".join(notes))
 
     def action_manifest(self) -> None:
         if self.opened is None or self.opened.manifest is None:
@@ -276,7 +276,7 @@ class ExplorerScreen(Screen[None]):
         text = json.dumps(self.opened.manifest, indent=2, ensure_ascii=False)
         preview = make_preview(MANIFEST_NAME, text.encode(), len(text.encode()))
         self.query_one(PreviewPane).show_preview(
-            Text(MANIFEST_NAME, style="bold"), preview_body(preview, MANIFEST_NAME))
+            Text(MANIFEST_NAME, style="bold"), preview_body(preview))
         self.previewed = MANIFEST_NAME
 
     # ------------------------------------------------------------------ filter

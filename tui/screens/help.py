@@ -13,9 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 EXTRA = {  # keys handled by widgets themselves (Textual's Tree, Input, DataTable, buttons)
-    "Lists and trees": [("up/down, page up/down, home/end", "move"),
-                        ("right/left, +/-", "expand/collapse a folder or app"),
-                        ("tab / shift+tab", "next / previous part of the screen")],
+    "Moving around": [("up/down, page up/down, home/end", "move"),
+                      ("tab / shift+tab", "next / previous part of the screen")],
     "Dialogs": [("y / n", "answer yes / no"), ("enter", "accept, or press the focused button"),
                 ("tab", "move to the buttons (Cancel is reachable without Esc)")],
 }
@@ -43,6 +42,7 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
 
 def help_sections() -> list[tuple[str, list[BindingType]]]:
     from ..app import PortalBackupApp
+    from ..widgets.column_tree import ColumnTree
     from ..widgets.item_tree import ItemTree
     from .dialogs import ConfirmDialog
     from .done import DoneScreen
@@ -53,6 +53,7 @@ def help_sections() -> list[tuple[str, list[BindingType]]]:
 
     return [
         ("Everywhere", PortalBackupApp.BINDINGS),
+        ("Trees (the list, the explorer)", ColumnTree.BINDINGS),
         ("Backup list", [*ItemTree.BINDINGS, *HomeScreen.BINDINGS]),
         ("Backup running", ProgressScreen.BINDINGS),
         ("Backup done", DoneScreen.BINDINGS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import humanize
 from rich.text import Text
@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static
 from ..batcher import Batcher
 from ..core.errors import PortalBackupError
 from ..core.model import Size
+from ..core.plan import Plan
 from ..datasource import DataSource, Loaded
 from ..humanfmt import duration, human_bytes
 from ..selection import IDENTITY_ID, Selection
@@ -182,7 +183,9 @@ class HomeScreen(Screen[None]):
         self._update_summary()
 
     def on_screen_resume(self) -> None:
-        if self._stale:
+        # Back from a backup: states and the last-backup record changed. (Not while it runs:
+        # closing the confirm dialog that started it resumes this screen for a moment too.)
+        if self._stale and not self.papp.job.running:
             self._stale = False
             self.action_reload()
 
@@ -319,7 +322,7 @@ class HomeScreen(Screen[None]):
         self.app.push_screen(ConfirmDialog("Start the backup?", body, yes="Back up",
                                            no="Not now"), self._confirmed(plan))
 
-    def _confirmed(self, plan: Any) -> Callable[[bool | None], None]:
+    def _confirmed(self, plan: Plan) -> Callable[[bool | None], None]:
         def start(yes: bool | None) -> None:
             if not yes or self.loaded is None:
                 return
@@ -330,6 +333,7 @@ class HomeScreen(Screen[None]):
             options = BackupOptions(output=self.destination, quiesce=self.quiesce,
                                     **self.papp.backup_overrides)  # type: ignore[arg-type]
             self._stale = True
+            self.papp.job.start()  # running from now on, before any screen event can ask
             self.app.push_screen(ProgressScreen(self.loaded, plan, options))
 
         return start

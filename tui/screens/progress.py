@@ -111,7 +111,8 @@ class ProgressScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(ItemProgress).set_plan(self.plan, self.loaded.inventory)
-        self.job.start()
+        if not self.job.running:  # the home screen starts it; other callers may not
+            self.job.start()
         self._run(self.papp.source, self.job)
 
     def on_unmount(self) -> None:

@@ -21,7 +21,7 @@ from ..humanfmt import count, human_bytes
 from .home import error_sentence
 
 if TYPE_CHECKING:
-    from ..app import PortalBackupApp
+    from ..app import ArchiveOpener, PortalBackupApp
 
 
 class VerifyProgressed(Message):
@@ -81,8 +81,9 @@ class VerifyScreen(ModalScreen[VerifyReport | None]):
         self._verify(app.open_archive, self.path, self._cancel)
 
     @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
-    def _verify(self, opener: object, path: str, cancel: threading.Event) -> VerifyReport:
-        fileobj = opener(path)  # type: ignore[operator]
+    def _verify(self, opener: ArchiveOpener, path: str,
+                cancel: threading.Event) -> VerifyReport:
+        fileobj = opener(path)
         try:
             return verify_archive(fileobj, cancel=cancel,
                                   on_progress=lambda p: self.post_message(VerifyProgressed(p)))

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -32,10 +31,6 @@ class Ref:
 
 
 class ArchiveTree(ColumnTree[Ref]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("right,plus", "expand", "Expand", show=False),
-        Binding("left,minus", "collapse", "Collapse", show=False),
-    ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "archivetree--key", "archivetree--unsafe", "archivetree--muted", "archivetree--folder",
     }
@@ -86,20 +81,6 @@ class ArchiveTree(ColumnTree[Ref]):
         ref = event.node.data
         if ref is not None and ref.kind == "folder" and ref.folder and not event.node.children:
             self._fill(event.node, ref.folder, False)
-
-    def action_expand(self) -> None:
-        node = self.cursor_node
-        if node is not None and node.allow_expand:
-            node.expand()
-
-    def action_collapse(self) -> None:
-        node = self.cursor_node
-        if node is None:
-            return
-        if node.allow_expand and node.is_expanded:
-            node.collapse()
-        elif node.parent is not None and node.parent is not self.root:
-            self.move_cursor(node.parent)
 
     # ------------------------------------------------------------------ drawing
 

@@ -7,11 +7,12 @@ numbers when space runs short.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -20,6 +21,10 @@ T = TypeVar("T")
 
 
 class ColumnTree(Tree[T], Generic[T]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,plus", "expand", "Expand", show=False),
+        Binding("left,minus", "collapse", "Collapse", show=False),
+    ]
     DEFAULT_CSS = """
     ColumnTree {
         scrollbar-gutter: stable;
@@ -45,6 +50,21 @@ class ColumnTree(Tree[T], Generic[T]):
             focused.post_message(events.Key(event.key, event.character))
             return
         await super()._on_key(event)
+
+    def action_expand(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand:
+            node.expand()
+
+    def action_collapse(self) -> None:
+        """Collapse an open folder, or go up to the parent of anything else."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
 
     # Columns are (text, width); subclasses fill them in.
     def row_name(self, node: TreeNode[T]) -> Text:

@@ -48,8 +48,6 @@ class ItemTree(ColumnTree[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_check", "Toggle", show=True),
         Binding("enter", "toggle_check", "Toggle", show=False),
-        Binding("right,plus", "expand", "Expand", show=False),
-        Binding("left,minus", "collapse", "Collapse", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "itemtree--section", "itemtree--muted", "itemtree--key", "itemtree--running",
@@ -61,7 +59,6 @@ class ItemTree(ColumnTree[str]):
 
     def __init__(self, *, id: str | None = None) -> None:
         self.selection: Selection | None = None
-        self.filter_text = ""
         self._rows: dict[str, TreeNode[str]] = {}
         super().__init__("items", id=id)
         self.show_root = False
@@ -72,11 +69,10 @@ class ItemTree(ColumnTree[str]):
 
     def populate(self, inventory: Inventory, selection: Selection, filter_text: str = "") -> None:
         self.selection = selection
-        self.filter_text = filter_text.strip().lower()
         cursor = self.cursor_node.data if self.cursor_node else None
         self.clear()
         self._rows = {}
-        needle = self.filter_text
+        needle = filter_text.strip().lower()
         kids: dict[str, list[Item]] = {}
         for item in inventory.items:
             if item.parent:
@@ -144,19 +140,6 @@ class ItemTree(ColumnTree[str]):
             # The row, its mounts, and (through refresh_rows) its app and section above it.
             self.refresh_rows({node.data, *self.selection.children.get(node.data, [])})
         self.post_message(self.Changed())
-
-    def action_expand(self) -> None:
-        if self.cursor_node is not None and self.cursor_node.allow_expand:
-            self.cursor_node.expand()
-
-    def action_collapse(self) -> None:
-        node = self.cursor_node
-        if node is None:
-            return
-        if node.allow_expand and node.is_expanded:
-            node.collapse()
-        elif node.parent is not None and node.parent is not self.root:
-            self.move_cursor(node.parent)
 
     # ------------------------------------------------------------------ drawing
 

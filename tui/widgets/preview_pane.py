@@ -48,7 +48,7 @@ def folder_header(folder: Folder) -> Text:
                          f"({ratio(folder.size, folder.compressed) or '-'} saved)")
 
 
-def preview_body(preview: Preview, name: str) -> RenderableType:
+def preview_body(preview: Preview) -> RenderableType:
     if preview.kind == "text" and preview.lexer:
         return Syntax(preview.text, preview.lexer, theme="ansi_dark", line_numbers=False,
                       word_wrap=False, background_color="default")
