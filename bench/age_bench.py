@@ -23,7 +23,7 @@ CHUNK = 1 << 20
 
 def make_input(path: Path, size: int) -> None:
     rnd = random.Random(7)
-    words = [w.encode() for w in "photo backup portal zip volume note wiki docker".split()]
+    words = [b"photo", b"backup", b"portal", b"zip", b"volume", b"note", b"wiki", b"docker"]
     text = b" ".join(rnd.choice(words) for _ in range(300_000))[:CHUNK]
     noise = rnd.randbytes(CHUNK)
     with open(path, "wb") as f:
