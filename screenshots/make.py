@@ -60,16 +60,20 @@ async def main() -> None:
 
     async def progress(pilot: Any) -> None:
         await home(pilot)
-        await pilot.press("b", "y")
+        await pilot.press("b", "a")
         await until(pilot, lambda: getattr(pilot.app.screen, "last_progress", None))
 
     async def confirm(pilot: Any) -> None:
         await home(pilot)
-        await pilot.press("b")
+        await pilot.press("b")  # the identity is in and not encrypted: the warning first
+
+    async def encryption(pilot: Any) -> None:
+        await home(pilot)
+        await pilot.press("e", *"correct horse battery staple", "enter", *"correct horse")
 
     async def done(pilot: Any) -> None:
         await home(pilot)
-        await pilot.press("b", "y")
+        await pilot.press("b", "a")
         await until(pilot, lambda: type(pilot.app.screen).__name__ == "DoneScreen")
 
     async def help_screen(pilot: Any) -> None:
@@ -79,9 +83,34 @@ async def main() -> None:
     await shoot("home", demo_app(), home)
     await shoot("home-filtered-identity-off", demo_app(), identity_off)
     await shoot("confirm", demo_app(), confirm)
+    await shoot("encryption", demo_app(), encryption)
     await shoot("progress", demo_app(hold=True), progress)
     await shoot("done", demo_app(), done)
     await shoot("help", demo_app(), help_screen)
+
+    async def restore(pilot: Any) -> None:
+        # From the list: R, the archive's path (the demo restore reads no file), enter.
+        await home(pilot)
+        await pilot.press("R", "ctrl+u", *ARCHIVE, "enter")
+        await until(pilot, lambda: getattr(pilot.app.screen, "measured", False)
+                    and pilot.app.screen.current_selection() is not None)
+        await pilot.press(*["down"] * 7)  # the immich app: two containers to stop
+
+    async def restore_dry_run(pilot: Any) -> None:
+        await restore(pilot)
+        await pilot.press("space", "d")
+        await until(pilot, lambda: getattr(pilot.app.screen, "text", None) is not None)
+
+    async def restore_done(pilot: Any) -> None:
+        await restore(pilot)
+        await pilot.press("space")
+        await until(pilot, lambda: pilot.app.screen.current_selection() is not None)
+        await pilot.press("r", "y")
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "RestoreDoneScreen")
+
+    await shoot("restore", demo_app(), restore)
+    await shoot("restore-dry-run", demo_app(), restore_dry_run)
+    await shoot("restore-done", demo_app(), restore_done)
 
     with tempfile.TemporaryDirectory() as tmp:
         archive = os.path.join(tmp, os.path.basename(ARCHIVE))

@@ -24,7 +24,7 @@ def state(isolated_state_dir: Path) -> Path:
     return isolated_state_dir
 
 
-def _journal(state: Path, **record: str) -> None:
+def _journal(state: Path, **record: object) -> None:
     (state / "restore-journal.json").write_text(json.dumps({"pid": 1, "swaps": [record]}))
 
 
@@ -114,3 +114,29 @@ def test_a_stopped_paused_container_is_paused_again(portal_host: pf.PortalHost,
     run("list", "--no-sizes", env=env_for(portal_host), check=True)
     assert api.inspect_container(cid)["State"]["Status"] == "paused"
     assert not (state / "journal.json").exists()
+
+
+def test_half_swapped_mount_point_contents_are_put_back(portal_root: Path, state: Path,
+                                                        tmp_path: Path) -> None:
+    """Content mode (a mount point): killed with some new children moved in, some not."""
+    shared = portal_root / pf.SHARED
+    expected = snapshot(shared, tmp_path / "expected")
+    st = shared.stat()
+    old_root = [st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns]
+    aside, staging = shared / ".pb-old-k3", shared / ".pb-restore-k3"
+    aside.mkdir()
+    staging.mkdir()
+    for child in os.listdir(shared):
+        if child not in (aside.name, staging.name):
+            os.rename(shared / child, aside / child)
+    (shared / "moved-in.txt").write_text("new\n")  # already swapped in
+    (staging / "not-yet.txt").write_text("new\n")  # still waiting in staging
+    _journal(state, key="k3", mode="content", dir=str(shared), name="",
+             staging=staging.name, aside=aside.name, phase="swapping", old_root=old_root)
+
+    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
+                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert proc.returncode == 0, proc.stderr
+    assert "put the previous data back" in proc.stderr
+    assert same_tree(expected, shared, ignore=set()) == []
+    assert leftovers(portal_root) == []

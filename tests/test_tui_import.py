@@ -18,7 +18,8 @@ from tui.screens.home import HomeScreen
 from tui.widgets.item_tree import ItemTree
 
 REPO = Path(__file__).resolve().parent.parent
-SCREENS = ["home", "progress", "done", "explorer", "help", "dialogs", "verify"]
+SCREENS = ["home", "progress", "done", "explorer", "help", "dialogs", "verify", "encryption",
+           "unlock", "restore", "restore_dryrun", "restore_run", "restore_done"]
 
 
 @pytest.mark.parametrize("name", SCREENS)

@@ -19,7 +19,7 @@ from tuihelp import held_run, run, wait_for
 
 from tui.app import PortalBackupApp, _install_hangup_handlers
 from tui.datasource import HostSource
-from tui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog
+from tui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
 from tui.screens.done import DoneScreen
 from tui.screens.explorer import ExplorerScreen
 from tui.screens.help import HelpScreen
@@ -149,8 +149,9 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
             await select_host_items(pilot, home, portal_host.token)
             assert set(home.selection.selected_ids()) == host_item_ids(portal_host)  # type: ignore[union-attr]
             await pilot.press("b")
-            assert isinstance(app.screen, ConfirmDialog)
-            await pilot.press("y")
+            # The private key would go in unencrypted: the UI says so before starting.
+            assert isinstance(app.screen, PrivateKeyDialog)
+            await pilot.press("a")  # back up anyway
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
             await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen), timeout=300,
@@ -218,7 +219,7 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
         async with app.run_test(size=SIZE) as pilot:
             home = await loaded_home(pilot)
             await select_host_items(pilot, home, portal_host.token)
-            await pilot.press("b", "y")
+            await pilot.press("b", "a")
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
             # Held right after quiescing notes: its container is really stopped now.
@@ -251,7 +252,7 @@ def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHo
         async with app.run_test(size=SIZE) as pilot:
             home = await loaded_home(pilot)
             await select_host_items(pilot, home, portal_host.token)
-            await pilot.press("b", "y")
+            await pilot.press("b", "a")
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
             await wait_for(pilot, lambda: progress.outcome is not None, timeout=120,
@@ -262,7 +263,7 @@ def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHo
             assert progress.query_one("ItemProgress").states[f"app/{photos}"] == "failed"
             # A destination that does not exist is one sentence too.
             await pilot.press("b")
-            await pilot.press("d", "ctrl+u", *"/nonexistent/dir/x.zip", "enter", "b", "y")
+            await pilot.press("d", "ctrl+u", *"/nonexistent/dir/x.zip", "enter", "b", "a")
             second = app.screen
             assert isinstance(second, ProgressScreen)
             await wait_for(pilot, lambda: second.outcome is not None, what="the refusal")
@@ -284,7 +285,7 @@ def test_sighup_during_a_backup_stops_it_cleanly(portal_host: pf.PortalHost,
             async with app.run_test(size=SIZE) as pilot:
                 home = await loaded_home(pilot)
                 await select_host_items(pilot, home, portal_host.token)
-                await pilot.press("b", "y")
+                await pilot.press("b", "a")
                 await wait_for(pilot, held.stopped, timeout=120, what="notes to be stopped")
                 os.kill(os.getpid(), signal.SIGHUP)  # the SSH connection drops
                 # As run_app does after the app has gone: wait for the engine's cleanup.

@@ -12,6 +12,7 @@ import pytest
 from tuihelp import wait_for
 
 from tui.app import PortalBackupApp
+from tui.core.crypto.age import X25519Identity
 from tui.demo import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes
 from tui.screens.done import DoneScreen
 from tui.screens.explorer import ExplorerScreen
@@ -54,7 +55,7 @@ def test_home_identity_left_out_and_filtered(snap_compare: Any, size: tuple[int,
 def test_progress(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await home_ready(pilot)
-        await pilot.press("b", "y")
+        await pilot.press("b", "a")  # the private key, unencrypted: back up anyway
         screen = pilot.app.screen
         assert isinstance(screen, ProgressScreen)
         await wait_for(pilot, lambda: screen.last_progress is not None, what="demo events")
@@ -66,7 +67,7 @@ def test_progress(snap_compare: Any, size: tuple[int, int]) -> None:
 def test_done(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await home_ready(pilot)
-        await pilot.press("b", "y")
+        await pilot.press("b", "a")  # the private key, unencrypted: back up anyway
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, DoneScreen),
                        what="the done screen")
         assert pilot.app.screen.finished.path == ARCHIVE
@@ -96,5 +97,65 @@ def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await home_ready(pilot)
         await pilot.press("question_mark")
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+# ---------------------------------------------------------------------------- encryption
+
+# Fixed keys, so the pictures never change.
+DEMO_KEYS = tuple(str(X25519Identity(bytes([n]) * 32).recipient()) for n in (1, 2))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_encryption_dialog_passphrase(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("e", *"correct horse", "enter", *"correct hose")
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_encryption_dialog_age_keys(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("e", "shift+tab", "right", "tab")
+        pilot.app.screen.query_one("#keys").insert(f"{DEMO_KEYS[0]}\nage1notakey\n")
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_summary_encrypted_to_two_keys(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("e", "shift+tab", "right", "tab")
+        pilot.app.screen.query_one("#keys").insert("\n".join(DEMO_KEYS))
+        await pilot.press("tab", "enter")  # enter in the file field: use this
+        assert "encrypted to 2 age keys" in str(pilot.app.screen.query_one("#summary").render())
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_private_key_warning(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("b")
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_done_encrypted(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.press("e", *"oak Tree 9", "enter", *"oak Tree 9", "enter")
+        await pilot.press("b", "y")  # encrypted: the plain start question, no warning
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DoneScreen),
+                       what="the done screen")
+        assert pilot.app.screen.finished.path == ARCHIVE + ".age"
+        pilot.app.clear_notifications()  # the weak-passphrase note
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO, ClassVar
 
 from textual.app import App
@@ -23,12 +23,9 @@ from textual.binding import Binding, BindingType
 
 from .datasource import DataSource, HostSource
 from .jobs import BackupJob
+from .unlock import ArchiveKeys
 
 ArchiveOpener = Callable[[str], BinaryIO]
-
-
-def _open_plain(path: str) -> BinaryIO:
-    return open(path, "rb")  # the explorer owns and closes it
 
 
 class PortalBackupApp(App[int]):
@@ -40,7 +37,7 @@ class PortalBackupApp(App[int]):
     ]
 
     def __init__(self, source: DataSource, *, explore: str | None = None,
-                 open_archive: ArchiveOpener = _open_plain,
+                 open_archive: ArchiveOpener | None = None, identities: Sequence[Any] = (),
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  environ: Mapping[str, str] | None = None, cwd: str | None = None,
@@ -48,7 +45,9 @@ class PortalBackupApp(App[int]):
         super().__init__()
         self.source = source
         self.explore_path = explore
-        self.open_archive = open_archive
+        # Encrypted archives: the command line's keys, and those typed in the unlock dialog.
+        self.keys = ArchiveKeys(identities)
+        self.open_archive: ArchiveOpener = open_archive or self.keys.open
         self.clock = clock  # UI timings (first paint, update rate); a fake one in tests
         self.wall_clock = wall_clock  # "last backup 3 days ago"
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -86,14 +85,12 @@ class PortalBackupApp(App[int]):
             if yes:
                 self.quit_after_backup = True
                 self.job.cancel.set()
-                self.notify("Stopping the backup and restarting containers; the app closes "
-                            "when that is done.", timeout=30)
+                self.notify(f"Stopping the {self.job.kind} and restarting containers; the "
+                            "app closes when that is done.", timeout=30)
 
-        self.push_screen(ConfirmDialog(
-            "A backup is running",
-            "Stop it and quit? Every container it stopped is started again and the "
-            "unfinished archive is deleted.", yes="Stop and quit", no="Keep going",
-            default_yes=False, danger=True), answered)
+        title, body = self.job.quit_question()
+        self.push_screen(ConfirmDialog(title, body, yes="Stop and quit", no="Keep going",
+                                       default_yes=False, danger=True), answered)
 
     def hangup(self) -> None:
         """The terminal is gone: cancel the backup (if any) and leave. run_app waits for it."""
@@ -109,11 +106,10 @@ class PortalBackupApp(App[int]):
 
 
 def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
-    from .commands import open_archive
+    from .unlock import cli_identities
 
     app = PortalBackupApp(HostSource(args.portal_root), explore=explore,
-                          open_archive=lambda path: open_archive(path, args),
-                          backup_overrides=_test_hooks())
+                          identities=cli_identities(args), backup_overrides=_test_hooks())
     finished = threading.Event()
     previous = _install_hangup_handlers(
         app, after=lambda: _exit_after_cleanup(app.job, finished))
@@ -123,7 +119,7 @@ def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if app.job.running:
-            _say("portal-backup: stopping the backup and restarting containers…")
+            _say(f"portal-backup: stopping the {app.job.kind} and restarting containers…")
             app.job.wait()
         finished.set()
     return app.return_code or 0

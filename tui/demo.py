@@ -7,6 +7,7 @@ that claim to prove it (those use tui.datasource.HostSource against a real Docke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -273,6 +274,8 @@ class DemoSource:
             raise Cancelled("the backup was cancelled; nothing was kept and every container "
                             "was restarted")
         finished = demo_finished()
+        if getattr(options, "encrypt_to", None):  # as the engine names an encrypted archive
+            finished = dataclasses.replace(finished, path=finished.path + ".age")
         on_event(finished)
         return finished
 

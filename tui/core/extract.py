@@ -508,6 +508,32 @@ def open_dir_nofollow(path: str) -> int:
     return os.open(path, _O_DIR)
 
 
+def move_children(src_fd: int, dst_fd: int, skip: Iterable[str] = ()) -> bool:
+    """Renames every entry of one directory into another (same filesystem), but `skip`.
+    Returns whether anything moved."""
+    skipped = set(skip)
+    moved = False
+    for child in os.listdir(src_fd):
+        if child not in skipped:
+            os.rename(child, child, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            moved = True
+    return moved
+
+
+def put_children_back(dir_fd: int, aside: str, holding: str, keep: Iterable[str] = ()) -> None:
+    """Undoes a swap of a directory's contents: what `dir_fd` holds now (but `keep`) goes into
+    the directory `holding`, what `aside` holds comes back, and the empty `aside` is removed."""
+    hfd = os.open(holding, _O_DIR, dir_fd=dir_fd)
+    afd = os.open(aside, _O_DIR, dir_fd=dir_fd)
+    try:
+        move_children(dir_fd, hfd, skip={aside, holding, *keep})
+        move_children(afd, dir_fd)
+    finally:
+        os.close(hfd)
+        os.close(afd)
+    os.rmdir(aside, dir_fd=dir_fd)
+
+
 def remove_tree_at(parent_fd: int, name: str) -> None:
     """Deletes `name` (a tree, file or symlink) in `parent_fd`, never following symlinks."""
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import PortalBackupError
-from .extract import remove_tree_at
+from .extract import put_children_back, remove_tree_at
 from .quiesce import RunLock
 from .state import read_json, state_dir, write_json_atomic
 
@@ -39,6 +39,7 @@ class SwapRecord:
     staging: str  # a name in dir
     aside: str  # a name in dir: where the previous data goes
     phase: Phase
+    old_root: list[int] | None = None  # content mode: mode, uid, gid, atime_ns, mtime_ns
 
 
 class SwapJournal:
@@ -143,20 +144,17 @@ def _repair_content(rec: SwapRecord, dfd: int, log: Callable[[str, str], None]) 
     staged_left = _exists(rec.staging, dfd) and bool(_children(dfd, rec.staging))
     if rec.phase != "staging" and staged_left and _exists(rec.aside, dfd):
         # The swap stopped half way: what was moved in goes back to staging, the old comes back.
-        sfd = os.open(rec.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
-        afd = os.open(rec.aside, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
-        try:
-            for child in os.listdir(dfd):
-                if child not in (rec.staging, rec.aside):
-                    os.rename(child, child, src_dir_fd=dfd, dst_dir_fd=sfd)
-            for child in os.listdir(afd):
-                os.rename(child, child, src_dir_fd=afd, dst_dir_fd=dfd)
-        finally:
-            os.close(sfd)
-            os.close(afd)
-        os.rmdir(rec.aside, dir_fd=dfd)
+        put_children_back(dfd, rec.aside, rec.staging)
+        remove_tree_at(dfd, rec.staging)
+        if rec.old_root and len(rec.old_root) == 5:  # last: every move above changed it
+            mode, uid, gid, atime, mtime = rec.old_root
+            with contextlib.suppress(PermissionError):
+                os.fchown(dfd, uid, gid)
+            os.fchmod(dfd, mode)
+            os.utime(dfd, ns=(atime, mtime))
         log("warning", f"put the previous data back in {rec.dir}")
-    elif _exists(rec.aside, dfd):
+        return
+    if _exists(rec.aside, dfd):
         log("warning", f"the restore of {rec.dir} completed before it was interrupted; the "
                        f"previous data is kept in {os.path.join(rec.dir, rec.aside)}")
     remove_tree_at(dfd, rec.staging)

@@ -50,6 +50,41 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class PrivateKeyDialog(ModalScreen[str | None]):
+    """Before a backup that would hold the private key in the clear: encrypt it, go on anyway,
+    or cancel. Answers "encrypt", "anyway" or None. The safe answer has the focus."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "answer('encrypt')", "Encrypt it"),
+        Binding("a", "answer('anyway')", "Back up anyway"),
+        Binding("c,n,escape", "answer(None)", "Cancel"),
+    ]
+
+    def __init__(self, body: RenderableText) -> None:
+        super().__init__()
+        self._body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -warning"):
+            yield Static("⚠ The private key, unencrypted", classes="dialog-title")
+            yield Static(self._body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Encrypt it (e)", id="encrypt", variant="primary")
+                yield Button("Back up anyway (a)", id="anyway", variant="error")
+                yield Button("Cancel (c)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#encrypt").focus()
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id if event.button.id in ("encrypt", "anyway") else None)
+
+
 class PathDialog(ModalScreen[str | None]):
     """Asks for a path. Enter accepts; Esc, or Tab to Cancel, gives None."""
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
 from ..core.events import Finished
+from ..encryption import decrypt_command
 from ..fetchcmd import FetchCommands, fetch_commands
 from ..humanfmt import count, duration, human_bytes
 
@@ -36,6 +38,16 @@ def details_table(f: Finished) -> Table:
     return table
 
 
+def decrypt_text(path: str, encrypt_to: Sequence[Any]) -> Text:
+    command = decrypt_command(path, encrypt_to)
+    text = Text.assemble(("Encrypted", "bold"), " (age format). To get the zip back with the "
+                         "stock age tool:\n", f"  {command}")
+    how = ("it asks for the passphrase" if "-i " not in command else
+           "KEYFILE: the secret key of one of the recipients")
+    text.append(f"\n  ({how}; the explorer here opens it in place)", style="dim")
+    return text
+
+
 def fetch_text(cmds: FetchCommands) -> Text:
     text = Text.assemble(("Fetch it to your own computer", "bold"),
                          " (run this there; c or r copies it):\n")
@@ -56,9 +68,10 @@ class DoneScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, finished: Finished) -> None:
+    def __init__(self, finished: Finished, encrypt_to: Sequence[Any] = ()) -> None:
         super().__init__()
         self.finished = finished
+        self.encrypt_to = encrypt_to  # the run's age recipients: how it is decrypted
         self.commands: FetchCommands | None = None
 
     @property
@@ -71,11 +84,18 @@ class DoneScreen(Screen[None]):
         yield Static("✓ Backup complete", id="heading", classes="title")
         with VerticalScroll(id="body"):
             yield Static(details_table(f), id="details")
-            if f.holds_identity:
+            encrypted = bool(self.encrypt_to) or f.path.endswith(".age")
+            if f.holds_identity and encrypted:
+                yield Static("This archive holds the Portal's private key, encrypted: keep "
+                             "the passphrase or secret key as private as the key itself.",
+                             id="identity", classes="-encrypted")
+            elif f.holds_identity:
                 yield Static("⚠ This archive holds the Portal's private key (its identity). "
                              "Keep this file private: whoever has it can impersonate your "
                              "Portal.", id="identity")
             yield Static(fetch_text(self.commands), id="fetch")
+            if encrypted:  # after fetching: it is decrypted where it is used
+                yield Static(decrypt_text(f.path, self.encrypt_to), id="decrypt")
         with Horizontal(id="buttons"):
             yield Button("Copy scp", id="copy-scp")
             yield Button("Copy rsync", id="copy-rsync")

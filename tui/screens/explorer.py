@@ -21,11 +21,13 @@ from textual.widgets import Footer, Input, Static, Tree
 
 from ..archive_index import ArchiveIndex, matching, ratio
 from ..core.archive.zipreader import ZipReader, show
+from ..core.crypto.age import AgeNoMatchError, AgeReader
 from ..core.model import MANIFEST_NAME
 from ..extract import ExtractReport, extract
 from ..humanfmt import count, human_bytes
 from ..manifest_view import manifest_summary
 from ..preview import PREVIEW_BYTES, Preview, make_preview, wants_whole
+from ..unlock import KeyNeeded
 from ..widgets.archive_tree import ArchiveTree, Ref
 from ..widgets.preview_pane import (
     PreviewPane,
@@ -53,6 +55,10 @@ class Opened:
     manifest: dict[str, Any] | None
     manifest_problem: str | None
 
+    @property
+    def encrypted(self) -> bool:
+        return isinstance(self.fileobj, AgeReader)
+
 
 class ArchiveOpened(Message):
     def __init__(self, opened: Opened) -> None:
@@ -61,9 +67,11 @@ class ArchiveOpened(Message):
 
 
 class OpenFailed(Message):
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, needs_key: bool = False, wrong_key: bool = False) -> None:
         super().__init__()
         self.text = text
+        self.needs_key = needs_key  # encrypted: ask for a passphrase or an identity file
+        self.wrong_key = wrong_key  # ...saying the keys known so far do not open it
 
 
 class PreviewReady(Message):
@@ -111,6 +119,7 @@ class ExplorerScreen(Screen[None]):
         Binding("v", "verify", "Verify"),
         Binding("x", "extract", "Extract"),
         Binding("m", "manifest", "Manifest"),
+        Binding("r,R", "restore", "Restore"),
         Binding("q,backspace", "leave", "Back"),
         Binding("escape", "leave", "Back", show=False),
     ]
@@ -161,6 +170,10 @@ class ExplorerScreen(Screen[None]):
     def _open(self, opener: ArchiveOpener, path: str) -> None:
         try:
             fileobj = opener(path)
+        except (KeyNeeded, AgeNoMatchError) as exc:
+            self.post_message(OpenFailed(error_sentence(exc), needs_key=True,
+                                         wrong_key=isinstance(exc, AgeNoMatchError)))
+            return
         except Exception as exc:
             self.post_message(OpenFailed(error_sentence(exc)))
             return
@@ -187,7 +200,8 @@ class ExplorerScreen(Screen[None]):
         self.query_one("#heading", Static).update(
             f"{os.path.basename(self.path)} · {count(len(opened.index.entries))} entries · "
             f"{human_bytes(root.size)} → {human_bytes(root.compressed)} "
-            f"({ratio(root.size, root.compressed) or '-'} saved)")
+            f"({ratio(root.size, root.compressed) or '-'} saved)"
+            f"{' · encrypted (age), read in place' if opened.encrypted else ''}")
         self.query_one("#manifest", Static).update(
             manifest_summary(opened.manifest, opened.manifest_problem))
         tree = self.query_one(ArchiveTree)
@@ -201,10 +215,26 @@ class ExplorerScreen(Screen[None]):
 
     def on_open_failed(self, message: OpenFailed) -> None:
         tree = self.query_one(ArchiveTree)
+        if message.needs_key:
+            self.query_one("#heading", Static).update(
+                f"{os.path.basename(self.path)} is encrypted")
+            self._ask_key(message.text if message.wrong_key else None)
+            return
         tree.loading = False
         tree.focus()  # so q and backspace leave, rather than type into the filter
         self.query_one("#heading", Static).update(f"Cannot open {self.path}")
         self.app.push_screen(MessageDialog("Cannot open the archive", message.text, error=True))
+
+    def _ask_key(self, error: str | None) -> None:
+        from .unlock import UnlockDialog
+
+        def answered(unlocked: bool | None) -> None:
+            if unlocked:
+                self._open(self.papp.open_archive, self.path)  # with the keys now known
+            else:
+                self.action_leave()
+
+        self.app.push_screen(UnlockDialog(self.path, self.papp.keys, error), answered)
 
     # ------------------------------------------------------------------ preview
 
@@ -370,6 +400,11 @@ class ExplorerScreen(Screen[None]):
         self.app.push_screen(MessageDialog(
             "Extracted" if message.report.ok else "Extracted, with entries refused",
             extract_summary(message.report), error=not message.report.ok))
+
+    def action_restore(self) -> None:
+        from .restore import RestoreScreen
+
+        self.app.push_screen(RestoreScreen(self.path))
 
     def action_leave(self) -> None:
         if self.standalone:

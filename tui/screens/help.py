@@ -17,6 +17,10 @@ EXTRA = {  # keys handled by widgets themselves (Textual's Tree, Input, DataTabl
                       ("tab / shift+tab", "next / previous part of the screen")],
     "Dialogs": [("y / n", "answer yes / no"), ("enter", "accept, or press the focused button"),
                 ("tab", "move to the buttons (Cancel is reachable without Esc)")],
+    "Encryption (e on the list)": [
+        ("left/right, enter", "choose none, passphrase or age keys"),
+        ("tab / enter", "next field; enter in the last one (or Use this) chooses it"),
+        ("encrypted archives", "the explorer asks for the passphrase or an identity file")],
 }
 
 
@@ -44,11 +48,16 @@ def help_sections() -> list[tuple[str, list[BindingType]]]:
     from ..app import PortalBackupApp
     from ..widgets.column_tree import ColumnTree
     from ..widgets.item_tree import ItemTree
-    from .dialogs import ConfirmDialog
+    from ..widgets.restore_tree import RestoreTree
+    from .dialogs import ConfirmDialog, PrivateKeyDialog
     from .done import DoneScreen
     from .explorer import ExplorerScreen
     from .home import HomeScreen
     from .progress import ProgressScreen
+    from .restore import RestoreScreen
+    from .restore_done import RestoreDoneScreen
+    from .restore_dryrun import RestoreDryRunScreen
+    from .restore_run import RestoreRunScreen
     from .verify import VerifyScreen
 
     return [
@@ -59,7 +68,12 @@ def help_sections() -> list[tuple[str, list[BindingType]]]:
         ("Backup done", DoneScreen.BINDINGS),
         ("Explorer", ExplorerScreen.BINDINGS),
         ("Verify", VerifyScreen.BINDINGS),
+        ("Restore (R; r in explorer)", [*RestoreTree.BINDINGS, *RestoreScreen.BINDINGS]),
+        ("Restore dry run", RestoreDryRunScreen.BINDINGS),
+        ("Restore running", RestoreRunScreen.BINDINGS),
+        ("Restore done", RestoreDoneScreen.BINDINGS),
         ("Confirm", ConfirmDialog.BINDINGS),
+        ("Private key, unencrypted", PrivateKeyDialog.BINDINGS),
     ]
 
 

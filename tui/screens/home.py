@@ -20,11 +20,12 @@ from ..core.errors import PortalBackupError
 from ..core.model import Size
 from ..core.plan import Plan
 from ..datasource import DataSource, Loaded
+from ..encryption import Encryption, encrypted_output
 from ..humanfmt import duration, human_bytes
 from ..selection import IDENTITY_ID, Selection
 from ..widgets.item_tree import ItemTree
 from ..widgets.summary_bar import SummaryBar
-from .dialogs import ConfirmDialog, MessageDialog, PathDialog
+from .dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
 
 if TYPE_CHECKING:
     from ..app import PortalBackupApp
@@ -66,11 +67,13 @@ class HomeScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "backup", "Back up"),
         Binding("i", "identity", "Identity"),
+        Binding("e", "encryption", "Encrypt"),
         Binding("slash,ctrl+f", "filter", "Filter"),
         Binding("a", "all", "All/none"),
         Binding("d", "destination", "Destination"),
         Binding("m", "mode", "Mode"),
         Binding("o", "open_archive", "Open archive", show=False),
+        Binding("R", "restore", "Restore"),
         Binding("r", "reload", "Reload", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -81,6 +84,7 @@ class HomeScreen(Screen[None]):
         self.selection: Selection | None = None
         self.destination = ""
         self.quiesce = "stop"
+        self.encryption = Encryption()
         self.sizes_done = False
         self._sizes_cancel = threading.Event()
         self._stale = False  # a backup ran: states and the last-backup record changed
@@ -218,7 +222,7 @@ class HomeScreen(Screen[None]):
         sel = self.selection
         self.query_one(SummaryBar).show_totals(
             sel.totals(self.quiesce), self.destination, self.quiesce, sel.identity_included,
-            "core/db" in sel.checked and not sel.identity_included)
+            "core/db" in sel.checked and not sel.identity_included, self.encryption)
 
     def _refresh_all(self) -> None:
         self.query_one(ItemTree).refresh_rows()
@@ -264,6 +268,19 @@ class HomeScreen(Screen[None]):
         self.quiesce = QUIESCE_ORDER[(QUIESCE_ORDER.index(self.quiesce) + 1) % 3]
         self._update_summary()
 
+    def action_encryption(self, then: Callable[[], None] | None = None) -> None:
+        from .encryption import EncryptionDialog
+
+        def chosen(encryption: Encryption | None) -> None:
+            if encryption is None:
+                return
+            self.encryption = encryption
+            self._update_summary()
+            if then is not None:
+                then()
+
+        self.app.push_screen(EncryptionDialog(self.encryption), chosen)
+
     def action_destination(self) -> None:
         def chosen(path: str | None) -> None:
             if path:
@@ -282,8 +299,21 @@ class HomeScreen(Screen[None]):
             if path:
                 self.app.push_screen(ExplorerScreen(path))
 
-        self.app.push_screen(PathDialog("Open an archive", "The path of a .zip file.",
+        self.app.push_screen(PathDialog("Open an archive", "The path of a .zip or .zip.age file.",
                                         self.destination.rstrip("/") + "/", ok="Open"), chosen)
+
+    def action_restore(self) -> None:
+        from .restore import RestoreScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._stale = True  # what the list shows may change
+                self.app.push_screen(RestoreScreen(path))
+
+        self.app.push_screen(PathDialog(
+            "Restore from an archive", "The path of a portal-backup .zip or .zip.age file; "
+            "encrypted ones ask for their passphrase or identity file.",
+            self.destination.rstrip("/") + "/", ok="Open"), chosen)
 
     def action_reload(self) -> None:
         self._sizes_cancel.set()
@@ -308,19 +338,43 @@ class HomeScreen(Screen[None]):
             self.app.push_screen(MessageDialog("Cannot back up this selection", str(exc),
                                                error=True))
             return
+        body = self._start_text()
+        start = self._confirmed(plan)
+        if plan.include_identity and not self.encryption.encrypted:
+            # Said before anything starts, with a way to fix it in one key.
+            body.append("This archive will hold the Portal's private key and is not "
+                        "encrypted: whoever gets a copy can impersonate your Portal.",
+                        style="bold")
+            body.append("\nOr cancel, and leave the key out with i.")
+
+            def answered(answer: str | None) -> None:
+                if answer == "encrypt":
+                    self.action_encryption(then=self.action_backup)  # then ask again
+                elif answer == "anyway":
+                    start(True)
+
+            self.app.push_screen(PrivateKeyDialog(body), answered)
+            return
+        if plan.include_identity:
+            body.append("The archive will hold the Portal's private key, encrypted.",
+                        style="bold")
+        self.app.push_screen(ConfirmDialog("Start the backup?", body, yes="Back up",
+                                           no="Not now"), start)
+
+    def _start_text(self) -> Text:
+        assert self.selection is not None
         totals = self.selection.totals(self.quiesce)
+        where = encrypted_output(self.destination, self.encryption.encrypted)
         body = Text(f"{totals.items} items, {human_bytes(totals.bytes)}"
                     f"{' so far (still counting)' if totals.pending_sources else ''}, "
-                    f"into {self.destination}.\n")
+                    f"into {where}.\n")
         if totals.apps_quiesced and self.quiesce != "none":
             verb = "stopped" if self.quiesce == "stop" else "paused"
             body.append(f"{totals.apps_quiesced} apps will be {verb} one at a time, "
                         f"about {duration(totals.downtime_estimate)} in all.\n")
-        if plan.include_identity:
-            body.append("The archive will hold the Portal's private key: keep it private.",
-                        style="bold")
-        self.app.push_screen(ConfirmDialog("Start the backup?", body, yes="Back up",
-                                           no="Not now"), self._confirmed(plan))
+        if self.encryption.encrypted:
+            body.append(f"Encrypted {self.encryption.describe()} (age format).\n")
+        return body
 
     def _confirmed(self, plan: Plan) -> Callable[[bool | None], None]:
         def start(yes: bool | None) -> None:
@@ -330,8 +384,10 @@ class HomeScreen(Screen[None]):
             from .progress import ProgressScreen
 
             self._sizes_cancel.set()  # the run measures what it reads itself
-            options = BackupOptions(output=self.destination, quiesce=self.quiesce,
-                                    **self.papp.backup_overrides)  # type: ignore[arg-type]
+            encrypt_to = self.encryption.recipients()
+            options = BackupOptions(output=encrypted_output(self.destination, bool(encrypt_to)),
+                                    quiesce=self.quiesce,  # type: ignore[arg-type]
+                                    encrypt_to=encrypt_to, **self.papp.backup_overrides)
             self._stale = True
             self.papp.job.start()  # running from now on, before any screen event can ask
             self.app.push_screen(ProgressScreen(self.loaded, plan, options))

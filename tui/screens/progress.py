@@ -180,7 +180,7 @@ class ProgressScreen(Screen[None]):
         self.outcome = "done"
         while self.app.screen is not self:  # a confirm dialog left open
             self.app.pop_screen()
-        self.app.switch_screen(DoneScreen(finished))
+        self.app.switch_screen(DoneScreen(finished, getattr(self.options, "encrypt_to", [])))
 
     def _failed(self, error: BaseException | None) -> None:
         cancelled = isinstance(error, Cancelled)

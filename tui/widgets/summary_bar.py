@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ..encryption import Encryption
 from ..humanfmt import count, duration, human_bytes
 from ..selection import Totals
 
@@ -20,10 +21,12 @@ def middle_ellipsis(text: str, width: int) -> str:
 
 
 class SummaryBar(Static):
-    """Three short lines; the identity warning gets a line of its own when it applies."""
+    """Four short lines: what, where and how, encryption, and the identity (a warning when the
+    private key goes into an unencrypted archive)."""
 
     def show_totals(self, totals: Totals, destination: str, quiesce: str, identity: bool,
-             db_without_keys: bool) -> None:
+                    db_without_keys: bool, encryption: Encryption | None = None) -> None:
+        encryption = encryption or Encryption()
         size = f"{human_bytes(totals.bytes)} in {count(totals.files)} files"
         if totals.pending_sources:
             size += " (counting…)"
@@ -34,11 +37,20 @@ class SummaryBar(Static):
                          f"~{duration(totals.downtime_estimate)} in all")
         line2 = Text.assemble(("To ", "bold"), middle_ellipsis(destination, 40),
                               "  ", ("Mode ", "bold"), QUIESCE_WORDS.get(quiesce, quiesce))
-        lines = [line1, line2]
-        if identity:
+        # Reads as a sentence: "Archive encrypted to 2 age keys", "Archive not encrypted".
+        line3 = Text.assemble(("Archive ", "bold"), encryption.summary())
+        if encryption.encrypted:
+            line3.append(" → NAME.zip.age · e: change")
+        else:
+            line3.append(" · e: encrypt it")
+        lines = [line1, line2, line3]
+        if identity and not encryption.encrypted:
             lines.append(Text("⚠ Holds the Portal's private key: keep the archive private · "
                               "i: leave it out", style="bold"))
             self.set_class(True, "-identity")
+        elif identity:
+            lines.append(Text("Holds the Portal's private key, encrypted · i: leave it out"))
+            self.set_class(False, "-identity")
         else:
             note = ("Identity left out: the database is stored without private keys."
                     if db_without_keys else "Identity left out.")
