@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.crypto import (
+from tui.core.crypto.age import (
     CHUNK_SIZE,
     AgeError,
     AgeHeaderError,

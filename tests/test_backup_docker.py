@@ -176,17 +176,28 @@ def _start_held(host: pf.PortalHost, out: Path, hold: Path, item: str) -> subpro
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
+def _held_with_app_stopped(host: pf.PortalHost, tmp_path: Path
+                           ) -> tuple[Path, str, subprocess.Popen[str]]:
+    """A backup run held while the photos app is stopped: (output dir, web container, run)."""
+    photos = host.apps[1]
+    web = next(n for n, _i, s in host.containers[photos] if s == "running")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _start_held(host, out, tmp_path / "hold", f"app/{photos}")
+    try:
+        wait_for(lambda: host.container_states()[web] == "exited", what="app stopped")
+    except BaseException:
+        proc.kill()
+        raise
+    return out, web, proc
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_mid_run_restores_containers_and_leaves_no_archive(
         portal_host: pf.PortalHost, tmp_path: Path, sig: signal.Signals) -> None:
     before = portal_host.container_states()
-    photos = portal_host.apps[1]
-    web = next(n for n, _i, s in portal_host.containers[photos] if s == "running")
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _start_held(portal_host, out, tmp_path / "hold", f"app/{photos}")
+    out, _web, proc = _held_with_app_stopped(portal_host, tmp_path)
     try:
-        wait_for(lambda: portal_host.container_states()[web] == "exited", what="app stopped")
         proc.send_signal(sig)
         _stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -200,12 +211,7 @@ def test_signal_mid_run_restores_containers_and_leaves_no_archive(
 
 def test_kill_9_is_repaired_by_the_next_run(portal_host: pf.PortalHost, tmp_path: Path) -> None:
     before = portal_host.container_states()
-    photos = portal_host.apps[1]
-    web = next(n for n, _i, s in portal_host.containers[photos] if s == "running")
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _start_held(portal_host, out, tmp_path / "hold", f"app/{photos}")
-    wait_for(lambda: portal_host.container_states()[web] == "exited", what="app stopped")
+    out, web, proc = _held_with_app_stopped(portal_host, tmp_path)
     proc.kill()
     proc.wait(timeout=30)
     assert portal_host.container_states()[web] == "exited"  # the damage a kill -9 leaves
