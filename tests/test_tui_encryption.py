@@ -105,6 +105,22 @@ class RecordingSource(DemoSource):
         return super().run_backup(loaded, plan, options, on_event, cancel)
 
 
+async def done_screen(pilot: Any, timeout: float = 60) -> DoneScreen:
+    """The done screen, once its content is on it (it is composed after it is switched to)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen)
+                   and bool(app.screen.query("#fetch")), timeout=timeout, what="the done screen")
+    return app.screen
+
+
+async def unlock_dialog(pilot: Any) -> UnlockDialog:
+    """The unlock dialog, once it is up and its passphrase field has the keys."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog)
+                   and getattr(app.focused, "id", None) == "passphrase", what="the unlock dialog")
+    return app.screen
+
+
 def demo_app(**kw: Any) -> PortalBackupApp:
     return PortalBackupApp(RecordingSource(), wall_clock=lambda: NOW, clock=FakeClock(),
                            environ=ENVIRON, cwd="/root", **kw)
@@ -152,10 +168,7 @@ def test_passphrase_backup_through_the_ui_decrypts_with_stock_age(
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
             assert [type(r) for r in progress.options.encrypt_to] == [ScryptRecipient]
-            await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen), timeout=300,
-                           what="the done screen")
-            done = app.screen
-            assert isinstance(done, DoneScreen)
+            done = await done_screen(pilot, timeout=300)
             result["finished"] = done.finished
             name = Path(done.finished.path).name
             note = text_of(done, "#decrypt")
@@ -163,9 +176,7 @@ def test_passphrase_backup_through_the_ui_decrypts_with_stock_age(
 
             # Explore it from the done screen: the passphrase is asked for, not remembered.
             await pilot.press("e")
-            await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog),
-                           what="the unlock dialog")
-            unlock = app.screen
+            unlock = await unlock_dialog(pilot)
             await pilot.press(*"not the passphrase", "enter")
             await wait_for(pilot, lambda: unlock.error is not None, timeout=60,
                            what="the wrong passphrase to be refused")
@@ -226,15 +237,12 @@ def test_backup_to_age_keys_decrypts_with_stock_age_identity(
             await pilot.press("b")
             assert isinstance(app.screen, ConfirmDialog)  # encrypted: no private-key warning
             await pilot.press("y")
-            await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen), timeout=300,
-                           what="the done screen")
-            done = app.screen
+            done = await done_screen(pilot, timeout=300)
             result["finished"] = done.finished
             assert "age -d -i KEYFILE -o" in text_of(done, "#decrypt")
             # Explore it with the identity file, typed into the unlock dialog.
             await pilot.press("e")
-            await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog),
-                           what="the unlock dialog")
+            await unlock_dialog(pilot)
             await pilot.press("tab")
             await paste(pilot, str(other_key))
             await pilot.press("enter")
@@ -272,9 +280,8 @@ def test_private_key_warning_each_choice_does_what_it_says() -> None:
             assert home.encryption == Encryption()
             # Back up anyway: it starts, unencrypted.
             await pilot.press("b", "a")
-            await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen), what="done")
+            done = await done_screen(pilot)
             assert [o.encrypt_to for o in app.source.runs] == [[]]
-            done = app.screen
             assert not done.query("#decrypt")
             assert "Keep this file private" in text_of(done, "#identity")
             await pilot.press("b")
@@ -288,10 +295,10 @@ def test_private_key_warning_each_choice_does_what_it_says() -> None:
             await pilot.press("b")
             assert isinstance(app.screen, ConfirmDialog)  # no warning any more
             await pilot.press("y")
-            await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen), what="done")
+            done = await done_screen(pilot)
             assert [type(r) for r in app.source.runs[-1].encrypt_to] == [ScryptRecipient]
-            assert app.screen.finished.path.endswith(".zip.age")
-            assert "age -d -o portal-backup-" in text_of(app.screen, "#decrypt")
+            assert done.finished.path.endswith(".zip.age")
+            assert "age -d -o portal-backup-" in text_of(done, "#decrypt")
             await pilot.press("b")
             # Back to none: the warning is back. Identity left out: no warning.
             await pilot.press("e", "shift+tab", "left", "tab", "enter")  # None, Use this
@@ -392,9 +399,7 @@ def test_explorer_asks_for_the_passphrase_and_refuses_a_wrong_one(tmp_path: Path
         app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive),
                               cwd=str(tmp_path))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog),
-                           what="the unlock dialog")
-            dialog = app.screen
+            dialog = await unlock_dialog(pilot)
             explorer = app.screen_stack[-2]
             assert isinstance(explorer, ExplorerScreen)
             assert "is encrypted" in text_of(explorer, "#heading")
@@ -435,8 +440,7 @@ def test_explorer_unlocks_with_an_identity_file_or_goes_back(tmp_path: Path) -> 
         app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive),
                               cwd=str(tmp_path))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog), what="unlock")
-            dialog = app.screen
+            dialog = await unlock_dialog(pilot)
             await pilot.press("tab")
             await paste(pilot, str(identity))
             await pilot.press("enter")
@@ -470,10 +474,8 @@ def test_a_wrong_key_from_the_command_line_asks_again(tmp_path: Path) -> None:
         app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive),
                               identities=[ScryptIdentity("given but wrong")])
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog)
-                           and app.screen.is_mounted, what="unlock")
-            await pilot.pause()
-            assert "Wrong passphrase" in text_of(app.screen, "#unlock-status")
+            dialog = await unlock_dialog(pilot)
+            assert "Wrong passphrase" in text_of(dialog, "#unlock-status")
             await pilot.press(*SHORT, "enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
                            and app.screen.opened is not None, what="the archive")

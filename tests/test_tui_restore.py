@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,49 @@ def test_a_failure_after_the_swap_is_reported_and_undone(
     assert leftovers(portal_host.root) == []
 
 
+def test_restore_in_a_real_16_colour_terminal(portal_host: pf.PortalHost,
+                                              tmp_path: Path) -> None:
+    """The real command in tmux at 80x24 with TERM=linux, driven by keys only."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    from test_tui_e2e import Tmux, app_env, poll
+
+    photos = portal_host.apps[1]
+    app_rel = f"{pf.APP_DATA}/{photos}"
+    snap = snapshot(portal_host.root / app_rel, tmp_path / "snap")
+    archive = backup(portal_host, tmp_path / "out", f"app/{photos}")
+    before = states_by_name(portal_host)
+    break_photos(portal_host)
+    env = app_env({"TERM": "linux", "PORTAL_ROOT": str(portal_host.root)})
+    t = Tmux([sys.executable, "-m", "tui", "explore", str(archive)], tmp_path, env,
+             size=(80, 24))
+    try:
+        t.wait_text("Manifest")
+        t.keys("r")
+        t.wait_text("here now")
+        t.wait_text("Nothing ticked")
+        t.keys("/")
+        t.wait_gone("space Toggle")  # the filter box has the keys now
+        t.keys(photos, literal=True)
+        t.wait_gone("Documents and media")  # filtered
+        t.keys("Enter")
+        t.wait_text("space Toggle")  # the list has them again
+        t.keys("Space")
+        t.wait_text("Ticked 1 item,", timeout=60)
+        t.keys("r")
+        t.wait_text("Restore 1 item now?")
+        t.keys("y")
+        t.wait_text("Restore complete", timeout=300)
+        assert "The data replaced is kept at:" in t.screen()
+        t.keys("q")
+        poll(lambda: not t.alive(), 60, "the app to exit")
+    finally:
+        t.kill()
+    assert same_tree(snap, portal_host.root / app_rel) == []
+    assert states_by_name(portal_host) == before
+    assert leftovers(portal_host.root) == []
+
+
 # ---------------------------------------------------------------------------- hostile archives
 
 
@@ -394,6 +439,28 @@ def test_a_file_written_through_a_symlink_is_refused_during_the_run(portal_root:
     assert os.listdir(outside) == []
     assert same_tree(snap, portal_root, ignore=set()) == []
     assert leftovers(portal_root.parent) == []
+
+
+def test_a_zip_that_is_not_a_portal_backup_says_so(tmp_path: Path) -> None:
+    archive = tmp_path / "plain.zip"
+    archive.write_bytes(build_zip([RawEntry("notes/a.txt", b"a")]))
+
+    async def scenario() -> str:
+        app = host_app(tmp_path / "no-portal", tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), what="home")
+            await pilot.press("R", "ctrl+u")
+            await paste(pilot, str(archive))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog),
+                           what="the explanation")
+            text = text_of(app.screen, ".dialog-body")
+            await pilot.press("enter", "q")
+            assert isinstance(app.screen, HomeScreen)
+            return text
+
+    text = run(scenario())
+    assert "is not a portal-backup archive" in text and "unzip it by hand" in text
 
 
 # ---------------------------------------------------------------------------- the demo

@@ -8,6 +8,7 @@ app's DataSource does for backups.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -55,8 +56,12 @@ class RestoreSession:
     def close(self) -> None:
         with self._lock:
             f, self.fileobj = self.fileobj, None
+            client, self.client = self.client, None
         if f is not None:
             f.close()
+        if client is not None:
+            with contextlib.suppress(Exception):  # its connections only; nothing to report
+                client.close()
 
 
 class RestoreBackend(Protocol):

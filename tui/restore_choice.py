@@ -97,8 +97,10 @@ class RestoreChoice:
 
     # ------------------------------------------------------------------ groups of rows
 
-    def group_state(self, ids: Iterable[str]) -> CheckState:
-        states = {self.state(i) for i in ids if not self.is_core(i)}
+    def group_state(self, ids: Iterable[str], include_core: bool = False) -> CheckState:
+        """What a group toggle would see (core items left out), or with `include_core` what
+        a section's box shows."""
+        states = {self.state(i) for i in ids if include_core or not self.is_core(i)}
         if not states or states == {"off"}:
             return "off"
         return "on" if states == {"on"} else "partial"

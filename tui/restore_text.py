@@ -105,8 +105,6 @@ def item_lines(sel: RestoreSelection, item_id: str) -> list[Text]:
     if item_id in sel.failing:
         return [Text(f"✗ cannot be restored: {sel.failing[item_id]}", style="bold red")]
     lines = [Text(f"• {target_line(t)}") for t in sel.targets[item_id]]
-    for v in sel.volumes_to_create[item_id]:
-        lines.append(Text(f"• create volume {v} (driver and labels of the archive)"))
     if sel.stops[item_id]:
         lines.append(Text(f"• {stop_line(sel.stops[item_id])}", style="yellow"))
     for c in sel.recreate[item_id]:

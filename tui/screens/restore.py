@@ -37,7 +37,7 @@ from ..restore_text import (
     summary,
 )
 from ..unlock import KeyNeeded
-from ..widgets.restore_tree import RestoreTree, column_header
+from ..widgets.restore_tree import RestoreTree
 from .dialogs import ConfirmDialog, MessageDialog
 from .home import error_sentence
 
@@ -136,17 +136,13 @@ class RestoreScreen(Screen[None]):
             self.backend = backend_for(self.papp.source, self.papp.open_archive)
         tree = self.query_one(RestoreTree)
         tree.filter_input = self.query_one("#filter", Input)
+        tree.header = self.query_one("#columns", Static)  # the tree keeps it aligned
         tree.loading = True
         self.query_one("#warnings").display = False
         self._open(self.backend, self.path)
 
     def on_resize(self, event: Resize) -> None:
         self.query_one("#panes").set_class(event.size.width < NARROW, "-narrow")
-        self.call_after_refresh(self._show_columns)
-
-    def _show_columns(self) -> None:
-        width = self.query_one(RestoreTree).scrollable_content_region.width
-        self.query_one("#columns", Static).update(column_header(width))
 
     def on_unmount(self) -> None:
         self._gone.set()
@@ -210,7 +206,6 @@ class RestoreScreen(Screen[None]):
         tree.loading = False
         tree.populate(self.choice, self.query_one("#filter", Input).value)
         tree.focus()
-        self._show_columns()
         self._changed()
         self.refresh_bindings()
 

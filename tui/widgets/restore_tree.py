@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.widgets import Static
 from textual.widgets.tree import TreeNode
 
 from ..core.restore_plan import RestorePlan, RestoreSelection
@@ -53,6 +55,7 @@ class RestoreTree(ColumnTree[str]):
         # Each item restored alone (for the last column); filled in by a worker.
         self.alone: dict[str, RestoreSelection] = {}
         self.measured = False  # sizes here are all known: "…" becomes "?" (unreadable)
+        self.header: Static | None = None  # the column titles above, kept aligned on resize
         self._rows: dict[str, TreeNode[str]] = {}
         super().__init__("items", id=id)
         self.show_root = False
@@ -88,13 +91,18 @@ class RestoreTree(ColumnTree[str]):
             else:
                 node.remove()
         target = self._rows.get(cursor or "")
-        if target is None and needle:  # the first matching item, not its section
+        if needle and (target is None or (cursor or "").startswith("section:")):
+            # Filtering looks for items: the first one shown, not a section.
             shown = self.visible_item_ids()
             target = self._rows[shown[0]] if shown else None
         # Reading last_line lays the new rows out, so the nodes know their line numbers (else
         # the cursor would land on line -1 and the screen would show another row's details).
         if self.last_line >= 0:
             self.move_cursor(target or self.root.children[0])
+
+    def on_resize(self, _event: events.Resize) -> None:
+        if self.header is not None:
+            self.header.update(column_header(self.scrollable_content_region.width))
 
     def visible_item_ids(self, node: TreeNode[str] | None = None) -> list[str]:
         out: list[str] = []
@@ -141,7 +149,8 @@ class RestoreTree(ColumnTree[str]):
         if self.choice is None or not key:
             return super().row_name(node)
         if key.startswith("section:"):
-            state = self.choice.group_state(self.visible_item_ids(self._rows.get(key)))
+            state = self.choice.group_state(self.visible_item_ids(self._rows.get(key)),
+                                            include_core=True)
             return Text.assemble(BOXES[state], Text(str(node.label), style=(
                 self.get_component_rich_style("restoretree--section", partial=True))))
         label = node.label if isinstance(node.label, Text) else Text(str(node.label))
