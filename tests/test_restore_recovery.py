@@ -70,31 +70,28 @@ def test_killed_restore_leaves_nothing_half_done(portal_host: pf.PortalHost, sta
     photos = portal_host.apps[1]
     archive = backup(portal_host, tmp_path / "out", f"app/{photos}")
     before = states_by_name(portal_host)
-    lib = portal_host.root / pf.APP_DATA / photos / "library"
-    # A big file makes extraction last long enough to be killed in the middle of it.
-    big = lib / "big.bin"
-    big.write_bytes(os.urandom(1 << 20) * 256)
-    archive = backup(portal_host, tmp_path / "out2", f"app/{photos}")
-    big.unlink()
+    (portal_host.root / pf.APP_DATA / photos / "library" / "new.txt").write_text("new\n")
     current = snapshot(portal_host.root / pf.APP_DATA / photos, tmp_path / "current")
-
+    hold = tmp_path / "hold"
+    hold.write_text("hold")
+    env = {**os.environ, **env_for(portal_host), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+           "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{photos}"}
     proc = subprocess.Popen([*COMMAND, "restore", str(archive), f"app/{photos}", "--yes",
                              "--progress", "json"], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, **env_for(portal_host)},
-                            cwd=Path(__file__).parent.parent)
+                            env=env, cwd=Path(__file__).parent.parent)
     assert proc.stdout is not None
+    # The hook holds the run with the tree staged and the app stopped, just before the swap.
     for line in proc.stdout:
         event = json.loads(line)
-        # Progress counts each byte twice (verified, then written) as half: past the half
-        # way mark, data is being written into the staging tree.
-        if event.get("type") == "progress" and event["bytes_done"] * 2 > event["bytes_total"]:
+        if event.get("type") == "log" and event["message"].startswith("holding at"):
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert leftovers(portal_host.root)  # it really died half way
 
+    volumes = [portal_host.volume_path(v).parent for v in portal_host.app_volumes[photos]]
     run("list", "--no-sizes", env=env_for(portal_host), check=True)
-    assert leftovers(portal_host.root) == []
+    assert leftovers(portal_host.root, *volumes) == []
     assert same_tree(current, portal_host.root / pf.APP_DATA / photos, ignore=set()) == []
     assert states_by_name(portal_host) == before
     assert not (state / "restore-journal.json").exists()

@@ -15,9 +15,8 @@ from typing import Any
 import portal_fixture as pf
 import pytest
 from test_age_interop import _run_in_pty
-from test_tui_pilot import archives_in, host_app, loaded_home, select_host_items
 from textual.events import Paste
-from tuihelp import run, wait_for
+from tuihelp import archives_in, home_with_host_items, host_app, out_dir, run, wait_for
 
 import tui.core.crypto.age as age_module
 from tui.app import PortalBackupApp
@@ -138,16 +137,14 @@ async def demo_home(pilot: Any) -> HomeScreen:
 def test_passphrase_backup_through_the_ui_decrypts_with_stock_age(
         portal_host: pf.PortalHost, tmp_path: Path) -> None:
     age = _tool("age")
-    out = tmp_path / "out"
-    out.mkdir()
+    out = out_dir(tmp_path)
     before = portal_host.container_states()
     result: dict[str, Any] = {}
 
     async def scenario() -> None:
         app = host_app(portal_host, out)
         async with app.run_test(size=SIZE) as pilot:
-            home = await loaded_home(pilot)
-            await select_host_items(pilot, home, portal_host.token)
+            home = await home_with_host_items(pilot, portal_host)
             # The identity is in and nothing is encrypted: said before anything starts.
             await pilot.press("b")
             assert isinstance(app.screen, PrivateKeyDialog)
@@ -216,15 +213,13 @@ def test_backup_to_age_keys_decrypts_with_stock_age_identity(
     other_key, other_public = keygen(tmp_path, "other.txt")
     recipients_file = tmp_path / "recipients.txt"
     recipients_file.write_text(f"# the offsite key\n{other_public}\n")
-    out = tmp_path / "out"
-    out.mkdir()
+    out = out_dir(tmp_path)
     result: dict[str, Any] = {}
 
     async def scenario() -> None:
         app = host_app(portal_host, out)
         async with app.run_test(size=SIZE) as pilot:
-            home = await loaded_home(pilot)
-            await select_host_items(pilot, home, portal_host.token)
+            home = await home_with_host_items(pilot, portal_host)
             await pilot.press("e", "shift+tab", "right", "tab")  # the "age keys" tab
             dialog = app.screen
             assert isinstance(dialog, EncryptionDialog) and dialog.mode == "recipients"

@@ -15,7 +15,19 @@ from typing import Any
 
 import portal_fixture as pf
 import pytest
-from tuihelp import held_run, run, wait_for
+from tuihelp import (
+    archives_in,
+    held_run,
+    home_with_host_items,
+    host_app,
+    host_item_ids,
+    loaded_home,
+    out_dir,
+    run,
+    screen_when,
+    select_host_items,
+    wait_for,
+)
 
 from tui.app import PortalBackupApp, _install_hangup_handlers
 from tui.datasource import HostSource
@@ -32,39 +44,6 @@ from tui.widgets.preview_pane import PreviewPane
 
 SIZE = (100, 40)
 
-
-
-def host_app(host: pf.PortalHost, out: Path, **kw: Any) -> PortalBackupApp:
-    return PortalBackupApp(HostSource(str(host.root)), cwd=str(out),
-                           environ={"SSH_CONNECTION": "192.0.2.1 4000 192.0.2.9 22",
-                                    "USER": "anna"}, **kw)
-
-
-def host_item_ids(host: pf.PortalHost) -> set[str]:
-    return {"core/db", "core/identity", "core/config", "core/apps", "shared",
-            *(f"app/{a}" for a in host.apps), f"app/{host.solo[0]}",
-            f"volume/{host.orphan_volume}"}
-
-
-async def loaded_home(pilot: Any) -> HomeScreen:
-    app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen)
-                   and app.screen.selection is not None, what="the inventory")
-    return app.screen
-
-
-async def select_host_items(pilot: Any, home: HomeScreen, token: str) -> None:
-    """Through the keys: none, then this test's apps and volumes (filtered), then the core."""
-    assert home.selection is not None
-    await pilot.press("a")  # all checked by default: now none
-    assert home.selection.selected_ids() == []
-    await pilot.press("slash", *token, "enter")
-    await pilot.press("a")  # the rows the filter shows
-    await pilot.press("slash", "ctrl+u", "enter", "home", "space")  # the Portal section
-
-
-def archives_in(out: Path) -> list[str]:
-    return sorted(os.listdir(out))
 
 
 # ---------------------------------------------------------------------------- home screen
@@ -136,8 +115,7 @@ def test_selecting_filtering_and_the_identity_key(portal_host: pf.PortalHost,
 
 def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
                                                      tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
+    out = out_dir(tmp_path)
     before = portal_host.container_states()
     result: dict[str, Any] = {}
 
@@ -217,8 +195,7 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
     async def scenario() -> None:
         app = host_app(portal_host, held.out, backup_overrides=held.overrides)
         async with app.run_test(size=SIZE) as pilot:
-            home = await loaded_home(pilot)
-            await select_host_items(pilot, home, portal_host.token)
+            await home_with_host_items(pilot, portal_host)
             await pilot.press("b", "a")
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
@@ -242,16 +219,14 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
 
 def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHost,
                                                        tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
+    out = out_dir(tmp_path)
     before = portal_host.container_states()
     photos = portal_host.names.photos
 
     async def scenario() -> None:
         app = host_app(portal_host, out, backup_overrides={"fail_item": f"app/{photos}"})
         async with app.run_test(size=SIZE) as pilot:
-            home = await loaded_home(pilot)
-            await select_host_items(pilot, home, portal_host.token)
+            await home_with_host_items(pilot, portal_host)
             await pilot.press("b", "a")
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
@@ -283,8 +258,7 @@ def test_sighup_during_a_backup_stops_it_cleanly(portal_host: pf.PortalHost,
         previous = _install_hangup_handlers(app)  # what run_app installs
         try:
             async with app.run_test(size=SIZE) as pilot:
-                home = await loaded_home(pilot)
-                await select_host_items(pilot, home, portal_host.token)
+                await home_with_host_items(pilot, portal_host)
                 await pilot.press("b", "a")
                 await wait_for(pilot, held.stopped, timeout=120, what="notes to be stopped")
                 os.kill(os.getpid(), signal.SIGHUP)  # the SSH connection drops
@@ -318,10 +292,8 @@ def explorer_app(path: Path, cwd: Path) -> PortalBackupApp:
 
 
 async def opened_explorer(pilot: Any) -> ExplorerScreen:
-    app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
-                   and app.screen.opened is not None, what="the archive to open")
-    return app.screen
+    return await screen_when(pilot, ExplorerScreen, lambda s: s.opened is not None,
+                             "the archive to open")
 
 
 async def preview_of(pilot: Any, screen: ExplorerScreen, name: str) -> str:

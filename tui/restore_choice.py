@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .core.restore_plan import ItemPlan, RestorePlan
-from .selection import CheckState
+from .selection import CheckSet, CheckState
 
 SECTIONS = (("section:portal", "Portal"), ("section:apps", "Apps"),
             ("section:volumes", "Volumes"))
@@ -58,7 +58,7 @@ def identity_differs(plan: RestorePlan) -> bool:
     return bool(here and there and here != there)
 
 
-class RestoreChoice:
+class RestoreChoice(CheckSet):
     def __init__(self, plan: RestorePlan, checked: Iterable[str] | None = None) -> None:
         self.plan = plan
         self.by_id: dict[str, ItemPlan] = {i.id: i for i in plan.items}
@@ -72,45 +72,22 @@ class RestoreChoice:
             if item_id in self.by_id:
                 self.set(item_id, True)
 
-    # ------------------------------------------------------------------ single rows
-
-    def state(self, item_id: str) -> CheckState:
-        if item_id in self.checked:
-            return "on"
-        if any(k in self.checked for k in self.children.get(item_id, ())):
-            return "partial"
-        return "off"
-
-    def set(self, item_id: str, on: bool) -> None:
-        ids = [item_id, *self.children.get(item_id, ())]
-        if on:
-            self.checked.update(ids)
-            return
-        self.checked.difference_update(ids)
+    def _set_parent(self, item_id: str, on: bool) -> None:
         # The app restores all of its mounts or is not restored as a whole.
         parent = self.parent.get(item_id)
-        if parent is not None:
+        if not on and parent is not None:
             self.checked.discard(parent)
 
-    def toggle(self, item_id: str) -> None:
-        self.set(item_id, self.state(item_id) != "on")
-
     # ------------------------------------------------------------------ groups of rows
+
+    def in_groups(self, item_id: str) -> bool:
+        """Core items are left as they are by group toggles (ticked one by one only)."""
+        return not self.is_core(item_id)
 
     def group_state(self, ids: Iterable[str], include_core: bool = False) -> CheckState:
         """What a group toggle would see (core items left out), or with `include_core` what
         a section's box shows."""
-        states = {self.state(i) for i in ids if include_core or not self.is_core(i)}
-        if not states or states == {"off"}:
-            return "off"
-        return "on" if states == {"on"} else "partial"
-
-    def toggle_group(self, ids: Iterable[str]) -> None:
-        """All on, or all off; core items are left as they are (ticked one by one only)."""
-        ids = [i for i in ids if not self.is_core(i)]
-        on = self.group_state(ids) != "on"
-        for i in ids:
-            self.set(i, on)
+        return super().group_state(i for i in ids if include_core or not self.is_core(i))
 
     def is_core(self, item_id: str) -> bool:
         item = self.by_id.get(item_id)

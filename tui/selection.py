@@ -27,15 +27,13 @@ def _key(src: Source) -> tuple[str, str]:
     return src.kind, src.location
 
 
-class Selection:
-    def __init__(self, inventory: Inventory, checked: Iterable[str] | None = None) -> None:
-        self.inventory = inventory
-        self.by_id: dict[str, Item] = {i.id: i for i in inventory.items}
-        self.children: dict[str, list[str]] = {}
-        for item in inventory.items:
-            if item.parent:
-                self.children.setdefault(item.parent, []).append(item.id)
-        self.checked: set[str] = set(self.by_id if checked is None else checked)
+class CheckSet:
+    """A checked set of rows, some with children (an app's mounts): what each box shows, and
+    toggling a row or a group of rows. Subclasses fill in `children` and `checked`, and say
+    what toggling a child does to its parent."""
+
+    children: dict[str, list[str]]
+    checked: set[str]
 
     # ------------------------------------------------------------------ single rows
 
@@ -52,17 +50,19 @@ class Selection:
             self.checked.update(ids)
         else:
             self.checked.difference_update(ids)
-        parent = self.by_id[item_id].parent
-        if parent is not None:
-            if all(k in self.checked for k in self.children[parent]):
-                self.checked.add(parent)
-            else:
-                self.checked.discard(parent)
+        self._set_parent(item_id, on)
+
+    def _set_parent(self, item_id: str, on: bool) -> None:
+        """After `item_id` (and its children) changed: its parent's own check."""
 
     def toggle(self, item_id: str) -> None:
         self.set(item_id, self.state(item_id) != "on")
 
     # ------------------------------------------------------------------ groups of rows
+
+    def in_groups(self, item_id: str) -> bool:
+        """Whether a group toggle changes this row."""
+        return True
 
     def group_state(self, ids: Iterable[str]) -> CheckState:
         states = {self.state(i) for i in ids}
@@ -71,10 +71,30 @@ class Selection:
         return "on" if states == {"on"} else "partial"
 
     def toggle_group(self, ids: Iterable[str]) -> None:
-        ids = list(ids)
+        ids = [i for i in ids if self.in_groups(i)]
         on = self.group_state(ids) != "on"
         for i in ids:
             self.set(i, on)
+
+
+class Selection(CheckSet):
+    def __init__(self, inventory: Inventory, checked: Iterable[str] | None = None) -> None:
+        self.inventory = inventory
+        self.by_id: dict[str, Item] = {i.id: i for i in inventory.items}
+        self.children: dict[str, list[str]] = {}
+        for item in inventory.items:
+            if item.parent:
+                self.children.setdefault(item.parent, []).append(item.id)
+        self.checked: set[str] = set(self.by_id if checked is None else checked)
+
+    def _set_parent(self, item_id: str, on: bool) -> None:
+        # An app is checked exactly while all its mounts are.
+        parent = self.by_id[item_id].parent
+        if parent is not None:
+            if all(k in self.checked for k in self.children[parent]):
+                self.checked.add(parent)
+            else:
+                self.checked.discard(parent)
 
     # ------------------------------------------------------------------ results
 

@@ -76,6 +76,10 @@ __all__ = [
 ]
 
 FAIL_AFTER_SWAP_ENV = "PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP"
+# Test hook: while HOLD_FILE exists, the restore of HOLD_ITEM waits after staging and stopping,
+# just before the swap, so a test can kill it at that exact point.
+HOLD_FILE_ENV = "PORTAL_BACKUP_TEST_HOLD_FILE"
+HOLD_ITEM_ENV = "PORTAL_BACKUP_TEST_HOLD_ITEM"
 HELPER_LABEL = "org.portal-backup.helper"
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -182,6 +186,7 @@ class RestoreRun:
         """`source` is the archive's file object: when it is a regular file, proving it
         unchanged between verification and swap replaces hashing every byte twice."""
         self.reader = reader
+        self._swap_journal: SwapJournal | None = None
         self._source_fd = _regular_fd(source)
         self._source_id = _file_identity(self._source_fd)
         # One reader per thread over the same file (pread), for parallel checks and writes.
@@ -361,6 +366,7 @@ class RestoreRun:
             elif stops:
                 self._log("warning", f"{item.id}: Docker is not reachable; containers using "
                                      "these files were not stopped")
+            self._hold_for_test(item.id)
             if slots:
                 self._item_state(item.id, "copying", "swapping")
             for slot in slots:
@@ -483,13 +489,19 @@ class RestoreRun:
             return None
         return join_records(self.reader, [rec], [rel + "/"])[0]
 
+    def _journal(self) -> SwapJournal:
+        """One journal for the whole run: each slot's record must survive the others' saves."""
+        if self._swap_journal is None:
+            self._swap_journal = SwapJournal()
+        return self._swap_journal
+
     def _slot(self, t: TargetPlan, content: Content) -> Slot:
         self._slot_count += 1
         key = f"{self.token}-{self._slot_count}"
         if t.kind != "volume":
             root = self.plan.portal_root
             under = root if os.path.normpath(t.dest).startswith(root + "/") else None
-            return HostSlot(t, t.dest, content, key, SwapJournal(), under, self._parent_meta,
+            return HostSlot(t, t.dest, content, key, self._journal(), under, self._parent_meta,
                              self._made_parents)
         assert self.client is not None
         mountpoint = self.client.api.inspect_volume(t.dest).get("Mountpoint") or ""
@@ -497,7 +509,7 @@ class RestoreRun:
         writable = bool(mountpoint) and os.access(mountpoint, os.W_OK | os.X_OK) and \
             os.access(os.path.dirname(mountpoint), os.W_OK | os.X_OK)
         if access != "docker" and writable:
-            return HostSlot(t, mountpoint, content, key, SwapJournal(), None,
+            return HostSlot(t, mountpoint, content, key, self._journal(), None,
                              lambda _p: None, self._made_parents)
         if access == "host":
             raise PortalBackupError(f"cannot write volume {t.dest} from the host "
@@ -555,6 +567,13 @@ class RestoreRun:
 
     def _item_state(self, item: str, state: str, detail: str | None = None) -> None:
         self.emit(ItemState(item, state, detail))  # type: ignore[arg-type]
+
+    def _hold_for_test(self, item_id: str) -> None:
+        hold = os.environ.get(HOLD_FILE_ENV)
+        if hold and os.environ.get(HOLD_ITEM_ENV) == item_id:
+            self._log("info", f"holding at {item_id} while {hold} exists")
+            while os.path.exists(hold) and not self.cancel.wait(0.05):
+                pass
 
     def _log(self, level: str, message: str) -> None:
         self.emit(Log(level, message))  # type: ignore[arg-type]

@@ -112,6 +112,7 @@ class HostSlot(Slot):
         self.swapped = False
         self.made_dirs: list[str] = []
         self.dir_times: tuple[int, int] | None = None
+        self.before_stage: os.stat_result | None = None  # the directory as it was, untouched
         self.old_root: os.stat_result | None = None
         self.new_root: os.stat_result | None = None  # content mode: the staged root's metadata
 
@@ -140,8 +141,8 @@ class HostSlot(Slot):
         if self.mode == "whole":
             self._make_parents()
         self.fd = os.open(self.dir, _O_DIR | (os.O_NOFOLLOW if self.mode == "content" else 0))
+        self.before_stage = st = os.fstat(self.fd)
         if not self.made_dirs:
-            st = os.fstat(self.fd)
             self.dir_times = (st.st_atime_ns, st.st_mtime_ns)
         self.journal.set(SwapRecord(self.key, self.mode, self.dir, self.name, self.staging,  # type: ignore[arg-type]
                                     self.aside, "staging"))
@@ -176,7 +177,8 @@ class HostSlot(Slot):
     def _swap_content(self) -> None:
         assert self.fd is not None
         fd = self.fd
-        self.old_root = st = os.fstat(fd)
+        # Staging inside the mount point already changed its mtime: keep the one from before.
+        self.old_root = st = self.before_stage or os.fstat(fd)
         # Recorded so that a crash repair gives the mount point back its own metadata too.
         self.journal.set(SwapRecord(self.key, "content", self.dir, "", self.staging, self.aside,
                                     "swapping", [stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
