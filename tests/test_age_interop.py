@@ -39,13 +39,13 @@ from tui.core.crypto.age import (
     ScryptRecipient,
     X25519Identity,
     X25519Recipient,
+    _bech32_encode,
     decrypt_stream,
     encrypt_stream,
     is_age_file,
     load_identities,
     load_recipients_file,
 )
-from tui.core.crypto.age import _bech32_encode
 
 ENC_CHUNK = CHUNK_SIZE + 16
 TEST_WORK_FACTOR = 10  # fast scrypt for tests; one test uses the stock tool's default (18)
