@@ -18,7 +18,7 @@ from test_age_interop import _run_in_pty
 from textual.events import Paste
 from tuihelp import archives_in, home_with_host_items, host_app, out_dir, run, wait_for
 
-import tui.core.crypto.age as age_module
+import tui.core.crypto.recipients as recipients_module
 from tui.app import PortalBackupApp
 from tui.core.crypto.age import (
     AgeNoMatchError,
@@ -536,8 +536,8 @@ def test_archive_keys_open_plain_and_encrypted_and_remember(
         keys.unlock(str(encrypted), [RememberingScryptIdentity("wrong")])
     # Once unlocked, opening again (verify after the explorer) runs no second scrypt.
     calls: list[int] = []
-    real = age_module._scrypt_key
-    monkeypatch.setattr(age_module, "_scrypt_key",
+    real = recipients_module._scrypt_key
+    monkeypatch.setattr(recipients_module, "_scrypt_key",
                         lambda *a: calls.append(1) or real(*a))  # type: ignore[func-returns-value]
     keys.unlock(str(encrypted), [RememberingScryptIdentity(PASSPHRASE)])
     for _ in range(3):

@@ -13,7 +13,6 @@ import hashlib
 import os
 import socket
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,14 @@ from . import portaldb
 from .archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
 from .errors import Cancelled, PortalBackupError
 from .events import EventSink, Finished, ItemState, Log, Progress, RateMeter, Throttle
-from .manifest import build_manifest, entry_record, readme_text, sums_line
+from .manifest import (
+    build_manifest,
+    entry_record,
+    item_records,
+    readme_text,
+    sums_line,
+    volume_records,
+)
 from .model import (
     DB_REL,
     IDENTITY_ARCHIVE_REL,
@@ -43,10 +49,8 @@ from .plan import Plan, PlanStep, nested_claims
 from .quiesce import Journal, QuiesceMode, Quiescer, RunLock
 from .sizes import scan_size, volume_size
 from .sources import Node, volume_readable, walk_path, walk_volume_via_docker
+from .sqlite_copy import SIDECARS, consistent_copy, looks_like_sqlite
 from .state import fsync_dir, record_last_backup, state_dir
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 @dataclass
@@ -308,7 +312,7 @@ class BackupRun:
                                      "reason": "the database beside it was copied through "
                                                "SQLite's backup API"})
                 return
-            if _maybe_sqlite(node):
+            if looks_like_sqlite(node.host_path, node.size):
                 self._store_sqlite(node, meta, writer)
                 return
             writer.add_file(meta, node.host_path, node.size)
@@ -318,28 +322,13 @@ class BackupRun:
 
     def _is_sqlite_sidecar(self, path: str) -> bool:
         return any(path.endswith(s) and path[: -len(s)] in self._sqlite_copied
-                   for s in SQLITE_SIDECARS)
+                   for s in SIDECARS)
 
     def _store_sqlite(self, node: Node, meta: EntryMeta, writer: ZipWriter) -> None:
-        """A consistent copy through the online backup API, never the raw file beside a WAL."""
         assert node.host_path is not None
-        fd, tmp = tempfile.mkstemp(prefix=".pb-sqlite-", dir=str(state_dir()))
-        os.close(fd)
         try:
-            try:
-                src = sqlite3.connect(f"file:{node.host_path}?mode=ro", uri=True, timeout=30)
-                src.execute("select count(*) from sqlite_master").fetchone()
-            except sqlite3.Error:
-                src = sqlite3.connect(node.host_path, timeout=30)
-            try:
-                dst = sqlite3.connect(tmp)
-                with dst:
-                    src.backup(dst)
-                dst.close()
-            finally:
-                src.close()
+            tmp = consistent_copy(node.host_path, str(state_dir()))
         except sqlite3.Error as exc:
-            os.unlink(tmp)
             self._log("warning", f"{node.name}: not a usable SQLite database ({exc}); "
                                  "stored as a plain file")
             writer.add_file(meta, node.host_path, node.size)
@@ -404,32 +393,8 @@ class BackupRun:
                 with contextlib.suppress(Exception):
                     from .signing import public_key_pem
                     portal_info["public_key"] = public_key_pem(key)
-        items = []
-        for it in self.plan.items:
-            rec: dict[str, Any] = {"id": it.id, "kind": it.kind, "label": it.label,
-                                   "paths": self.plan.item_paths.get(it.id, [])}
-            if it.kind == "app":
-                rec["containers"] = [
-                    {"id": c.id, "name": c.name, "image": c.image, "service": c.service,
-                     "state_before": c.state, "quiesced": quiescer.how.get(c.id, "none"),
-                     "config": c.config} for c in it.containers]
-                rec["mounts"] = [
-                    {"id": m.id, "type": m.mount.type, "source": m.mount.source,
-                     "destination": m.mount.destination, "read_only": m.mount.read_only,
-                     "archive_path": m.sources[0].archive_path}
-                    for m in self.inventory.items if m.parent == it.id and m.mount]
-            if it.kind == "mount" and it.mount is not None:
-                rec["mount"] = {"type": it.mount.type, "source": it.mount.source,
-                                "destination": it.mount.destination}
-            items.append(rec)
-        used_volumes = sorted({s.location for st in self.plan.steps for s in st.sources
-                               if s.kind == "volume"})
-        volumes = []
-        for name in used_volumes:
-            v = self.inventory.volumes.get(name)
-            if v:
-                volumes.append({"name": v.name, "driver": v.driver, "labels": v.labels,
-                                "options": v.options, "archive_path": f"volumes/{name}/"})
+        items = item_records(self.plan, self.inventory, quiescer.how)
+        volumes = volume_records(self.plan, self.inventory)
         return {
             "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "host": socket.gethostname(),
@@ -535,17 +500,6 @@ def _skip_reason(kind: str | None) -> str:
         "hardlink": "hard links read through Docker are not stored",
         "bad-name": "the file name is not valid UTF-8",
     }.get(kind or "", "special file")
-
-
-def _maybe_sqlite(node: Node) -> bool:
-    """SQLite files are whole pages (multiples of 512 bytes) starting with a magic string."""
-    if node.size < 512 or node.size % 512 or node.host_path is None:
-        return False
-    try:
-        with open(node.host_path, "rb") as f:
-            return f.read(16) == SQLITE_MAGIC
-    except OSError:
-        return False
 
 
 def _check_free_space(directory: Path, needed: int) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .archive.zipwriter import WrittenEntry
+from .model import Inventory
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 FORMAT_VERSION = 1
 
@@ -21,6 +25,38 @@ def entry_record(e: WrittenEntry) -> dict[str, Any]:
     if e.target is not None:
         rec["target"] = e.target
     return rec
+
+
+def item_records(plan: Plan, inventory: Inventory, how: dict[str, str]) -> list[dict[str, Any]]:
+    """Each selected item with the archive paths that hold it; apps with their containers
+    (state before the backup, how each was quiesced, the config restore recreates them from)."""
+    items = []
+    for it in plan.items:
+        rec: dict[str, Any] = {"id": it.id, "kind": it.kind, "label": it.label,
+                               "paths": plan.item_paths.get(it.id, [])}
+        if it.kind == "app":
+            rec["containers"] = [
+                {"id": c.id, "name": c.name, "image": c.image, "service": c.service,
+                 "state_before": c.state, "quiesced": how.get(c.id, "none"),
+                 "config": c.config} for c in it.containers]
+            rec["mounts"] = [
+                {"id": m.id, "type": m.mount.type, "source": m.mount.source,
+                 "destination": m.mount.destination, "read_only": m.mount.read_only,
+                 "archive_path": m.sources[0].archive_path}
+                for m in inventory.items if m.parent == it.id and m.mount]
+        if it.kind == "mount" and it.mount is not None:
+            rec["mount"] = {"type": it.mount.type, "source": it.mount.source,
+                            "destination": it.mount.destination}
+        items.append(rec)
+    return items
+
+
+def volume_records(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
+    """Every named volume stored, with what restore needs to create it again."""
+    names = sorted({s.location for st in plan.steps for s in st.sources if s.kind == "volume"})
+    return [{"name": v.name, "driver": v.driver, "labels": v.labels, "options": v.options,
+             "archive_path": f"volumes/{v.name}/"}
+            for v in (inventory.volumes.get(n) for n in names) if v is not None]
 
 
 def build_manifest(header: dict[str, Any], entries: list[dict[str, Any]]) -> bytes:

@@ -18,27 +18,60 @@ Base64 in the header is canonical and unpadded; the armor uses padded base64.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import io
 import os
-import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, BinaryIO, Final, Protocol, runtime_checkable
+from typing import IO, Any, BinaryIO, Final
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from tui.core.errors import PortalBackupError
+# The implementation is split by responsibility; everything stays importable from here.
+from .bech32 import _bech32_decode as _bech32_decode
+from .bech32 import _bech32_encode as _bech32_encode
+from .errors import (
+    AgeArmorError,
+    AgeError,
+    AgeHeaderError,
+    AgeMACError,
+    AgeNoMatchError,
+    AgePayloadError,
+    AgeTruncatedError,
+    _header_error,
+)
+from .header import ARMOR_BEGIN as ARMOR_BEGIN
+from .header import ARMOR_COLUMNS as ARMOR_COLUMNS
+from .header import ARMOR_END as ARMOR_END
+from .header import ARMOR_MAX_WHITESPACE as ARMOR_MAX_WHITESPACE
+from .header import FILE_KEY_SIZE as FILE_KEY_SIZE
+from .header import INTRO as INTRO
+from .header import MAX_HEADER_SIZE as MAX_HEADER_SIZE
+from .header import TAG_SIZE as TAG_SIZE
+from .header import (
+    Stanza,
+    _b64encode,
+    _Header,
+    _header_mac,
+    _hkdf,
+    _open_source,
+    _parse_header,
+)
+from .recipients import DEFAULT_MAX_SCRYPT_WORK_FACTOR as DEFAULT_MAX_SCRYPT_WORK_FACTOR
+from .recipients import DEFAULT_SCRYPT_WORK_FACTOR as DEFAULT_SCRYPT_WORK_FACTOR
+from .recipients import SCRYPT_LABEL as SCRYPT_LABEL
+from .recipients import X25519_LABEL as X25519_LABEL
+from .recipients import (
+    Identity,
+    Recipient,
+    ScryptIdentity,
+    ScryptRecipient,
+    X25519Identity,
+    X25519Recipient,
+    load_identities,
+    load_recipients_file,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -65,648 +98,12 @@ __all__ = [
     "load_recipients_file",
 ]
 
-INTRO: Final = b"age-encryption.org/v1\n"
-ARMOR_BEGIN: Final = b"-----BEGIN AGE ENCRYPTED FILE-----"
-ARMOR_END: Final = b"-----END AGE ENCRYPTED FILE-----"
 CHUNK_SIZE: Final = 64 * 1024
-TAG_SIZE: Final = 16
 ENC_CHUNK_SIZE: Final = CHUNK_SIZE + TAG_SIZE
 STREAM_NONCE_SIZE: Final = 16
-FILE_KEY_SIZE: Final = 16
-# Bounds for hostile input: a real header is a few hundred bytes per recipient.
-MAX_HEADER_SIZE: Final = 4 * 1024 * 1024
-ARMOR_MAX_WHITESPACE: Final = 1024
-ARMOR_COLUMNS: Final = 64
-SCRYPT_LABEL: Final = b"age-encryption.org/v1/scrypt"
-X25519_LABEL: Final = b"age-encryption.org/v1/X25519"
-DEFAULT_SCRYPT_WORK_FACTOR: Final = 18
-DEFAULT_MAX_SCRYPT_WORK_FACTOR: Final = 22
-_ZERO_NONCE: Final = bytes(12)
-_READ_BLOCK: Final = 16 * 1024
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class AgeError(PortalBackupError):
-    """Anything that goes wrong reading or writing an age file."""
-
-
-class AgeHeaderError(AgeError):
-    """The header is malformed (or is not an age header at all)."""
-
-
-class AgeMACError(AgeError):
-    """The header parsed and a key matched, but the header MAC is wrong: it was modified."""
-
-
-class AgeNoMatchError(AgeError):
-    """None of the given identities (keys, passphrases) opens any recipient stanza."""
-
-
-class AgePayloadError(AgeError):
-    """The payload failed authentication, is truncated or has trailing data."""
-
-
-class AgeTruncatedError(AgePayloadError):
-    """The payload ends before its final chunk."""
-
-
-class AgeArmorError(AgeError):
-    """The ASCII armor around the file is malformed."""
-
-
-def _header_error(reason: str) -> AgeHeaderError:
-    return AgeHeaderError(f"the encrypted file's header is invalid ({reason})")
-
-
-# --------------------------------------------------------------------------- base64
-
-
-_B64_ALPHABET = re.compile(rb"[A-Za-z0-9+/]*")
-
-
-def _b64encode(data: bytes) -> bytes:
-    """Canonical unpadded base64, as the header uses."""
-    return base64.b64encode(data).rstrip(b"=")
-
-
-def _b64decode(text: bytes, what: str) -> bytes:
-    """Strict unpadded base64: the re-encoding must match, which rejects non-zero spare bits."""
-    if not _B64_ALPHABET.fullmatch(text) or len(text) % 4 == 1:
-        raise _header_error(f"{what} is not valid base64")
-    data = base64.b64decode(text + b"=" * (-len(text) % 4))
-    if _b64encode(data) != text:
-        raise _header_error(f"{what} is not canonical base64")
-    return data
-
-
-# --------------------------------------------------------------------------- bech32 (BIP 173)
-
-_BECH32_CHARSET: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_BECH32_GEN: Final = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-
-
-def _bech32_polymod(values: Sequence[int]) -> int:
-    chk = 1
-    for value in values:
-        top = chk >> 25
-        chk = ((chk & 0x1FFFFFF) << 5) ^ value
-        for i, gen in enumerate(_BECH32_GEN):
-            if (top >> i) & 1:
-                chk ^= gen
-    return chk
-
-
-def _bech32_hrp_expand(hrp: str) -> list[int]:
-    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-
-
-def _convert_bits(data: Sequence[int], from_bits: int, to_bits: int, pad: bool) -> list[int]:
-    acc = bits = 0
-    out: list[int] = []
-    mask = (1 << to_bits) - 1
-    for value in data:
-        acc = (acc << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            out.append((acc >> bits) & mask)
-    if pad:
-        if bits:
-            out.append((acc << (to_bits - bits)) & mask)
-    elif bits >= from_bits or (acc << (to_bits - bits)) & mask:
-        raise ValueError("invalid padding")
-    return out
-
-
-def _bech32_encode(hrp: str, data: bytes) -> str:
-    """Lowercase Bech32 (not Bech32m); age lifts the 90-character limit, which we never reach."""
-    values = _convert_bits(data, 8, 5, pad=True)
-    poly = _bech32_polymod([*_bech32_hrp_expand(hrp), *values, 0, 0, 0, 0, 0, 0]) ^ 1
-    checksum = [(poly >> (5 * (5 - i))) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_BECH32_CHARSET[v] for v in values + checksum)
-
-
-def _bech32_decode(text: str) -> tuple[str, bytes]:
-    """Return (lowercase hrp, data); raises ValueError on any defect."""
-    if any(not 33 <= ord(c) <= 126 for c in text):
-        raise ValueError("invalid character")
-    if text.lower() != text and text.upper() != text:
-        raise ValueError("mixed case")
-    text = text.lower()
-    sep = text.rfind("1")
-    if sep < 1 or sep + 7 > len(text):
-        raise ValueError("separator misplaced")
-    hrp, rest = text[:sep], text[sep + 1 :]
-    try:
-        values = [_BECH32_CHARSET.index(c) for c in rest]
-    except ValueError:
-        raise ValueError("invalid data character") from None
-    if _bech32_polymod([*_bech32_hrp_expand(hrp), *values]) != 1:
-        raise ValueError("bad checksum")
-    return hrp, bytes(_convert_bits(values[:-6], 5, 8, pad=False))
-
-
-# --------------------------------------------------------------------------- stanzas and keys
-
-
-@dataclass(frozen=True)
-class Stanza:
-    """One recipient stanza: ``-> type arg...`` and its body."""
-
-    type: str
-    args: tuple[str, ...]
-    body: bytes = field(repr=False)
-
-    def encode(self) -> bytes:
-        for word in (self.type, *self.args):
-            if not word or any(not 0x21 <= ord(c) <= 0x7E for c in word):
-                raise AgeError(f"an age stanza argument is invalid: {word!r}")
-        out = bytearray(b"-> " + " ".join((self.type, *self.args)).encode("ascii") + b"\n")
-        text = _b64encode(self.body)
-        for i in range(0, len(text), ARMOR_COLUMNS):
-            out += text[i : i + ARMOR_COLUMNS] + b"\n"
-        if len(text) % ARMOR_COLUMNS == 0:
-            out += b"\n"  # the body always ends with a short (here empty) line
-        return bytes(out)
-
-
-@runtime_checkable
-class Recipient(Protocol):
-    """Something that wraps a file key into stanzas."""
-
-    def wrap(self, file_key: bytes) -> list[Stanza]: ...
-
-
-@runtime_checkable
-class Identity(Protocol):
-    """Something that may unwrap a file key. Returns None when no stanza is for it; raises
-    AgeHeaderError when a stanza of its type is malformed (the spec makes that fatal)."""
-
-    def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None: ...
-
-
-def _hkdf(ikm: bytes, salt: bytes | None, info: bytes, length: int = 32) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
-
-
-def _aead_unwrap(key: bytes, body: bytes) -> bytes | None:
-    try:
-        return ChaCha20Poly1305(key).decrypt(_ZERO_NONCE, body, None)
-    except InvalidTag:
-        return None
-
-
-def _scrypt_key(passphrase: str, salt: bytes, work_factor: int) -> bytes:
-    kdf = Scrypt(salt=SCRYPT_LABEL + salt, length=32, n=1 << work_factor, r=8, p=1)
-    return kdf.derive(passphrase.encode("utf-8"))
-
-
-class ScryptRecipient:
-    """Encrypt to a passphrase. age allows it only as the sole recipient of a file."""
-
-    def __init__(self, passphrase: str, work_factor: int = DEFAULT_SCRYPT_WORK_FACTOR) -> None:
-        if not passphrase:
-            raise AgeError("the passphrase is empty")
-        if not 1 <= work_factor <= 30:
-            raise AgeError(f"the scrypt work factor must be between 1 and 30, not {work_factor}")
-        self._passphrase = passphrase
-        self.work_factor = work_factor
-
-    def __repr__(self) -> str:
-        return f"ScryptRecipient(work_factor={self.work_factor})"
-
-    def wrap(self, file_key: bytes) -> list[Stanza]:
-        salt = os.urandom(16)
-        key = _scrypt_key(self._passphrase, salt, self.work_factor)
-        body = ChaCha20Poly1305(key).encrypt(_ZERO_NONCE, file_key, None)
-        return [Stanza("scrypt", (_b64encode(salt).decode(), str(self.work_factor)), body)]
-
-
-class ScryptIdentity:
-    """Decrypt with a passphrase. Work factors above ``max_work_factor`` are refused, because a
-    hostile file could otherwise ask for minutes of CPU and gigabytes of memory."""
-
-    def __init__(
-        self, passphrase: str, max_work_factor: int = DEFAULT_MAX_SCRYPT_WORK_FACTOR
-    ) -> None:
-        self._passphrase = passphrase
-        self.max_work_factor = max_work_factor
-
-    def __repr__(self) -> str:
-        return f"ScryptIdentity(max_work_factor={self.max_work_factor})"
-
-    def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
-        for stanza in stanzas:
-            if stanza.type != "scrypt":
-                continue
-            if len(stanzas) != 1:
-                raise _header_error("a passphrase stanza must be the only stanza")
-            if len(stanza.args) != 2:
-                raise _header_error("a passphrase stanza must have two arguments")
-            salt = _b64decode(stanza.args[0].encode(), "the scrypt salt")
-            if len(salt) != 16:
-                raise _header_error("the scrypt salt is not 16 bytes")
-            text = stanza.args[1]
-            # Decimal without sign or leading zeros (so "010", "+1", "0x10" are all refused).
-            if not re.fullmatch(r"[1-9][0-9]*", text, flags=re.ASCII):
-                raise _header_error("the scrypt work factor is not a plain positive number")
-            if len(text) > 2 or int(text) > self.max_work_factor:
-                shown = f"2^{text}" if len(text) <= 3 else "huge"
-                raise AgeHeaderError(
-                    f"the file's passphrase work factor ({shown}) is above the allowed maximum "
-                    f"(2^{self.max_work_factor})"
-                )
-            if len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE:
-                raise _header_error("the passphrase stanza body has the wrong length")
-            key = _scrypt_key(self._passphrase, salt, int(text))
-            file_key = _aead_unwrap(key, stanza.body)
-            if file_key is not None:
-                return file_key
-        return None
-
-
-class X25519Recipient:
-    """An ``age1...`` public key."""
-
-    def __init__(self, public_key: bytes) -> None:
-        if len(public_key) != 32:
-            raise AgeError("an X25519 public key is 32 bytes")
-        self._public = public_key
-        self._key = X25519PublicKey.from_public_bytes(public_key)
-
-    @classmethod
-    def parse(cls, text: str) -> X25519Recipient:
-        text = text.strip()
-        try:
-            hrp, data = _bech32_decode(text)
-        except ValueError:
-            raise AgeError(f"{_shorten(text)!r} is not a valid age recipient") from None
-        if hrp != "age":
-            raise AgeError(
-                f"{_shorten(text)!r} is an age recipient type this tool does not support "
-                "(only X25519 age1... keys are)"
-            )
-        if len(data) != 32:
-            raise AgeError(f"{_shorten(text)!r} is not a valid X25519 age recipient")
-        return cls(data)
-
-    @property
-    def public_bytes(self) -> bytes:
-        return self._public
-
-    def __str__(self) -> str:
-        return _bech32_encode("age", self._public)
-
-    def __repr__(self) -> str:
-        return f"X25519Recipient({self})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, X25519Recipient) and other._public == self._public
-
-    def __hash__(self) -> int:
-        return hash(self._public)
-
-    def wrap(self, file_key: bytes) -> list[Stanza]:
-        ephemeral = X25519PrivateKey.generate()
-        share = ephemeral.public_key().public_bytes_raw()
-        shared = ephemeral.exchange(self._key)
-        wrap_key = _hkdf(shared, share + self._public, X25519_LABEL)
-        body = ChaCha20Poly1305(wrap_key).encrypt(_ZERO_NONCE, file_key, None)
-        return [Stanza("X25519", (_b64encode(share).decode(),), body)]
-
-
-class X25519Identity:
-    """An ``AGE-SECRET-KEY-1...`` secret key."""
-
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) != 32:
-            raise AgeError("an X25519 secret key is 32 bytes")
-        self._secret = secret
-        self._key = X25519PrivateKey.from_private_bytes(secret)
-        self._public = self._key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-
-    @classmethod
-    def parse(cls, text: str) -> X25519Identity:
-        text = text.strip()
-        try:
-            hrp, data = _bech32_decode(text)
-        except ValueError:
-            raise AgeError("the text is not a valid age secret key") from None
-        if hrp != "age-secret-key-":
-            kind = "post-quantum " if hrp == "age-secret-key-pq-" else ""
-            raise AgeError(f"this {kind}age identity type is not supported (only X25519 keys are)")
-        if len(data) != 32:
-            raise AgeError("the text is not a valid X25519 age secret key")
-        return cls(data)
-
-    @classmethod
-    def generate(cls) -> X25519Identity:
-        return cls(os.urandom(32))
-
-    def recipient(self) -> X25519Recipient:
-        return X25519Recipient(self._public)
-
-    def __str__(self) -> str:
-        return _bech32_encode("age-secret-key-", self._secret).upper()
-
-    def __repr__(self) -> str:
-        # Never the secret: reprs end up in logs and tracebacks.
-        return f"X25519Identity(recipient={self.recipient()})"
-
-    def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
-        for stanza in stanzas:
-            if stanza.type != "X25519":
-                continue
-            if len(stanza.args) != 1:
-                raise _header_error("an X25519 stanza must have one argument")
-            share = _b64decode(stanza.args[0].encode(), "an X25519 share")
-            if len(share) != 32:
-                raise _header_error("an X25519 share is not 32 bytes")
-            if len(stanza.body) != FILE_KEY_SIZE + TAG_SIZE:
-                raise _header_error("an X25519 stanza body has the wrong length")
-            try:
-                shared = self._key.exchange(X25519PublicKey.from_public_bytes(share))
-            except ValueError:  # OpenSSL refuses the all-zero result of a low-order point
-                shared = bytes(32)
-            if shared == bytes(32):
-                raise _header_error("an X25519 share is a low-order point")
-            wrap_key = _hkdf(shared, share + self._public, X25519_LABEL)
-            file_key = _aead_unwrap(wrap_key, stanza.body)
-            if file_key is not None:
-                return file_key
-        return None
-
-
-def _shorten(text: str, limit: int = 24) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _key_file_lines(path: str | os.PathLike[str], what: str) -> list[tuple[int, str]]:
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as err:
-        raise AgeError(f"cannot read the {what} file {path}: {err.strerror or err}") from err
-    except UnicodeDecodeError:
-        raise AgeError(f"the {what} file {path} is not a text file") from None
-    lines = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            lines.append((number, line))
-    return lines
-
-
-def load_identities(path: str | os.PathLike[str]) -> list[X25519Identity]:
-    """Read an age identity file (as written by ``age-keygen``): one ``AGE-SECRET-KEY-1...`` per
-    line, ``#`` comments and blank lines ignored."""
-    identities = []
-    for number, line in _key_file_lines(path, "identity"):
-        if line.startswith("age-encryption.org/") or line.startswith(ARMOR_BEGIN.decode()):
-            raise AgeError(
-                f"the identity file {path} is itself encrypted; decrypt it first with age -d"
-            )
-        if not line.upper().startswith("AGE-SECRET-KEY-1"):
-            if line.startswith("AGE-SECRET-KEY-PQ-"):
-                kind = "a post-quantum age identity"
-            elif line.startswith("AGE-PLUGIN-"):
-                kind = "an age plugin identity"
-            elif line.startswith("-----BEGIN"):
-                kind = "an SSH or PEM key"
-            else:
-                kind = "not an age identity"
-            raise AgeError(
-                f"line {number} of {path} is {kind}; only X25519 AGE-SECRET-KEY-1... keys work"
-            )
-        try:
-            identities.append(X25519Identity.parse(line))
-        except AgeError:
-            raise AgeError(f"line {number} of {path} is not a valid age secret key") from None
-    if not identities:
-        raise AgeError(f"the identity file {path} holds no age secret key")
-    return identities
-
-
-def load_recipients_file(path: str | os.PathLike[str]) -> list[X25519Recipient]:
-    """Read an age recipients file (``age -R``): one ``age1...`` per line, ``#`` comments and
-    blank lines ignored."""
-    recipients = []
-    for number, line in _key_file_lines(path, "recipients"):
-        if line.startswith("ssh-"):
-            raise AgeError(f"line {number} of {path} is an SSH key; only age1... keys work")
-        try:
-            recipients.append(X25519Recipient.parse(line))
-        except AgeError as err:
-            raise AgeError(f"line {number} of {path}: {err}") from None
-    if not recipients:
-        raise AgeError(f"the recipients file {path} holds no recipient")
-    return recipients
-
-
-# --------------------------------------------------------------------------- input plumbing
-
-
-class _Source:
-    """A binary stream with a push-back buffer and a byte count, for parsing line by line."""
-
-    def __init__(self, raw: IO[bytes], prefix: bytes = b"") -> None:
-        self._raw = raw
-        self._buf = bytearray(prefix)
-        self.consumed = 0
-
-    def _fill(self) -> bool:
-        data = self._raw.read(_READ_BLOCK)
-        if not data:
-            return False
-        self._buf += data
-        return True
-
-    def readline(self, limit: int) -> bytes:
-        """Up to and including the next LF (or the rest at EOF); raises ValueError past limit."""
-        start = 0
-        while True:
-            end = self._buf.find(b"\n", start)
-            if end >= 0:
-                if end >= limit:
-                    raise ValueError("line too long")
-                return self._take(end + 1)
-            if len(self._buf) > limit:
-                raise ValueError("line too long")
-            start = len(self._buf)
-            if not self._fill():
-                return self._take(len(self._buf))
-
-    def read(self, size: int) -> bytes:
-        """Exactly ``size`` bytes unless EOF comes first."""
-        if not self._buf:  # the hot path for payload chunks: no extra copy
-            data = self._raw.read(size)
-            if not data or len(data) == size:
-                self.consumed += len(data)
-                return data
-            self._buf += data
-        while len(self._buf) < size:
-            data = self._raw.read(size - len(self._buf))
-            if not data:
-                break
-            self._buf += data
-        return self._take(min(size, len(self._buf)))
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        self.consumed += n
-        return out
-
-
-def _looks_armored(head: bytes) -> bool:
-    """Loose on purpose: anything armor-like goes to the armor parser, whose errors say what is
-    wrong with the armor, rather than to the binary parser ("not an age file")."""
-    return head.lstrip(b" \t\r\n\v\f").startswith(b"-----") or b"BEGIN AGE ENCRYPTED" in head
-
-
-def _dearmor(src: _Source) -> IO[bytes]:
-    """Decode a whole armored file into a spooled temporary file (ciphertext only, so spilling to
-    disk leaks nothing). Rules: padded canonical base64, 64 columns except a shorter last line,
-    LF or CRLF line ends, whitespace allowed only around the armor."""
-    limit = 4 * ARMOR_COLUMNS
-
-    def line() -> bytes | None:
-        try:
-            raw = src.readline(limit)
-        except ValueError:
-            raise AgeArmorError("the armored file has an overlong line") from None
-        if not raw:
-            return None
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-        return raw
-
-    whitespace = 0
-    while True:
-        first = line()
-        if first is None:
-            raise AgeArmorError("the armored file has no BEGIN line")
-        if first.strip() == b"":
-            whitespace += len(first) + 1
-            if whitespace > ARMOR_MAX_WHITESPACE:
-                raise AgeArmorError("the armored file starts with too much whitespace")
-            continue
-        if first != ARMOR_BEGIN:
-            raise AgeArmorError("the armored file does not start with the age BEGIN line")
-        break
-
-    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 (returned)
-    try:
-        text = line()
-        while text != ARMOR_END:
-            if text is None:
-                raise AgeArmorError("the armored file has no END line")
-            if not text or len(text) > ARMOR_COLUMNS:
-                raise AgeArmorError("the armored file has a line of the wrong length")
-            try:
-                data = base64.b64decode(text, validate=True)
-            except binascii.Error:
-                raise AgeArmorError("the armored file holds invalid base64") from None
-            if base64.b64encode(data) != text:
-                raise AgeArmorError("the armored file holds non-canonical base64")
-            out.write(data)
-            text = line()
-            if len(data) < ARMOR_COLUMNS // 4 * 3 and text != ARMOR_END:
-                raise AgeArmorError("the armored file has a short line before its end")
-        tail = src.read(ARMOR_MAX_WHITESPACE + 1)
-        if tail.strip():
-            raise AgeArmorError("the armored file has data after its END line")
-        if len(tail) > ARMOR_MAX_WHITESPACE:
-            raise AgeArmorError("the armored file ends with too much whitespace")
-        out.seek(0)
-        return out
-    except BaseException:
-        out.close()
-        raise
 
 
 # --------------------------------------------------------------------------- header
-
-
-@dataclass(frozen=True)
-class _Header:
-    stanzas: tuple[Stanza, ...]
-    mac: bytes
-    mac_input: bytes  # the header bytes the MAC covers: up to and including "---"
-    size: int  # bytes from the start of the file through the MAC line's LF
-
-
-def _parse_header(src: _Source) -> _Header:
-    start = src.consumed
-
-    def line() -> bytes:
-        try:
-            text = src.readline(MAX_HEADER_SIZE)
-        except ValueError:
-            raise _header_error("it is too large") from None
-        if src.consumed - start > MAX_HEADER_SIZE:
-            raise _header_error("it is too large")
-        if not text.endswith(b"\n"):
-            raise AgeHeaderError("the encrypted file is truncated inside its header")
-        return text
-
-    try:
-        intro = src.readline(256)
-    except ValueError:
-        raise AgeHeaderError("the file is not an age encrypted file") from None
-    if intro != INTRO:
-        if not intro:
-            raise AgeHeaderError("the file is empty or not an age encrypted file")
-        if intro.startswith(b"age-encryption.org/") and intro.rstrip(b"\n") != INTRO[:-1]:
-            raise AgeHeaderError("the file uses an age format version this tool does not support")
-        raise AgeHeaderError("the file is not an age encrypted file")
-    mac_input = bytearray(intro)
-    stanzas: list[Stanza] = []
-    while True:
-        text = line()
-        if text.startswith(b"-> "):
-            mac_input += text
-            words = text[3:-1].split(b" ")
-            for word in words:
-                if not word or any(not 0x21 <= c <= 0x7E for c in word):
-                    raise _header_error("a stanza has an empty or invalid argument")
-            pieces = []
-            while True:
-                body_line = line()
-                mac_input += body_line
-                piece = body_line[:-1]
-                if len(piece) > ARMOR_COLUMNS:
-                    raise _header_error("a stanza body line is longer than 64 columns")
-                pieces.append(piece)
-                if len(piece) < ARMOR_COLUMNS:
-                    break  # a short line (possibly empty) ends every body
-            body = _b64decode(b"".join(pieces), "a stanza body")
-            kind, *args = (w.decode("ascii") for w in words)
-            stanzas.append(Stanza(kind, tuple(args), body))
-        elif text.startswith(b"---"):
-            if not text.startswith(b"--- "):
-                raise _header_error("the MAC line is malformed")
-            mac_input += b"---"
-            mac = _b64decode(text[4:-1], "the header MAC")
-            if len(mac) != 32:
-                raise _header_error("the header MAC has the wrong length")
-            break
-        else:
-            raise _header_error("a line is neither a stanza nor the MAC line")
-    if not stanzas:
-        raise _header_error("it has no recipients")
-    if len(stanzas) > 1 and any(s.type == "scrypt" for s in stanzas):
-        raise _header_error("a passphrase stanza must be the only stanza")
-    return _Header(tuple(stanzas), mac, bytes(mac_input), src.consumed - start)
-
-
-def _header_mac(file_key: bytes, mac_input: bytes) -> bytes:
-    return hmac.digest(_hkdf(file_key, None, b"header"), mac_input, "sha256")
 
 
 def _open_header(header: _Header, identities: Sequence[Identity]) -> bytes:
@@ -746,17 +143,6 @@ def _payload_aead(file_key: bytes, nonce: bytes) -> ChaCha20Poly1305:
 def _chunk_nonce(index: int, last: bool) -> bytes:
     # 11-byte big-endian counter, then the last-chunk flag.
     return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
-
-
-def _open_source(source: IO[bytes]) -> tuple[_Source, IO[bytes] | None]:
-    """Wrap ``source`` for header parsing, de-armoring it first if needed. Returns the source and
-    the temporary file holding de-armored ciphertext (the caller closes it), if any."""
-    head = source.read(ARMOR_MAX_WHITESPACE + len(ARMOR_BEGIN) + 2) or b""
-    src = _Source(source, head)
-    if head.startswith(INTRO[:4]) or not _looks_armored(head):
-        return src, None
-    decoded = _dearmor(src)
-    return _Source(decoded), decoded
 
 
 # --------------------------------------------------------------------------- writing
