@@ -154,6 +154,40 @@ class Quiescer:
             return None
 
 
+class RestoreStopper(Quiescer):
+    """The Quiescer in stop mode, which also stops paused containers (unpause, stop) and journals
+    them so that they are started and paused again, even after a crash."""
+
+    def quiesce(self, app: str, containers: list[ContainerInfo]) -> None:
+        plain = []
+        for c in containers:
+            state = self._state(c)
+            if state == "restarting":  # the Quiescer leaves these alone; a restore cannot
+                self.journal.changes.append(Change(c.id, c.name, "stopped"))
+                self.journal.save()
+                try:
+                    self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
+                except Exception as exc:
+                    raise PortalBackupError(
+                        f"could not stop {c.name}: {first_line(exc)}") from exc
+                self.how[c.id] = "stopped"
+                self.log("info", f"stopped {c.name} (it was restarting)")
+                continue
+            if state != "paused":
+                plain.append(c)
+                continue
+            self.journal.changes.append(Change(c.id, c.name, "stopped-paused"))
+            self.journal.save()
+            try:
+                self.client.api.unpause(c.id)
+                self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
+            except Exception as exc:
+                raise PortalBackupError(f"could not stop {c.name}: {first_line(exc)}") from exc
+            self.how[c.id] = "stopped-paused"
+            self.log("info", f"stopped {c.name} (it was paused)")
+        super().quiesce(app, plain)
+
+
 def resume_changes(client: Any, changes: list[Change],
                    log: Callable[[str, str], None]) -> list[str]:
     errors = []

@@ -50,7 +50,7 @@ from .extract import (
     verify_entries,
 )
 from .model import ContainerInfo
-from .quiesce import STOP_TIMEOUT, Change, Journal, Quiescer, RunLock, recover_journal
+from .quiesce import Journal, RestoreStopper, RunLock, recover_journal
 from .restore_docker import DockerObjects
 from .restore_journal import SwapJournal, recover_restore
 from .restore_plan import (
@@ -108,43 +108,6 @@ class RestoreFinished:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-# --------------------------------------------------------------------------- stopping
-
-
-class _Stopper(Quiescer):
-    """The Quiescer in stop mode, which also stops paused containers (unpause, stop) and journals
-    them so that they are started and paused again, even after a crash."""
-
-    def quiesce(self, app: str, containers: list[ContainerInfo]) -> None:
-        plain = []
-        for c in containers:
-            state = self._state(c)
-            if state == "restarting":  # the Quiescer leaves these alone; a restore cannot
-                self.journal.changes.append(Change(c.id, c.name, "stopped"))
-                self.journal.save()
-                try:
-                    self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
-                except Exception as exc:
-                    raise PortalBackupError(
-                        f"could not stop {c.name}: {first_line(exc)}") from exc
-                self.how[c.id] = "stopped"
-                self.log("info", f"stopped {c.name} (it was restarting)")
-                continue
-            if state != "paused":
-                plain.append(c)
-                continue
-            self.journal.changes.append(Change(c.id, c.name, "stopped-paused"))
-            self.journal.save()
-            try:
-                self.client.api.unpause(c.id)
-                self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
-            except Exception as exc:
-                raise PortalBackupError(f"could not stop {c.name}: {first_line(exc)}") from exc
-            self.how[c.id] = "stopped-paused"
-            self.log("info", f"stopped {c.name} (it was paused)")
-        super().quiesce(app, plain)
 
 
 def _as_container(s: StopPlan) -> ContainerInfo:
@@ -331,7 +294,7 @@ class RestoreRun:
         recreate = self.sel.recreate[item.id]
 
         journal = Journal(state_dir() / "journal.json")
-        stopper = _Stopper(self.client, "stop", journal, self._log) if self.client else None
+        stopper = RestoreStopper(self.client, "stop", journal, self._log) if self.client else None
         slots: list[Slot] = []
         made_volumes: list[str] = []
         made_containers: list[str] = []
@@ -406,7 +369,7 @@ class RestoreRun:
                 self.kept.append(slot.kept)
                 self._log("info", f"{item.id}: the previous data is kept at {slot.kept}")
 
-    def _undo(self, item: ItemPlan, slots: list[Slot], stopper: _Stopper | None,
+    def _undo(self, item: ItemPlan, slots: list[Slot], stopper: RestoreStopper | None,
               resumed: bool, stops: list[ContainerInfo], made_containers: list[str],
               made_volumes: list[str]) -> None:
         """Puts everything back as it was before this item; reports what it could not."""
