@@ -16,6 +16,7 @@ from pathlib import Path
 import portal_fixture as pf
 import pytest
 from clirun import COMMAND, json_lines, run
+from restorekit import sqlite_rows
 from treecompare import compare_trees
 
 pytestmark = pytest.mark.docker
@@ -39,14 +40,6 @@ def unzip_all(archive: Path, dest: Path) -> None:
     dest.mkdir()
     # -X restores uid/gid (we are root), as a user restoring by hand would.
     subprocess.run(["unzip", "-q", "-X", str(archive), "-d", str(dest)], check=True)
-
-
-def sqlite_dump(path: Path) -> list[str]:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
@@ -91,7 +84,7 @@ def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
         diffs = compare_trees(portal_host.root / rel, dest / rel, ignore={"*.sqlite"})
         assert diffs == [], f"{rel}: {diffs[:10]}"
     for db_rel in (f"{pf.APP_DATA}/{portal_host.apps[0]}/data/notes.sqlite",):
-        assert sqlite_dump(portal_host.root / db_rel) == sqlite_dump(dest / db_rel)
+        assert sqlite_rows(portal_host.root / db_rel) == sqlite_rows(dest / db_rel)
     for vol in portal_host.volumes:
         diffs = compare_trees(portal_host.volume_path(vol), dest / "volumes" / vol)
         assert diffs == [], f"volume {vol}: {diffs[:10]}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from restorekit import leftovers, restore, same_tree, snapshot
-from zipfixtures import RawEntry, build_zip
+from zipfixtures import RawEntry, build_zip, manifest_record
 
 SHARED = "user_data/shared/"
 
@@ -26,20 +26,6 @@ SHARED = "user_data/shared/"
 def portal(portal_root: Path, tmp_path: Path) -> tuple[Path, Path]:
     """(the Portal root, a snapshot of it). No Docker needed: only Portal files are targeted."""
     return portal_root, snapshot(portal_root, tmp_path / "snap")
-
-
-def _record(e: RawEntry) -> dict[str, object]:
-    kind = ("dir" if e.name.endswith("/") else
-            "symlink" if stat.S_ISLNK(e.mode) else "file")
-    rec: dict[str, object] = {"path": e.name, "type": kind,
-                              "size": len(e.data) if e.size is None else e.size,
-                              "mode": e.mode & 0o7777, "uid": 0, "gid": 0,
-                              "mtime_ns": 1_700_000_000 * 10**9}
-    if kind == "file":
-        rec["sha256"] = hashlib.sha256(e.data).hexdigest()
-    if kind == "symlink":
-        rec["target"] = e.data.decode()
-    return rec
 
 
 def manifest(records: list[dict[str, object]], paths: list[str] | None = None,
@@ -56,7 +42,7 @@ def manifest(records: list[dict[str, object]], paths: list[str] | None = None,
 def raw_archive(path: Path, entries: list[RawEntry], *, paths: list[str] | None = None,
                 item: str = "shared") -> Path:
     """Data entries as given, then a manifest that lists them faithfully."""
-    records = [_record(e) for e in entries]
+    records = [manifest_record(e) for e in entries]
     path.write_bytes(build_zip([*entries, RawEntry("portal-backup.json",
                                                    manifest(records, paths, item), method=8)]))
     return path
@@ -156,7 +142,7 @@ def test_ratio_bomb_with_a_lying_header(portal: tuple[Path, Path], tmp_path: Pat
     root, _ = portal
     zeros = bytes(64 << 20)  # 64 MiB that deflate to about 64 KiB
     bomb = RawEntry(SHARED + "bomb.bin", zeros, method=8, size=1000)
-    records = [_record(e) for e in base_entries()]
+    records = [manifest_record(e) for e in base_entries()]
     records.append({"path": bomb.name, "type": "file", "size": 1000, "mode": 0o644, "uid": 0,
                     "gid": 0, "mtime_ns": 0, "sha256": hashlib.sha256(zeros[:1000]).hexdigest()})
     archive = tmp_path / "bomb.zip"
@@ -173,7 +159,7 @@ def test_a_corrupt_entry_refuses_the_whole_restore(portal: tuple[Path, Path],
     root, _ = portal
     good = RawEntry("core/portal_core_config.yml", b"new: config\n", method=8)
     bad = RawEntry(SHARED + "x.txt", b"payload" * 100, method=8, crc=0x12345678)
-    records = [_record(e) for e in (good, *base_entries(), bad)]
+    records = [manifest_record(e) for e in (good, *base_entries(), bad)]
     doc = json.loads(manifest(records))
     doc["items"].insert(0, {"id": "core/config", "kind": "core", "label": "Portal settings",
                             "paths": ["core/portal_core_config.yml"]})

@@ -10,7 +10,6 @@ pytest tests/test_tui_restore.py --snapshot-update
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from restorekit import (
 )
 from textual.events import Paste
 from tuihelp import run, wait_for
-from zipfixtures import RawEntry, build_zip
+from zipfixtures import RawEntry, build_zip, manifest_record
 
 from tui.app import PortalBackupApp
 from tui.core.crypto.age import ScryptRecipient, encrypt_stream
@@ -341,18 +340,7 @@ def test_restore_in_a_real_16_colour_terminal(portal_host: pf.PortalHost,
 
 def hostile(path: Path, entries: list[RawEntry]) -> Path:
     """A portal-backup-looking archive of one `shared` item holding `entries`."""
-    records = []
-    for e in entries:
-        kind = ("dir" if e.name.endswith("/") else
-                "symlink" if stat.S_ISLNK(e.mode) else "file")
-        rec: dict[str, Any] = {"path": e.name, "type": kind, "size": len(e.data),
-                               "mode": e.mode & 0o7777, "uid": 0, "gid": 0,
-                               "mtime_ns": 1_700_000_000 * 10**9}
-        if kind == "file":
-            rec["sha256"] = hashlib.sha256(e.data).hexdigest()
-        if kind == "symlink":
-            rec["target"] = e.data.decode()
-        records.append(rec)
+    records = [manifest_record(e) for e in entries]
     manifest = {"format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
                 "created": "2026-11-29T12:00:00Z", "host": "evil", "portal": None,
                 "identity_included": False, "db_private_keys_removed": False,

@@ -293,3 +293,18 @@ def make_backup(
             sums = edit_sums(sums)
         put("SHA256SUMS", sums.encode(), stat.S_IFREG | 0o644, zipfile.ZIP_DEFLATED)
     return Backup(path, manifest, sums, all_files)
+
+
+def manifest_record(e: RawEntry) -> dict[str, object]:
+    """The manifest entry a backup would write for `e` (owner root, a fixed mtime)."""
+    kind = ("dir" if e.name.endswith("/") else
+            "symlink" if stat.S_ISLNK(e.mode) else "file")
+    rec: dict[str, object] = {"path": e.name, "type": kind,
+                              "size": len(e.data) if e.size is None else e.size,
+                              "mode": e.mode & 0o7777, "uid": 0, "gid": 0,
+                              "mtime_ns": 1_700_000_000 * 10**9}
+    if kind == "file":
+        rec["sha256"] = hashlib.sha256(e.data).hexdigest()
+    if kind == "symlink":
+        rec["target"] = e.data.decode()
+    return rec

@@ -121,6 +121,7 @@ class BackupRun:
         self._sqlite_copied: set[str] = set()
         self._parents_done: set[str] = set()
         self._df_cache: dict[str, Size] = {}
+        self._prune = nested_claims(plan)  # host trees stored by another step, per source
 
     # ------------------------------------------------------------------ public
 
@@ -207,9 +208,8 @@ class BackupRun:
                 self._store_db(writer)
             elif step.special == "identity":
                 self._store_identity(writer)
-            prune = nested_claims(self.plan)
             for src in step.sources:
-                self._store_source(src, writer, step, prune)
+                self._store_source(src, writer, step, self._prune)
             writer.barrier()
             if self.options.fail_item in ids:
                 raise PortalBackupError(f"injected failure after reading {self.options.fail_item}")
