@@ -68,7 +68,19 @@ def portal_host(
 @pytest.fixture(autouse=True)
 def isolated_state_dir(tmp_path_factory: pytest.TempPathFactory,
                        monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own journal, lock and last-backup record (subprocesses inherit it)."""
+    """Each test gets its own journal, lock and last-backup record (subprocesses inherit it).
+
+    The lock is host-wide in real use; here it is per test, so parallel test runs on one
+    machine do not wait for each other.
+    """
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("PORTAL_BACKUP_STATE_DIR", str(state))
+    monkeypatch.setenv("PORTAL_BACKUP_LOCK_FILE", str(state / "run.lock"))
     return state
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # pytest's own clean-up of old temporary trees (shutil.rmtree) recurses once per level; a
+    # deep-tree test that failed before removing its tree must not crash it. Raised only now,
+    # so no test of ours runs with a limit that could hide recursion in the code under test.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import portal_fixture as pf
+import pytest
 from clirun import run
 from treecompare import compare_trees
 
@@ -17,6 +20,19 @@ SQLITE_GLOB = "*.sqlite"  # stored as a backup-API copy: same rows, not the same
 def all_items(host: pf.PortalHost) -> list[str]:
     return ["core/db", "core/identity", "core/config", "core/apps", "shared",
             *(f"app/{a}" for a in host.apps), f"volume/{host.orphan_volume}"]
+
+
+@contextlib.contextmanager
+def tmpfs_at(path: Path) -> Iterator[None]:
+    """A fresh tmpfs mounted at `path` (an empty directory) for the block; skips without root."""
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)],
+                           capture_output=True, text=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 def env_for(host: pf.PortalHost, root: Path | None = None) -> dict[str, str]:

@@ -19,6 +19,8 @@ import portal_fixture as pf
 import pytest
 from restorekit import backup, restore, same_tree, snapshot, volume_snapshots
 
+from tui.core.signing import public_key_pem
+
 pytestmark = pytest.mark.docker
 
 # What each state at backup time comes back as: nothing is started that was not running.
@@ -57,14 +59,19 @@ def test_whole_portal_onto_a_fresh_host(wiped: pf.PortalHost, tmp_path: Path) ->
     for v in host.volumes:
         client.volumes.get(v).remove(force=True)
     new_root = tmp_path / "new-home" / "portal"
+    # A fresh host has no Portal identity to trust the archive by: the old Portal's public key.
+    trusted = tmp_path / "old-portal.pem"
+    trusted.write_text(public_key_pem(host.private_key_pem))
 
-    proc = restore(archive, "--dry-run", "--all", env={"PORTAL_ROOT": str(new_root)})
+    proc = restore(archive, "--dry-run", "--all", "--trust-key", str(trusted),
+                   env={"PORTAL_ROOT": str(new_root)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not new_root.exists()
     for name in records:
         assert f"create container {name} from {pf.TEST_IMAGE}" in proc.stdout
 
-    proc = restore(archive, "--all", "--yes", env={"PORTAL_ROOT": str(new_root)})
+    proc = restore(archive, "--all", "--yes", "--trust-key", str(trusted),
+                   env={"PORTAL_ROOT": str(new_root)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # Every container is back, in the state it had, on the restored data.

@@ -11,7 +11,7 @@ from pathlib import Path
 import portal_fixture as pf
 import pytest
 from clirun import run
-from restorekit import leftovers, restore, same_tree, snapshot
+from restorekit import leftovers, restore, same_tree, snapshot, tmpfs_at
 
 
 @pytest.fixture
@@ -21,17 +21,11 @@ def mounted_shared(portal_root: Path, tmp_path: Path) -> Iterator[Path]:
     keep = snapshot(shared, tmp_path / "orig-shared")
     subprocess.run(["rm", "-rf", str(shared)], check=True)
     shared.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(shared)],
-                           capture_output=True, text=True)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
-    try:
+    with tmpfs_at(shared):
         subprocess.run(["cp", "-a", f"{keep}/.", str(shared)], check=True)
         os.utime(shared, ns=(keep.stat().st_atime_ns, keep.stat().st_mtime_ns))
         os.chown(shared, keep.stat().st_uid, keep.stat().st_gid)
         yield shared
-    finally:
-        subprocess.run(["umount", "-l", str(shared)], check=True)
 
 
 def test_restore_onto_a_mount_point(portal_root: Path, mounted_shared: Path,

@@ -33,11 +33,11 @@ def test_half_swapped_directory_is_put_back(portal_root: Path, state: Path,
     app_data = portal_root / pf.APP_DATA
     app = next(p.name for p in app_data.iterdir())
     expected = snapshot(app_data / app, tmp_path / "expected")
-    # Killed between "move the old tree aside" and "move the staged tree in".
-    os.rename(app_data / app, app_data / ".pb-old-k1")
-    (app_data / ".pb-restore-k1" / "half").mkdir(parents=True)
-    _journal(state, key="k1", mode="whole", dir=str(app_data), name=app,
-             staging=".pb-restore-k1", aside=".pb-old-k1", phase="swapping")
+    # Killed while moving the old tree aside, the staged tree only half written.
+    os.rename(app_data / app, app_data / ".pb-old-0000aaaa-1")
+    (app_data / ".pb-restore-0000aaaa-1" / "half").mkdir(parents=True)
+    _journal(state, key="0000aaaa-1", mode="whole", dir=str(app_data), name=app,
+             staging=".pb-restore-0000aaaa-1", aside=".pb-old-0000aaaa-1", phase="old-out")
 
     proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
                                           "DOCKER_HOST": "unix:///nonexistent.sock"})
@@ -50,17 +50,20 @@ def test_half_swapped_directory_is_put_back(portal_root: Path, state: Path,
 
 def test_completed_swap_keeps_both_and_says_where(portal_root: Path, state: Path) -> None:
     shared = portal_root / pf.SHARED
-    os.rename(shared, shared.parent / ".pb-old-k2")
+    os.rename(shared, shared.parent / ".pb-old-0000aaaa-2")
     shared.mkdir()
     (shared / "restored.txt").write_text("new\n")
-    _journal(state, key="k2", mode="whole", dir=str(shared.parent), name="shared",
-             staging=".pb-restore-k2", aside=".pb-old-k2", phase="swapped")
+    _journal(state, key="0000aaaa-2", mode="whole", dir=str(shared.parent), name="shared",
+             staging=".pb-restore-0000aaaa-2", aside=".pb-old-0000aaaa-2", phase="swapped")
     proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
                                           "DOCKER_HOST": "unix:///nonexistent.sock"})
     assert proc.returncode == 0, proc.stderr
     assert "the previous data is kept at" in proc.stderr
     assert (shared / "restored.txt").exists()
-    assert (shared.parent / ".pb-old-k2" / "Einkaufsliste.txt").exists()
+    kept = list((portal_root / ".pre-restore").glob("*/user_data/shared"))
+    assert len(kept) == 1 and (kept[0] / "Einkaufsliste.txt").exists()
+    assert str(kept[0]) in proc.stderr
+    assert leftovers(portal_root) == []
 
 
 @pytest.mark.docker
@@ -113,27 +116,164 @@ def test_a_stopped_paused_container_is_paused_again(portal_host: pf.PortalHost,
     assert not (state / "journal.json").exists()
 
 
-def test_half_swapped_mount_point_contents_are_put_back(portal_root: Path, state: Path,
-                                                        tmp_path: Path) -> None:
-    """Content mode (a mount point): killed with some new children moved in, some not."""
-    shared = portal_root / pf.SHARED
-    expected = snapshot(shared, tmp_path / "expected")
+def _half_content_swap(shared: Path, tmp_path: Path, moved_old: int, moved_new: int
+                       ) -> tuple[Path, Path, dict[str, object]]:
+    """A content-mode swap stopped by hand: `moved_old` old children already in aside and,
+    when `moved_new` is not None, `moved_new` new children already moved in. The new tree has
+    subdirectories of the same names as the old one (what made the old repair stick)."""
+    old = snapshot(shared, tmp_path / "old")
+    new = tmp_path / "new"
+    subprocess.run(["cp", "-a", str(old), str(new)], check=True)
+    for sub in sorted(p for p in new.iterdir() if p.is_dir()):
+        (sub / "restored.txt").write_text("new\n")
+    (new / "only-new.txt").write_text("new\n")
+    os.utime(new, ns=(1_000_000_000, 1_000_000_000))
     st = shared.stat()
     old_root = [st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns]
-    aside, staging = shared / ".pb-old-k3", shared / ".pb-restore-k3"
+    key = "0000aaaa-3"
+    staging, aside = shared / f".pb-restore-{key}", shared / f".pb-old-{key}"
+    subprocess.run(["cp", "-a", str(new), str(staging)], check=True)
     aside.mkdir()
-    staging.mkdir()
-    for child in os.listdir(shared):
-        if child not in (aside.name, staging.name):
-            os.rename(shared / child, aside / child)
-    (shared / "moved-in.txt").write_text("new\n")  # already swapped in
-    (staging / "not-yet.txt").write_text("new\n")  # still waiting in staging
-    _journal(state, key="k3", mode="content", dir=str(shared), name="",
-             staging=staging.name, aside=aside.name, phase="swapping", old_root=old_root)
+    for child in sorted(os.listdir(old))[:moved_old]:
+        os.rename(shared / child, aside / child)
+    nst = new.stat()
+    # Only the fields the old journal had too, so that this state also reproduces the old
+    # repair's data loss (it moved the old children still in place into staging, then
+    # deleted staging).
+    record: dict[str, object] = dict(
+        key=key, mode="content", dir=str(shared), name="", staging=staging.name,
+        aside=aside.name, phase="old-out", old_root=old_root)
+    if moved_new:
+        record.update(phase="new-in", had_old=True, new_root=[
+            nst.st_mode & 0o7777, nst.st_uid, nst.st_gid, nst.st_atime_ns, nst.st_mtime_ns])
+        for child in sorted(os.listdir(old)):
+            os.rename(shared / child, aside / child) if (shared / child).exists() else None
+        for child in sorted(os.listdir(staging))[:moved_new]:
+            os.rename(staging / child, shared / child)
+    return old, new, record
 
+
+@pytest.mark.parametrize("moved_old", [0, 1, 3])
+def test_killed_while_moving_old_contents_out_loses_nothing(
+        portal_root: Path, state: Path, tmp_path: Path, moved_old: int) -> None:
+    """Issue 9 defect 1: old children not yet moved aside must come back, never be deleted."""
+    shared = portal_root / pf.SHARED
+    old, _, record = _half_content_swap(shared, tmp_path, moved_old, 0)
+    _journal(state, **record)
     proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
                                           "DOCKER_HOST": "unix:///nonexistent.sock"})
     assert proc.returncode == 0, proc.stderr
     assert "put the previous data back" in proc.stderr
-    assert same_tree(expected, shared, ignore=set()) == []
+    assert same_tree(old, shared, ignore=set()) == []
     assert leftovers(portal_root) == []
+    assert not (state / "restore-journal.json").exists()
+
+
+def test_killed_while_moving_new_contents_in_rolls_forward(portal_root: Path, state: Path,
+                                                           tmp_path: Path) -> None:
+    """Issue 9 defect 6: a repair with same-named subdirectories on both sides converges."""
+    shared = portal_root / pf.SHARED
+    _, new, record = _half_content_swap(shared, tmp_path, 0, 2)
+    _journal(state, **record)
+    env = {"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"}
+    proc = run("list", "--no-sizes", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Directory not empty" not in proc.stderr
+    kept = [p for p in shared.iterdir() if p.name.startswith(".pre-restore-")]
+    assert len(kept) == 1 and str(kept[0]) in proc.stderr  # the previous data, said where
+    assert same_tree(new, shared, ignore={".pre-restore-*"}) == []
+    assert leftovers(portal_root) == []
+    assert not (state / "restore-journal.json").exists()
+    assert "could not repair" not in run("list", "--no-sizes", env=env).stderr
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim"
+    (victim / "precious").mkdir(parents=True)
+    (victim / "precious" / "only-copy.txt").write_text("irreplaceable\n")
+    (victim / ".pb-old-0000aaaa-9").mkdir()
+    (victim / ".pb-old-0000aaaa-9" / "also.txt").write_text("keep\n")
+    return victim
+
+
+@pytest.mark.parametrize("record", [
+    # a directory outside every root the tool manages, with the tool's own names
+    {"root": "portal", "phase": "dropping-old"},
+    # a bind destination outside the allowed places
+    {"root": "bind", "phase": "dropping-old"},
+    # names that are not the tool's own: "staging" pointing at the precious directory (the
+    # old journal's fields only: this record made the old repair delete it)
+    {"phase": "staging", "staging": "precious"},
+    {"root": "portal", "phase": "staging", "staging": "../victim/precious"},
+    # a volume record whose directory is not under Docker's volumes
+    {"root": "volume", "phase": "dropping-old"},
+], ids=["outside-root", "bind-outside", "foreign-name", "path-in-name", "fake-volume"])
+def test_a_forged_journal_deletes_nothing(portal_root: Path, state: Path, tmp_path: Path,
+                                          record: dict[str, str]) -> None:
+    """Issue 9: a journal in the state directory made `list` delete an arbitrary path."""
+    victim = _victim(tmp_path)
+    before = snapshot(victim, tmp_path / "before")
+    key = "0000aaaa-9"
+    _journal(state, **{"key": key, "mode": "whole", "dir": str(victim), "name": "precious",
+                       "staging": f".pb-restore-{key}", "aside": f".pb-old-{key}",
+                       **record})
+    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
+                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing was changed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert same_tree(before, victim, ignore=set()) == []
+
+
+def test_a_journal_never_follows_a_symlink_into_another_directory(
+        portal_root: Path, state: Path, tmp_path: Path) -> None:
+    """The record's directory lies in the Portal root by name, but through a planted link."""
+    victim = _victim(tmp_path)
+    before = snapshot(victim, tmp_path / "before")
+    app_data = portal_root / pf.APP_DATA
+    (app_data / "evil").symlink_to(victim)
+    key = "0000aaaa-9"
+    _journal(state, key=key, mode="whole", dir=str(app_data / "evil"), name="precious",
+             staging=f".pb-restore-{key}", aside=f".pb-old-{key}", phase="dropping-old",
+             root="portal")
+    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
+                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert proc.returncode == 0, proc.stderr
+    assert "is a symlink" in proc.stderr
+    assert same_tree(before, victim, ignore=set()) == []
+
+
+@pytest.mark.parametrize("content", ["{not json", "[" * 100_000 + "]" * 100_000, "[]"],
+                         ids=["garbage", "deeply-nested", "not-an-object"])
+def test_an_unreadable_journal_blocks_no_command(portal_root: Path, state: Path,
+                                                 content: str) -> None:
+    (state / "restore-journal.json").write_text(content)
+    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
+                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert proc.returncode == 0, proc.stderr
+    assert "restore journal" in proc.stderr and "left alone" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_deep_staging_tree_is_repaired(portal_root: Path, state: Path) -> None:
+    """Issue 9 defect 7: a 3,000-level staging tree left by a killed restore is removed."""
+    app_data = portal_root / pf.APP_DATA
+    key = "0000aaaa-4"
+    fd = os.open(app_data, os.O_RDONLY)
+    os.mkdir(f".pb-restore-{key}", dir_fd=fd)
+    cur = os.open(f".pb-restore-{key}", os.O_RDONLY, dir_fd=fd)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=cur)
+        nxt = os.open("d", os.O_RDONLY, dir_fd=cur)
+        os.close(cur)
+        cur = nxt
+    os.close(cur)
+    os.close(fd)
+    _journal(state, key=key, mode="whole", dir=str(app_data), name="new-app",
+             staging=f".pb-restore-{key}", aside=f".pb-old-{key}", phase="staging",
+             root="portal")
+    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
+                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert proc.returncode == 0, proc.stderr
+    assert not (app_data / f".pb-restore-{key}").exists()
+    assert not (state / "restore-journal.json").exists()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import os
+import stat
+import struct
 import subprocess
 import threading
 import time
@@ -24,7 +27,11 @@ from tui.core.archive.verify import (
     parse_sha256sums,
     verify_archive,
 )
-from tui.core.errors import Cancelled
+from tui.core.archive.zipreader import ZipReader
+from tui.core.errors import Cancelled, PortalBackupError
+from tui.core.extract import check_names, join_records, relative
+from tui.core.model import MAX_PATH_DEPTH
+from tui.core.restore_plan import load_plan
 
 FILES = {
     "user_data/shared/a.txt": b"hello\n",
@@ -161,10 +168,11 @@ def test_manifest_mismatches(tmp_path: Path) -> None:
     def edit(manifest: dict[str, Any]) -> None:
         by = {rec["path"]: rec for rec in manifest["entries"]}
         by["user_data/shared/a.txt"]["size"] = 7
-        by["user_data/shared/docs/"]["type"] = "file"
+        by["user_data/shared/docs/"].update(type="file", sha256="0" * 64)
         by["user_data/app_data/x/link"]["target"] = "/etc"
         manifest["entries"].append({"path": "user_data/shared/gone.txt", "type": "file",
-                                    "size": 1, "sha256": "0" * 64})  # fmt: skip
+                                    "size": 1, "mode": 0o644, "uid": 0, "gid": 0,
+                                    "mtime_ns": 0, "sha256": "0" * 64})  # fmt: skip
 
     b = backup(tmp_path, edit_manifest=edit, extra_entries={"user_data/sneaked.txt": b"hi"})
     report = verify_archive(b.path)
@@ -381,3 +389,148 @@ def test_good_signature_is_valid(tmp_path: Path) -> None:
                     edit_manifest=lambda m: m.update(host="elsewhere"))  # fmt: skip
     report = verify_archive(forged.path)
     assert report.signature == "invalid" and not report.ok
+
+
+# --- the zip's own metadata against the manifest (issue 9) -----------------------------------
+
+
+def set_central_mode(path: Path, name: str, mode: int) -> None:
+    """Rewrites an entry's Unix mode in the central directory (external attributes)."""
+    raw = bytearray(path.read_bytes())
+    pos = zf.central_offset(path, name) + 38
+    attr = struct.unpack_from("<L", raw, pos)[0]
+    struct.pack_into("<L", raw, pos, (attr & 0xFFFF) | (mode << 16))
+    path.write_bytes(bytes(raw))
+
+
+def test_setuid_added_in_the_central_directory_fails_verify(tmp_path: Path) -> None:
+    name = "user_data/shared/a.txt"
+    b = backup(tmp_path)
+    set_central_mode(b.path, name, stat.S_IFREG | stat.S_ISUID | 0o644)
+    # What makes it matter: Info-ZIP applies it (-K keeps setuid bits, -X owners).
+    out = tmp_path / "unzipped"
+    subprocess.run(["unzip", "-q", "-X", "-K", str(b.path), name, "-d", str(out)], check=True)
+    assert (out / name).stat().st_mode & stat.S_ISUID
+    report = verify_archive(b.path)
+    assert not report.ok
+    assert about(report, name) == [
+        f"{name}: the archive stores mode 104644 but the manifest says 100644."]
+
+
+def test_type_bits_owner_and_mtime_are_compared(tmp_path: Path) -> None:
+    file, folder = "user_data/app_data/x/db.sqlite", "user_data/shared/docs/"
+
+    def edit(manifest: dict[str, Any]) -> None:
+        by = {rec["path"]: rec for rec in manifest["entries"]}
+        by[file].update(uid=0, mtime_ns=(zf.MTIME + 5) * 10**9 + 999)
+
+    b = backup(tmp_path, edit_manifest=edit)
+    set_central_mode(b.path, folder, stat.S_IFREG | 0o755)  # a directory posing as a file
+    report = verify_archive(b.path)
+    assert about(report, file) == [
+        f"{file}: the archive stores owner 1000:1000 but the manifest says 0:1000.",
+        f"{file}: the archive stores mtime {zf.MTIME} but the manifest says {zf.MTIME + 5}.",
+    ]
+    assert about(report, folder) == [
+        f"{folder}: the archive stores mode 100755 but the manifest says 40755."]
+    assert report.problem_count == 3
+
+
+def plan_error(archive: Path | bytes, root: Path) -> str | None:
+    """The restore planner's refusal of this archive (a path or its bytes) for `restore --all`
+    into the Portal `root` without Docker, down to the extractor's name checks; None when it
+    plans it."""
+    root.mkdir(exist_ok=True)
+    source = io.BytesIO(archive) if isinstance(archive, bytes) else archive.open("rb")
+    name = "generated.zip" if isinstance(archive, bytes) else str(archive)
+    with source:
+        try:
+            reader = ZipReader(cast(BinaryIO, source), name=name)
+            plan = load_plan(reader, str(root), None, sizes=False)
+            sel = plan.select([], select_all=True)
+            for targets in sel.targets.values():
+                for t in targets:
+                    names = [n for n in plan.entry_names if relative(n, t.archive_path) is not None]
+                    check_names(join_records(reader, plan.manifest["entries"], names),
+                                t.archive_path)
+        except PortalBackupError as exc:
+            assert "\n" not in str(exc)
+            return str(exc)
+    return None
+
+
+@pytest.mark.parametrize(("path", "key", "value"), [
+    ("user_data/shared/a.txt", "uid", -1),
+    ("user_data/shared/a.txt", "uid", 2**40),
+    ("user_data/shared/a.txt", "gid", 2**32 - 1),
+    ("user_data/shared/a.txt", "mode", 0o17777),
+    ("user_data/shared/a.txt", "size", -1),
+    ("user_data/shared/a.txt", "mtime_ns", 10**30),
+    ("user_data/shared/a.txt", "uid", "0"),
+    ("user_data/shared/a.txt", "mode", True),
+    ("user_data/shared/a.txt", "sha256", 5),
+    ("user_data/shared/a.txt", "type", ["file"]),
+    ("user_data/app_data/x/link", "target", 5),
+    ("user_data/shared/docs/", "mtime_ns", None),
+])
+def test_out_of_range_manifest_values_are_sentences(tmp_path: Path, path: str, key: str,
+                                                    value: Any) -> None:
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest["items"] = [{"id": "shared", "kind": "shared", "label": "Documents",
+                              "paths": ["user_data/shared/"]}]
+        for rec in manifest["entries"]:
+            if rec["path"] == path:
+                rec[key] = value
+
+    b = backup(tmp_path, edit_manifest=edit)
+    report = verify_archive(b.path)
+    assert not report.ok
+    assert any(p.startswith(f"{path}: the manifest") for p in about(report, path)), report.problems
+    error = plan_error(b.path, tmp_path / "portal")
+    assert error is not None and error.startswith(f"the manifest cannot be used: {path}: ")
+    assert "\n" not in error
+
+
+def test_a_deeply_nested_manifest_is_a_sentence(tmp_path: Path) -> None:
+    nested = b'{"format": 1, "items": [], "entries": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    path = tmp_path / "nested.zip"
+    path.write_bytes(build_zip([RawEntry("portal-backup.json", nested, method=8)]))
+    report = verify_archive(path)
+    assert [p for p in report.problems if "not valid JSON" in p]
+    error = plan_error(path, tmp_path / "portal") or ""
+    assert error.startswith("the manifest is not valid JSON")
+
+
+def deep_archive(depth: int, *, chain: bool) -> bytes:
+    """An app whose tree is `depth` directories deep below its own (with every directory
+    between, or only the deepest), and one file at the bottom."""
+    app = "user_data/app_data/deep/"
+    levels = range(1, depth + 1) if chain else [depth]
+    dirs = [RawEntry(app + "d/" * i, mode=stat.S_IFDIR | 0o755) for i in levels]
+    entries = [RawEntry(app, mode=stat.S_IFDIR | 0o755), *dirs,
+               RawEntry(dirs[-1].name + "bottom.txt", b"at the bottom\n")]
+    return zf.crafted_backup(entries, [{"id": "app/deep", "kind": "app", "label": "deep",
+                                        "paths": [app]}])
+
+
+def test_a_tree_deeper_than_the_limit_fails_verify_and_planning(tmp_path: Path) -> None:
+    path = tmp_path / "deep.zip"
+    # The deepest directory has exactly the allowed depth; the file below it is one too many.
+    path.write_bytes(deep_archive(MAX_PATH_DEPTH - 3, chain=False))
+    report = verify_archive(path)
+    assert not report.ok
+    deepest = [p for p in report.problems if "directories deep" in p]
+    assert deepest == [f"user_data/app_data/deep/{'d/' * 48}...: the name is "
+                       f"{MAX_PATH_DEPTH + 1} directories deep, more than the "
+                       f"{MAX_PATH_DEPTH} allowed."]
+    error = plan_error(path, tmp_path / "portal") or ""
+    assert error.startswith(f"refusing to restore from {path}: ") and "deep" in error
+
+
+def test_a_2000_level_tree_verifies_and_plans_without_recursion(tmp_path: Path) -> None:
+    path = tmp_path / "deep.zip"
+    path.write_bytes(deep_archive(2000, chain=True))
+    report = verify_archive(path)
+    assert report.ok, report.problems[:3]
+    assert report.entries == 2000 + 4  # the app, 2000 levels, the file, manifest and sums
+    assert plan_error(path, tmp_path / "portal") is None

@@ -119,14 +119,19 @@ def test_non_unix_entries_have_default_modes() -> None:
 
 
 def test_cp437_and_utf8_names() -> None:
-    data = build_zip([
+    data = bytearray(build_zip([
         RawEntry("café-dos", raw_name=b"caf\x82", flags=0),
         RawEntry("naïve", flags=0x800),
-    ])  # fmt: skip
-    r = ZipReader(io.BytesIO(data))
-    assert [e.name for e in r.entries] == ["café", "naïve"]
+        RawEntry("café-unix", raw_name=b"caf\xe9", flags=0),
+    ]))  # fmt: skip
+    data[data.index(b"PK\x01\x02") + 5] = 0  # the first entry was made on MS-DOS
+    r = ZipReader(io.BytesIO(bytes(data)))
+    # Without the UTF-8 flag: cp437 from DOS hosts; raw bytes from Unix ones (as Info-ZIP
+    # keeps them), decoded like os.fsdecode so the exact bytes can be written back.
+    assert [e.name for e in r.entries] == ["café", "naïve", "caf\udce9"]
+    assert os.fsencode(r.entries[2].name) == b"caf\xe9"
     assert r.entries[0].raw_name == b"caf\x82"
-    assert [r.read_entry(e) for e in r.entries] == [b"", b""]
+    assert [r.read_entry(e) for e in r.entries] == [b"", b"", b""]
 
 
 def test_info_zip_archive_with_symlinks(tmp_path: Path) -> None:
@@ -396,3 +401,50 @@ def test_million_entry_central_directory(tmp_path: Path) -> None:
         last = r.entries[-1]
         assert last.name == "d0999/f0999999" and last.size == 0
         assert r.read_entry(last) == b""
+
+
+# --- offsets and sizes beyond the file (issue 9) ----------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [2**32 + 5, 2**63 + 7, 2**64 - 1])
+def test_a_huge_zip64_offset_is_a_sentence(offset: int) -> None:
+    r = ZipReader(io.BytesIO(build_zip([RawEntry("ok", b"fine"),
+                                        RawEntry("far", b"x", zip64=True, header_offset=offset)])))
+    far = r.entries[1]
+    assert far.header_offset == offset
+    message = f"far: its local header offset {offset} lies past the end of the archive."
+    assert message in structure_problems(r)
+    with pytest.raises(ZipFormatError) as err:
+        r.read_entry(far)
+    assert str(err.value) == message
+    assert r.read_entry(r.entries[0]) == b"fine"
+
+
+@pytest.mark.parametrize("size", [2**40, 2**64 - 1])
+def test_a_huge_zip64_size_is_a_sentence(size: int) -> None:
+    r = ZipReader(io.BytesIO(build_zip([RawEntry("big", b"x" * 10, zip64=True,
+                                                  compressed_size=size)])))
+    with pytest.raises(ZipFormatError, match=r"^big: its declared size runs past the end"):
+        r.read_entry(r.entries[0])
+    assert "big: its data runs into the central directory." in structure_problems(r)
+
+
+@pytest.mark.parametrize("offset", [2**40, 2**63 + 1, 2**64 - 1])
+def test_a_huge_zip64_end_record_offset_is_a_sentence(offset: int) -> None:
+    data = bytearray(build_zip([RawEntry("a", b"x")], force_zip64=True))
+    locator = len(data) - 22 - 20
+    assert data[locator:locator + 4] == b"PK\x06\x07"
+    data[locator + 8:locator + 16] = offset.to_bytes(8, "little")
+    with pytest.raises(ZipFormatError, match="ZIP64 end record's offset points past"):
+        ZipReader(io.BytesIO(bytes(data)))
+
+
+def test_names_deeper_than_the_limit_are_a_layout_problem() -> None:
+    from tui.core.model import MAX_PATH_DEPTH
+
+    ok = "d/" * (MAX_PATH_DEPTH - 1) + "f"
+    too_deep = "d/" * MAX_PATH_DEPTH + "f"
+    r = ZipReader(io.BytesIO(build_zip([RawEntry(ok, b"1"), RawEntry(too_deep, b"2")])))
+    assert structure_problems(r) == [
+        f"{'d/' * 60}...: the name is {MAX_PATH_DEPTH + 1} directories deep, "
+        f"more than the {MAX_PATH_DEPTH} allowed."]

@@ -249,8 +249,8 @@ def make_backup(
         for name, target in symlinks.items():
             put(name, target.encode(), stat.S_IFLNK | 0o777, zipfile.ZIP_STORED)
             entries.append({"path": name, "type": "symlink", "size": len(target.encode()),
-                            "mode": 0o777, "uid": 0, "gid": 0, "mtime_ns": 0,
-                            "target": target})  # fmt: skip
+                            "mode": 0o777, "uid": 1000, "gid": 1000,
+                            "mtime_ns": MTIME * 10**9, "target": target})  # fmt: skip
         for name, data in (extra_entries or {}).items():
             put(name, data, stat.S_IFREG | 0o644, zipfile.ZIP_DEFLATED)
             all_files[name] = data
@@ -308,3 +308,26 @@ def manifest_record(e: RawEntry) -> dict[str, object]:
     if kind == "symlink":
         rec["target"] = e.data.decode()
     return rec
+
+
+def crafted_backup(entries: list[RawEntry], items: list[dict[str, object]],
+                   records: list[dict[str, object]] | None = None,
+                   edit: Callable[[dict[str, Any]], None] | None = None) -> bytes:
+    """A hand-made portal-backup archive: `entries`, then a manifest listing `records` (by
+    default each entry faithfully) and `items` (`edit` may change it), then a SHA256SUMS of
+    the regular files."""
+    if records is None:
+        records = [manifest_record(e) for e in entries]
+    doc: dict[str, Any] = {
+        "format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
+        "created": "2026-11-29T12:00:00Z", "host": "crafted", "portal": None,
+        "identity_included": False, "db_private_keys_removed": False, "items": items,
+        "volumes": [], "entries": records, "skipped": [], "warnings": []}
+    if edit is not None:
+        edit(doc)
+    manifest = json.dumps(doc).encode()
+    meta = [RawEntry("portal-backup.json", manifest, method=8)]
+    files = [e for e in [*entries, *meta] if not e.name.endswith("/")
+             and not stat.S_ISLNK(e.mode)]
+    sums = "".join(sums_line(hashlib.sha256(e.data).hexdigest(), e.name) for e in files)
+    return build_zip([*entries, *meta, RawEntry("SHA256SUMS", sums.encode(), method=8)])

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print the plan (and with --dry-run, every change) as JSON")
     rs.add_argument("--volume-access", choices=("auto", "host", "docker"), default="auto",
                     help=argparse.SUPPRESS)
+    rs.add_argument("--trust-key", action="append", default=[], metavar="FILE",
+                    help="also trust archives signed by this PEM public (or private) key, e.g. "
+                         "your old Portal's, to recreate containers, bind mounts outside the "
+                         "Portal root and core files (repeatable; see docs/restore.md)")
     _add_decrypt_args(rs)
     return p
 
@@ -188,7 +192,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> None:
-    """Every command first restores containers a killed run left stopped."""
+    """Every command first repairs what a killed run left: data, then containers."""
     from .core.docker_api import connect
     from .core.quiesce import recover_journal
 
@@ -196,10 +200,13 @@ def _recover(args: argparse.Namespace) -> None:
         print(f"portal-backup: {message}", file=sys.stderr)
 
     try:
-        # Data first: containers must not start again on a half-swapped directory.
-        from .core.restore_journal import recover_restore
+        from .core.state import clean_leftovers
 
-        errors = recover_restore(log)
+        clean_leftovers()  # temporary files of writers killed mid-write
+        # Data first: containers must not start again on a half-swapped directory.
+        from .core.restore_journal import docker_root_from, recover_restore
+
+        errors = recover_restore(log, args.portal_root, docker_root_from(connect))
         errors += recover_journal(connect, log)
     except OSError:
         return

@@ -26,6 +26,7 @@ from .core.restore import (
 )
 from .core.restore_diff import TargetDiff, diff_selection
 from .core.restore_plan import RestorePlan, RestoreSelection, TargetPlan
+from .core.trust import read_trust_keys
 from .humanfmt import duration, human_bytes
 from .progress_printers import progress_line
 
@@ -36,11 +37,12 @@ def run_restore_cli(args: argparse.Namespace) -> int:
     from .cli import install_cancel_signals
     from .commands import open_archive
 
+    trust_keys = read_trust_keys(getattr(args, "trust_key", None) or [])
     f = open_archive(args.archive, args)
     with f:
         reader = ZipReader(f, name=args.archive)
         client = _connect()
-        plan = load_plan(reader, args.portal_root, client)
+        plan = load_plan(reader, args.portal_root, client, trust_keys=trust_keys)
         out = sys.stdout
         for w in plan.warnings:
             print(f"portal-backup: warning: {w}", file=sys.stderr)
@@ -62,7 +64,7 @@ def run_restore_cli(args: argparse.Namespace) -> int:
             else:
                 _print_selection(sel, out, diffs)
                 print("dry run: nothing was changed", file=out)
-            return 1 if sel.failing else 0
+            return 1 if sel.failing or _refusals(sel) else 0
         if args.json:
             print(json.dumps({**_plan_json(plan), "selection": _selection_json(sel, None)}))
         elif args.progress != "json":
@@ -79,7 +81,11 @@ def run_restore_cli(args: argparse.Namespace) -> int:
         result = RestoreRun(reader, sel, options, client, printer, cancel, source=f).run()
         if not as_json:
             _print_result(result, sys.stdout)
-        return 0 if result.ok else 1
+            _print_refusals(sel, sys.stdout)
+        elif args.progress == "json":
+            for item_id, why in _refusals(sel):
+                print(json.dumps({"type": "restore-refused", "item": item_id, "reason": why}))
+        return 0 if result.ok and not _refusals(sel) else 1
 
 
 def _connect() -> Any | None:
@@ -114,6 +120,7 @@ def _archive_line(plan: RestorePlan) -> str:
 
 def _print_holdings(plan: RestorePlan, out: TextIO) -> None:
     print(_archive_line(plan), file=out)
+    print(f"signature: {plan.trust.describe()}", file=out)
     width = max((len(i.id) for i in plan.items), default=10)
     print(f"{'ITEM':<{width}}  {'IN THE ARCHIVE':>10}  {'HERE NOW':>10}  STATE", file=out)
     for item in plan.items:
@@ -143,8 +150,11 @@ def _target_line(t: TargetPlan) -> str:
 def _print_selection(sel: RestoreSelection, out: TextIO,
                      diffs: dict[str, list[TargetDiff]] | None) -> None:
     print(_archive_line(sel.plan), file=out)
+    print(f"signature: {sel.plan.trust.describe()}", file=out)
     for item in sel.items:
         print(f"\n{item.id}  ({item.status})", file=out)
+        for why in sel.refused.get(item.id, []):
+            print(f"  REFUSED: {why}", file=out)
         if item.id in sel.failing:
             print(f"  CANNOT RESTORE: {sel.failing[item.id]}", file=out)
             continue
@@ -195,6 +205,8 @@ def _plan_json(plan: RestorePlan) -> dict[str, Any]:
         "archive": {"name": a.name, "created": a.created, "host": a.host,
                     "portal_id": a.portal_id, "identity_included": a.identity_included},
         "portal_root": plan.portal_root, "current_portal_id": plan.current_portal_id,
+        "signature": {"state": plan.trust.state, "fingerprint": plan.trust.fingerprint,
+                      "trusted": plan.trust.trusted, "description": plan.trust.describe()},
         "docker_ok": plan.docker_ok,
         "items": [{"id": i.id, "kind": i.kind, "label": i.label, "status": i.status,
                    "bytes_archive": i.size_archive.bytes,
@@ -221,7 +233,8 @@ def _selection_json(sel: RestoreSelection,
             "targets": [_target_json(t) for t in sel.targets[item.id]],
             "stop": [{"name": s.name, "state": s.state} for s in sel.stops[item.id]],
             "create": [c.name for c in sel.recreate[item.id]],
-            "volumes_to_create": sel.volumes_to_create[item.id], "notes": sel.notes[item.id]}
+            "volumes_to_create": sel.volumes_to_create[item.id], "notes": sel.notes[item.id],
+            "refused": sel.refused.get(item.id, [])}
         if diffs is not None:
             rec["changes"] = [{"dest": d.target.dest, "readable": d.readable,
                                "unchanged": d.unchanged,
@@ -347,6 +360,19 @@ def _print_result(r: RestoreFinished, out: TextIO) -> None:
             print(f"previous data kept at {k}", file=out)
         for item, why in r.failed.items():
             print(f"FAILED {item}: {why}", file=out)
+        out.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _refusals(sel: RestoreSelection) -> list[tuple[str, str]]:
+    return [(item_id, why) for item_id, whys in sel.refused.items() for why in whys]
+
+
+def _print_refusals(sel: RestoreSelection, out: TextIO) -> None:
+    try:
+        for item_id, why in _refusals(sel):
+            print(f"NOT RESTORED {item_id}: {why}", file=out)
         out.flush()
     except (OSError, ValueError):
         pass

@@ -34,6 +34,7 @@ from .core.restore_plan import (
     RestoreSelection,
     TargetPlan,
 )
+from .core.trust import Trust
 from .demo import ARCHIVE, PORTAL_ID, ROOT
 from .restore_backend import RestoreSession, SizeSink
 
@@ -162,7 +163,8 @@ def demo_plan() -> RestorePlan:
         portal_root=ROOT, current_portal_id=HOST_PORTAL_ID, docker_ok=True, items=items,
         host_containers=host, host_volumes=volumes,
         manifest={"items": records, "entries": entries},
-        entry_names=[DB_REL, IDENTITY_ARCHIVE_REL])
+        entry_names=[DB_REL, IDENTITY_ARCHIVE_REL],
+        trust=Trust("key", hashlib.sha256(PORTAL_ID.encode()).hexdigest()))  # --trust-key'd
     return plan
 
 

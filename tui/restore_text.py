@@ -51,6 +51,8 @@ def archive_line(plan: RestorePlan) -> Text:
         text.append("this host: the same Portal")
     else:
         text.append("no Portal on either side")
+    text.append(f" · {plan.trust.short()}",
+                style="" if plan.trust.trusted else "bold yellow")
     return text
 
 
@@ -110,6 +112,8 @@ def item_lines(sel: RestoreSelection, item_id: str) -> list[Text]:
     for c in sel.recreate[item_id]:
         after = AFTER.get(c.state_before, f"leave it created (it was {c.state_before})")
         lines.append(Text(f"• create container {c.name} from {c.image}, then {after}"))
+    for why in sel.refused.get(item_id, []):
+        lines.append(Text(f"✗ {why}", style="bold red"))
     for note in sel.notes[item_id]:
         lines.append(Text(f"note: {note}", style="dim"))
     return lines
@@ -176,7 +180,15 @@ def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool)
         first = next(iter(sel.failing))
         text.append(f"\n✗ {len(sel.failing)} cannot be restored: {first}: "
                     f"{sel.failing[first]}", style="bold red")
+    refused = refusals(sel)
+    if refused:
+        text.append(f"\n✗ {len(refused)} refused: {refused[0]}", style="bold red")
     return text
+
+
+def refusals(sel: RestoreSelection) -> list[str]:
+    """What the trust model and the container policy keep out, as "item: why"."""
+    return [f"{item_id}: {why}" for item_id, whys in sel.refused.items() for why in whys]
 
 
 def confirm_text(sel: RestoreSelection, keep_old: bool) -> Text:
@@ -199,6 +211,8 @@ def confirm_text(sel: RestoreSelection, keep_old: bool) -> Text:
     if sel.failing:
         text.append(f"\n{len(sel.failing)} ticked item(s) cannot be restored and are skipped.",
                     style="yellow")
+    for line in refusals(sel):
+        text.append(f"\nRefused: {line}", style="yellow")
     return text
 
 

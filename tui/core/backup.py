@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,8 @@ from typing import Any
 
 from . import portaldb
 from .archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
+from .archive_output import clean_leftovers, open_partial, partial_name, publish
+from .checkpoint import checkpoint
 from .errors import Cancelled, PortalBackupError
 from .events import EventSink, Finished, ItemState, Log, Progress, RateMeter, Throttle
 from .manifest import (
@@ -49,7 +53,7 @@ from .plan import Plan, PlanStep, nested_claims
 from .quiesce import Journal, QuiesceMode, Quiescer, RunLock
 from .sizes import scan_size, volume_size
 from .sources import Node, volume_readable, walk_path, walk_volume_via_docker
-from .sqlite_copy import SIDECARS, consistent_copy, looks_like_sqlite
+from .sqlite_copy import SIDECARS, consistent_snapshot, looks_like_sqlite
 from .state import fsync_dir, record_last_backup, state_dir
 
 
@@ -75,16 +79,18 @@ def default_archive_name(inventory: Inventory, now: datetime) -> str:
 
 
 def resolve_output(output: str | None, inventory: Inventory, now: datetime,
-                   encrypted: bool) -> Path:
+                   encrypted: bool) -> tuple[Path, bool]:
+    """The archive's final path, and whether it is a default name (which may get a -N
+    suffix if another run took it within the same second)."""
     name = default_archive_name(inventory, now) + (".age" if encrypted else "")
     if output is None:
-        return Path.cwd() / name
+        return Path.cwd() / name, True
     path = Path(output).expanduser()
     if path.is_dir():
-        return path / name
+        return path / name, True
     if not path.parent.is_dir():
         raise PortalBackupError(f"the directory {path.parent} does not exist")
-    return path
+    return path, False
 
 
 class _Counters:
@@ -129,22 +135,25 @@ class BackupRun:
         started = self.clock()
         now = datetime.now(UTC).replace(microsecond=0)
         encrypted = bool(self.options.encrypt_to)
-        final = resolve_output(self.options.output, self.inventory, now, encrypted)
-        if final.exists():
+        final, default_name = resolve_output(self.options.output, self.inventory, now,
+                                             encrypted)
+        if not default_name and os.path.lexists(final):
             raise PortalBackupError(f"{final} already exists; choose another name")
+        for gone in clean_leftovers(final.parent):
+            self._log("info", f"removed {gone.name}, left by a backup that was killed")
         self._log("info", "computing sizes")
         self._check_cancel()
         total_bytes, total_files = self._plan_totals()
         self.counters = _Counters(total_bytes, total_files)
         _check_free_space(final.parent, total_bytes)
 
-        tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+        tmp = partial_name(final)
         lock = RunLock()
         lock.acquire()
         journal = Journal(state_dir() / "journal.json")
         quiescer = Quiescer(self.client, self.options.quiesce, journal, self._log)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        out = _HashingFile(os.fdopen(fd, "wb"))  # buffered: write() never writes short
+        out = _HashingFile(os.fdopen(open_partial(tmp), "wb"), final.parent)
+        checkpoint("backup.partial-created")
         writer: ZipWriter | None = None
         ok = False
         try:
@@ -157,18 +166,18 @@ class BackupRun:
             writer.close()
             closer()
             out.flush()
-            os.fsync(out.fileno())
-            out.close()
+            out.fsync()
             if not self.plan.include_identity:
                 os.chmod(tmp, 0o666 & ~_umask())
-            os.rename(tmp, final)
+            checkpoint("backup.before-rename")
+            final = publish(tmp, final, default_name=default_name)
+            checkpoint("backup.renamed")
             fsync_dir(final.parent)
+            out.close()
             ok = True
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                raise PortalBackupError(
-                    f"the disk holding {final.parent} is full; the backup was abandoned and "
-                    "nothing was left behind") from exc
+                raise _disk_full(exc) from exc
             raise
         finally:
             # Containers first: the apps' downtime matters more than our cleanup.
@@ -177,9 +186,9 @@ class BackupRun:
                 if writer is not None:
                     writer.abort()
                 with contextlib.suppress(OSError):
-                    out.close()
-                with contextlib.suppress(OSError):
                     tmp.unlink()
+                with contextlib.suppress(OSError):
+                    out.close()  # after the unlink: the lock keeps cleaners off until then
             lock.release()
             for e in errors:
                 self._log("error", e)
@@ -327,18 +336,15 @@ class BackupRun:
     def _store_sqlite(self, node: Node, meta: EntryMeta, writer: ZipWriter) -> None:
         assert node.host_path is not None
         try:
-            tmp = consistent_copy(node.host_path, str(state_dir()))
+            data = consistent_snapshot(node.host_path)
         except sqlite3.Error as exc:
             self._log("warning", f"{node.name}: not a usable SQLite database ({exc}); "
                                  "stored as a plain file")
             writer.add_file(meta, node.host_path, node.size)
             return
-        try:
-            self._sqlite_copied.add(node.host_path)
-            with open(tmp, "rb") as f:
-                writer.add_stream(meta, f, os.fstat(f.fileno()).st_size, source=node.host_path)
-        finally:
-            os.unlink(tmp)
+        checkpoint("backup.sqlite-snapshot")
+        self._sqlite_copied.add(node.host_path)
+        writer.add_stream(meta, io.BytesIO(data), len(data), source=node.host_path)
         self._log("info", f"copied SQLite database {node.name} through the backup API")
 
     # ------------------------------------------------------------------ metadata
@@ -346,7 +352,7 @@ class BackupRun:
     def _write_metadata(self, writer: ZipWriter, quiescer: Quiescer, now: datetime) -> None:
         writer.drain()  # every data entry's record must be in before the manifest is built
         header = self._manifest_header(quiescer, now)
-        readme = readme_text(header).encode()
+        readme = readme_text(header).encode("utf-8", "surrogateescape")
         meta_time = int(now.timestamp()) * 1_000_000_000
         self._meta_file(writer, README_NAME, readme, meta_time)
         manifest = build_manifest(header, self.entries)
@@ -355,7 +361,8 @@ class BackupRun:
         if sig is not None:
             self._meta_file(writer, SIGNATURE_NAME, sig, meta_time)
         writer.drain()
-        sums = "".join(self.sums).encode()
+        # Names that are not UTF-8 are listed with their raw bytes, as sha256sum would.
+        sums = "".join(self.sums).encode("utf-8", "surrogateescape")
         writer.add_bytes(EntryMeta(SUMS_NAME, 0o644, 0, 0, meta_time), sums)
 
     def _meta_file(self, writer: ZipWriter, name: str, data: bytes, mtime_ns: int) -> None:
@@ -498,7 +505,6 @@ def _skip_reason(kind: str | None) -> str:
         "socket": "sockets cannot be archived",
         "device": "device files cannot be archived",
         "hardlink": "hard links read through Docker are not stored",
-        "bad-name": "the file name is not valid UTF-8",
     }.get(kind or "", "special file")
 
 
@@ -537,24 +543,77 @@ def _umask() -> int:
 
 
 class _HashingFile:
-    """The archive file, hashed as it is written: no second pass to report its SHA-256."""
+    """The archive file, hashed as it is written: no second pass to report its SHA-256.
 
-    def __init__(self, f: Any) -> None:
+    A full disk here is the output directory's, and is reported as such; ENOSPC from any
+    other write (the state directory, a temporary file) is told apart by `_disk_full`.
+    """
+
+    def __init__(self, f: Any, directory: Path) -> None:
         self.f = f
+        self.directory = directory
         self.sha = hashlib.sha256()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         self.sha.update(data)
-        return self.f.write(data)
+        with self._naming_full_disk():
+            return int(self.f.write(data))
 
     def flush(self) -> None:
-        self.f.flush()
+        with self._naming_full_disk():
+            self.f.flush()
+
+    def fsync(self) -> None:
+        with self._naming_full_disk():
+            os.fsync(self.f.fileno())
 
     def fileno(self) -> int:
         return int(self.f.fileno())
 
     def close(self) -> None:
         self.f.close()
+
+    @contextlib.contextmanager
+    def _naming_full_disk(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise PortalBackupError(
+                    f"the disk holding {self.directory} ({_mount_point(self.directory)}) is "
+                    "full; the backup was abandoned and nothing was left behind") from exc
+            raise
+
+
+def _mount_point(path: Path) -> str:
+    """The mount point of the filesystem holding `path` (how a user recognises a disk)."""
+    path = path.resolve()
+    try:
+        dev = path.stat().st_dev
+        while path.parent != path and path.parent.stat().st_dev == dev:
+            path = path.parent
+    except OSError:
+        pass
+    return f"mounted at {path}"
+
+
+def _disk_full(exc: OSError) -> PortalBackupError:
+    """A sentence for ENOSPC that did not come from the archive file: it names the disk that
+    is full (the state directory's or the temporary directory's), never the output disk."""
+    if exc.filename:
+        where = Path(os.fsdecode(exc.filename)).parent
+    else:  # os.write() does not say which file; the fullest of the two candidates is it
+        where = min((state_dir(), Path(tempfile.gettempdir())), key=_free_bytes)
+    return PortalBackupError(f"the disk holding {where} ({_mount_point(where)}) is full; the "
+                             "backup was abandoned and nothing was left behind")
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
 
 
 def run_backup(inventory: Inventory, plan: Plan, options: BackupOptions, client: Any | None,

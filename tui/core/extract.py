@@ -13,6 +13,7 @@ entry once (CRC-32, size, SHA-256 and symlink target against the manifest).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import os
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from .anchored import lstat_at
 from .archive.zipreader import ZipEntry, ZipFormatError, ZipReader, show, unsafe_reason
 from .errors import Cancelled, PortalBackupError
 
@@ -136,15 +138,17 @@ def check_names(records: list[Record], prefix: str) -> None:
                                 "directory).")
         if r.type != "dir":
             leaves[key] = r.type
-    for r in records:
-        rel = relative(r.name, prefix) or ""
-        parts = rel.rstrip("/").split("/")
-        for depth in range(1, len(parts)):
-            above = "/".join(parts[:depth])
-            if above in leaves:
-                raise UnsafeArchive(
-                    f"{show(r.name)}: it lies below the {leaves[above]} {show(prefix + above)}; "
-                    "refusing to write through it.")
+    # Something lies below a leaf L exactly when some key starts with "L/": in sorted order
+    # that key comes first among those >= "L/" (no walk over every ancestor of every entry).
+    keys = sorted((relative(r.name, prefix) or "").rstrip("/") for r in records)
+    for leaf, kind in leaves.items():
+        if not leaf:
+            continue
+        i = bisect.bisect_left(keys, leaf + "/")
+        if i < len(keys) and keys[i].startswith(leaf + "/"):
+            raise UnsafeArchive(
+                f"{show(prefix + keys[i])}: it lies below the {kind} {show(prefix + leaf)}; "
+                "refusing to write through it.")
 
 
 def relative(name: str, prefix: str) -> str | None:
@@ -297,24 +301,32 @@ class _DirFds:
         self._cache: OrderedDict[str, int] = OrderedDict()
 
     def get(self, rel_dir: str, create: bool = False) -> int:
-        """The descriptor of `rel_dir` ("" is the root; components joined by "/")."""
+        """The descriptor of `rel_dir` ("" is the root; components joined by "/").
+
+        Iterative: the nearest cached ancestor is found, then each missing level opened.
+        """
         if not rel_dir:
             return self.root_fd
         fd = self._cache.get(rel_dir)
         if fd is not None:
             self._cache.move_to_end(rel_dir)
             return fd
-        parent, _, leaf = rel_dir.rpartition("/")
-        pfd = self.get(parent, create)
-        if create:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(leaf, 0o700, dir_fd=pfd)
-        fd = os.open(leaf, _O_DIR, dir_fd=pfd)  # ELOOP/ENOTDIR if something swapped it
-        self._cache[rel_dir] = fd
-        if len(self._cache) > _DIR_FDS:
-            # Never evict an ancestor of what we just opened: only its own chain is in use.
-            _, old = self._cache.popitem(last=False)
-            os.close(old)
+        parts = rel_dir.split("/")
+        depth = len(parts) - 1
+        while depth > 0 and "/".join(parts[:depth]) not in self._cache:
+            depth -= 1
+        pfd = self._cache[key] if depth and (key := "/".join(parts[:depth])) else self.root_fd
+        for i in range(depth, len(parts)):
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(parts[i], 0o700, dir_fd=pfd)
+            fd = os.open(parts[i], _O_DIR, dir_fd=pfd)  # ELOOP/ENOTDIR if something swapped it
+            self._cache["/".join(parts[:i + 1])] = fd
+            if len(self._cache) > _DIR_FDS:
+                # The oldest entry: never the parent just used (it was touched before `fd`).
+                _, old = self._cache.popitem(last=False)
+                os.close(old)
+            pfd = fd
         return fd
 
     def close(self) -> None:
@@ -406,8 +418,9 @@ class Extractor:
             for rel, r in links:  # last: nothing is ever written below one
                 parent, _, leaf = rel.rpartition("/")
                 self._make_link(fds.get(parent), leaf, r)
-            # Deepest first, so setting a parent's mtime comes after its children changed it.
-            for rel in reversed(by_depth):
+            # After every entry is written (setting a child's metadata leaves its parent's mtime
+            # alone), parents first: each one's parent descriptor is then still cached.
+            for rel in by_depth:
                 fd = fds.get(rel)
                 dr = dirs[rel]
                 if dr is None:
@@ -503,53 +516,67 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def open_dir_nofollow(path: str) -> int:
-    """A descriptor of an existing directory, refusing a symlink in its last component."""
-    return os.open(path, _O_DIR)
-
-
-def move_children(src_fd: int, dst_fd: int, skip: Iterable[str] = ()) -> bool:
-    """Renames every entry of one directory into another (same filesystem), but `skip`.
-    Returns whether anything moved."""
-    skipped = set(skip)
-    moved = False
-    for child in os.listdir(src_fd):
-        if child not in skipped:
-            os.rename(child, child, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
-            moved = True
-    return moved
-
-
-def put_children_back(dir_fd: int, aside: str, holding: str, keep: Iterable[str] = ()) -> None:
-    """Undoes a swap of a directory's contents: what `dir_fd` holds now (but `keep`) goes into
-    the directory `holding`, what `aside` holds comes back, and the empty `aside` is removed."""
-    hfd = os.open(holding, _O_DIR, dir_fd=dir_fd)
-    afd = os.open(aside, _O_DIR, dir_fd=dir_fd)
-    try:
-        move_children(dir_fd, hfd, skip={aside, holding, *keep})
-        move_children(afd, dir_fd)
-    finally:
-        os.close(hfd)
-        os.close(afd)
-    os.rmdir(aside, dir_fd=dir_fd)
-
-
 def remove_tree_at(parent_fd: int, name: str) -> None:
-    """Deletes `name` (a tree, file or symlink) in `parent_fd`, never following symlinks."""
-    try:
-        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-    except FileNotFoundError:
+    """Deletes `name` (a tree, file or symlink) in `parent_fd`, never following symlinks.
+
+    Iterative, holding one descriptor: it goes down by name and back up through "..", checking
+    that ".." is the very directory it came from (so a subtree moved away meanwhile cannot lead
+    it elsewhere). A tree of any depth goes.
+    """
+    st = lstat_at(parent_fd, name)
+    if st is None:
         return
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=parent_fd)
         return
-    fd = os.open(name, _O_DIR, dir_fd=parent_fd)
+    fd = _open_to_empty(parent_fd, name)
+    # Per level: its name, its identity, and the children still to look at.
+    levels: list[tuple[str, tuple[int, int], list[str]]] = [(name, _ident(fd), os.listdir(fd))]
     try:
-        # A directory we staged may be read-only (mode 0555); we own it, so open it up.
-        with contextlib.suppress(OSError):
-            os.fchmod(fd, 0o700)
-        for child in os.listdir(fd):
-            remove_tree_at(fd, child)
+        while True:
+            pending = levels[-1][2]
+            sub = None
+            while pending:
+                child = pending.pop()
+                cst = lstat_at(fd, child)
+                if cst is not None and stat.S_ISDIR(cst.st_mode):
+                    sub = child
+                    break
+                if cst is not None:
+                    os.unlink(child, dir_fd=fd)
+            if sub is not None:
+                down = _open_to_empty(fd, sub)
+                os.close(fd)
+                fd = down
+                levels.append((sub, _ident(fd), os.listdir(fd)))
+                continue
+            done = levels.pop()[0]
+            if not levels:
+                os.close(fd)
+                fd = -1
+                os.rmdir(done, dir_fd=parent_fd)
+                return
+            up = os.open("..", _O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = up
+            if _ident(fd) != levels[-1][1]:
+                raise PortalBackupError(f"{name} changed while it was being removed; "
+                                        "stopped")
+            os.rmdir(done, dir_fd=fd)
     finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=parent_fd)
+        if fd >= 0:
+            os.close(fd)
+
+
+def _ident(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _open_to_empty(parent_fd: int, name: str) -> int:
+    fd = os.open(name, _O_DIR, dir_fd=parent_fd)
+    # A directory we staged may be read-only (mode 0555); we own it, so open it up.
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o700)
+    return fd
+

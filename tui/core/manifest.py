@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,9 @@ FORMAT_VERSION = 1
 
 
 def entry_record(e: WrittenEntry) -> dict[str, Any]:
+    """One entry of the manifest. A path (or link target) that is not UTF-8 is the str
+    os.fsdecode makes of it (JSON escapes its bytes as \\udcXX) and its exact bytes are in
+    `path_raw` (`target_raw`), base64."""
     rec: dict[str, Any] = {
         "path": e.name, "type": e.type, "size": e.size, "mode": e.meta.mode,
         "uid": e.meta.uid, "gid": e.meta.gid, "mtime_ns": e.meta.mtime_ns,
@@ -24,7 +28,33 @@ def entry_record(e: WrittenEntry) -> dict[str, Any]:
         rec["sha256"] = e.sha256
     if e.target is not None:
         rec["target"] = e.target
+    for key, text in (("path_raw", e.name), ("target_raw", e.target)):
+        raw = _raw_bytes(text)
+        if raw is not None:
+            rec[key] = base64.b64encode(raw).decode("ascii")
     return rec
+
+
+def _raw_bytes(text: str | None) -> bytes | None:
+    """The bytes of a name that is not valid UTF-8, or None for a UTF-8 one."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return None
+
+
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    """JSON with non-ASCII text as is, except names that are not UTF-8: those are escaped
+    (\\udcXX), so the manifest itself always is valid UTF-8."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, **kwargs)
+    return text
 
 
 def item_records(plan: Plan, inventory: Inventory, how: dict[str, str]) -> list[dict[str, Any]]:
@@ -64,9 +94,8 @@ def build_manifest(header: dict[str, Any], entries: list[dict[str, Any]]) -> byt
            "tool": {"name": "portal-backup", "version": __version__}, **header,
            "entries": entries}
     # One entry per line keeps a million-entry manifest greppable and diffable.
-    head = json.dumps({k: v for k, v in doc.items() if k != "entries"}, indent=1,
-                      ensure_ascii=False)
-    lines = ",\n  ".join(json.dumps(e, ensure_ascii=False) for e in entries)
+    head = _dumps({k: v for k, v in doc.items() if k != "entries"}, indent=1)
+    lines = ",\n  ".join(_dumps(e) for e in entries)
     return (head[:-2] + ',\n "entries": [\n  ' + lines + "\n ]\n}\n").encode()
 
 
@@ -109,7 +138,8 @@ Items:
 
 Checking it
 -----------
-  unzip -X -d restore-here ARCHIVE.zip    (-X keeps owners; run as root)
+  unzip -X -^ -d restore-here ARCHIVE.zip (-X keeps owners, run as root; -^ keeps
+                                          control characters such as newlines in names)
   cd restore-here && sha256sum -c SHA256SUMS
 or: portal-backup verify ARCHIVE.zip
 

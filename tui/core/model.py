@@ -21,6 +21,9 @@ SIGNATURE_NAME = "portal-backup.json.sig"
 SUMS_NAME = "SHA256SUMS"
 README_NAME = "README.txt"
 META_NAMES = frozenset({MANIFEST_NAME, SIGNATURE_NAME, SUMS_NAME, README_NAME})
+# Deepest path (in components) the writer stores and verify/restore accept: deeper trees are
+# refused with a sentence, so no walk ever has to go deeper than this.
+MAX_PATH_DEPTH = 4096
 
 # Paths under the Portal root.
 DB_REL = "core/portal_core_db.json"

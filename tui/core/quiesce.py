@@ -3,34 +3,36 @@
 Every change is written to a journal in the state directory *before* it is made. A run that
 ends in any way resumes what it changed and deletes the journal; a run that was killed leaves
 the journal behind, and the next run of any command finds it and resumes those containers first.
-A lock file keeps two runs from quiescing at the same time.
+A kill can land while Docker is still stopping a container (it reports "running" until the
+container exits), so recovery first waits for such a stop to settle, then decides. A journal
+entry is dropped only once its container is back in the state it had. A host-wide lock keeps
+two runs from quiescing at the same time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from .checkpoint import KILL_AT_ENV, STEPS_ENV, checkpoint
 from .errors import PortalBackupError, first_line
 from .model import ContainerInfo
-from .state import read_json, state_dir, write_json_atomic
+from .quiesce_journal import JOURNAL_NAME, Action, Change, Journal, load_journal
+from .runlock import RunLock, lock_path
+from .state import state_dir, write_json_atomic
+
+__all__ = ["STOP_TIMEOUT", "AppDowntime", "Change", "Journal", "QuiesceMode", "Quiescer",
+           "RestoreStopper", "RunLock", "lock_path", "recover_journal", "resume_changes"]
 
 QuiesceMode = Literal["stop", "pause", "none"]
 STOP_TIMEOUT = 30  # seconds docker gives a container between SIGTERM and SIGKILL
-
-
-@dataclass
-class Change:
-    id: str
-    name: str
-    # "stopped-paused": a paused container that a restore stopped; it is started and paused.
-    action: Literal["stopped", "paused", "stopped-paused"]
+SETTLE_MARGIN = 10  # seconds past STOP_TIMEOUT for the daemon to kill and reap a container
+SIGNAL_GRACE = 2.0  # seconds a stop request sent just before a crash may take to be signalled
 
 
 @dataclass
@@ -38,56 +40,6 @@ class AppDowntime:
     app: str
     started: float
     ended: float | None = None
-
-
-@dataclass
-class Journal:
-    path: Path
-    changes: list[Change] = field(default_factory=list)
-
-    def save(self) -> None:
-        write_json_atomic(self.path, {
-            "pid": os.getpid(), "written": time.time(),
-            "changes": [c.__dict__ for c in self.changes]})
-
-    def clear(self) -> None:
-        self.changes.clear()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-
-class RunLock:
-    """An exclusive flock on state_dir/run.lock, held for one backup or restore."""
-
-    def __init__(self, directory: Path | None = None) -> None:
-        self.path = (directory or state_dir()) / "run.lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise PortalBackupError(
-                "another portal-backup run is in progress on this host; wait for it to finish"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> RunLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class Quiescer:
@@ -112,31 +64,46 @@ class Quiescer:
             if self.mode == "none" or current != "running":
                 self.how[c.id] = "none" if current == "running" else f"not running ({current})"
                 continue
-            action: Literal["stopped", "paused"] = "stopped" if self.mode == "stop" else "paused"
-            self.journal.changes.append(Change(c.id, c.name, action))
-            self.journal.save()  # intent first: a crash right after the call is still undone
             self.downtime.setdefault(app, AppDowntime(app, time.monotonic()))
-            try:
-                if action == "stopped":
-                    self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
-                else:
-                    self.client.api.pause(c.id)
-            except Exception as exc:
-                raise PortalBackupError(
-                    f"could not {'stop' if action == 'stopped' else 'pause'} {c.name}: "
-                    f"{first_line(exc)}") from exc
-            self.how[c.id] = action
-            self.log("info", f"{action} {c.name}")
+            self._apply(c, "stopped" if self.mode == "stop" else "paused")
+
+    def _apply(self, c: ContainerInfo, action: Action, note: str = "") -> None:
+        """Journal first, durably: a crash right after (or during) the call is still undone."""
+        checkpoint("quiesce.journal-write")
+        self.journal.changes.append(Change(c.id, c.name, action))
+        self.journal.save()
+        checkpoint("quiesce.journaled")
+        verb = "pause" if action == "paused" else "stop"
+        try:
+            if action == "paused":
+                self.client.api.pause(c.id)
+            else:
+                if action == "stopped-paused":
+                    self.client.api.unpause(c.id)
+                    checkpoint("quiesce.unpaused")
+                stop_container(self.client, c.id)
+        except Exception as exc:
+            raise PortalBackupError(f"could not {verb} {c.name}: {first_line(exc)}") from exc
+        checkpoint(f"quiesce.{verb}-returned")
+        self.how[c.id] = action
+        self.log("info", f"{action} {c.name}{note}")
 
     def resume(self, app: str | None = None) -> list[str]:
-        """Undo changes (of one app, or all) in reverse order; returns error sentences."""
-        names = {c.id for c in self.journal.changes}
-        errors = resume_changes(self.client, list(reversed(self.journal.changes)), self.log)
-        self.journal.changes = [c for c in self.journal.changes if c.id not in names]
+        """Undo changes in reverse order; returns error sentences. Changes that could not be
+        undone stay in the journal, so the next command tries again."""
         if self.journal.changes:
-            self.journal.save()
+            checkpoint("quiesce.resuming")
+            errors, unresolved = resume_changes(
+                self.client, list(reversed(self.journal.changes)), self.log)
+            checkpoint("quiesce.resumed")
+            self.journal.changes = [c for c in self.journal.changes if c in unresolved]
+            if self.journal.changes:
+                self.journal.save()
+            else:
+                self.journal.clear()
+            checkpoint("quiesce.journal-cleared")
         else:
-            self.journal.clear()
+            errors = []
         if app is not None and app in self.downtime:
             self.downtime[app].ended = time.monotonic()
         for d in self.downtime.values():
@@ -163,45 +130,72 @@ class RestoreStopper(Quiescer):
         for c in containers:
             state = self._state(c)
             if state == "restarting":  # the Quiescer leaves these alone; a restore cannot
-                self.journal.changes.append(Change(c.id, c.name, "stopped"))
-                self.journal.save()
-                try:
-                    self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
-                except Exception as exc:
-                    raise PortalBackupError(
-                        f"could not stop {c.name}: {first_line(exc)}") from exc
-                self.how[c.id] = "stopped"
-                self.log("info", f"stopped {c.name} (it was restarting)")
-                continue
-            if state != "paused":
+                self._apply(c, "stopped", " (it was restarting)")
+            elif state == "paused":
+                self._apply(c, "stopped-paused", " (it was paused)")
+            else:
                 plain.append(c)
-                continue
-            self.journal.changes.append(Change(c.id, c.name, "stopped-paused"))
-            self.journal.save()
-            try:
-                self.client.api.unpause(c.id)
-                self.client.api.stop(c.id, timeout=STOP_TIMEOUT)
-            except Exception as exc:
-                raise PortalBackupError(f"could not stop {c.name}: {first_line(exc)}") from exc
-            self.how[c.id] = "stopped-paused"
-            self.log("info", f"stopped {c.name} (it was paused)")
         super().quiesce(app, plain)
 
 
-def resume_changes(client: Any, changes: list[Change],
-                   log: Callable[[str, str], None]) -> list[str]:
-    errors = []
+def stop_container(client: Any, cid: str) -> None:
+    """`docker stop`. Under a crash test it also marks the moment Docker has signalled the
+    container and is waiting for it to exit ("quiesce.stop-in-flight"), so a test can kill
+    this process exactly while the daemon goes on stopping the container."""
+    if not (os.environ.get(STEPS_ENV) or os.environ.get(KILL_AT_ENV)):
+        client.api.stop(cid, timeout=STOP_TIMEOUT)
+        return
+    events = client.api.events(filters={"container": [cid], "event": ["kill"]}, decode=True)
+    seen = threading.Event()
+    failure: list[BaseException] = []
+
+    def stop() -> None:
+        try:
+            client.api.stop(cid, timeout=STOP_TIMEOUT)
+        except BaseException as exc:
+            failure.append(exc)
+        seen.wait(5)  # the daemon emits "kill" before the stop returns; a bound all the same
+        events.close()
+
+    worker = threading.Thread(target=stop, daemon=True)
+    worker.start()
+    with contextlib.suppress(Exception):
+        for _event in events:
+            seen.set()
+            checkpoint("quiesce.stop-in-flight")
+            break
+    seen.set()
+    worker.join()
+    if failure:
+        raise failure[0]
+
+
+def _is_back(action: str, state: str) -> bool:
+    """Whether a container is again in the state it had before the change."""
+    if action == "stopped-paused":
+        return state == "paused"
+    if action == "paused":
+        return state != "paused"
+    return state in ("running", "paused", "restarting")
+
+
+def resume_changes(client: Any, changes: list[Change], log: Callable[[str, str], None]
+                   ) -> tuple[list[str], list[Change]]:
+    """Undoes changes; returns error sentences and the changes not yet undone.
+
+    A container that no longer exists is reported and dropped: nothing can bring it back.
+    """
+    import docker.errors
+
+    errors: list[str] = []
+    unresolved: list[Change] = []
     for ch in changes:
         try:
-            state = client.api.inspect_container(ch.id)["State"]["Status"]
-        except Exception:
-            errors.append(f"container {ch.name} is gone; it cannot be restarted")
-            continue
-        try:
+            state = _status(client, ch.id)
             if ch.action == "paused" and state == "paused":
                 client.api.unpause(ch.id)
                 log("info", f"unpaused {ch.name}")
-            elif ch.action == "stopped" and state not in ("running", "paused", "restarting"):
+            elif ch.action == "stopped" and not _is_back(ch.action, state):
                 client.api.start(ch.id)
                 log("info", f"started {ch.name}")
             elif ch.action == "stopped-paused" and state != "paused":
@@ -209,9 +203,89 @@ def resume_changes(client: Any, changes: list[Change],
                     client.api.start(ch.id)
                 client.api.pause(ch.id)
                 log("info", f"started and paused {ch.name}")
+            state = _status(client, ch.id)
+        except docker.errors.NotFound:
+            errors.append(f"container {ch.name} is gone; it cannot be restarted")
+            continue
         except Exception as exc:
             errors.append(f"could not restart {ch.name}: {first_line(exc)}")
-    return errors
+            unresolved.append(ch)
+            continue
+        if not _is_back(ch.action, state):
+            errors.append(f"container {ch.name} is {state} after being restarted; the next "
+                          "portal-backup command tries again")
+            unresolved.append(ch)
+    return errors, unresolved
+
+
+def _status(client: Any, cid: str) -> str:
+    return str(client.api.inspect_container(cid)["State"]["Status"])
+
+
+def _may_be_changing(ch: Change, state: str | None) -> bool:
+    """A journalled change whose container still looks untouched: the call may be in flight."""
+    if state is None:
+        return False
+    if ch.action == "paused":
+        return state == "running"
+    return state in ("running", "restarting")
+
+
+def wait_for_changes_in_flight(client: Any, changes: list[Change], written: float | None,
+                               log: Callable[[str, str], None]) -> None:
+    """Waits until no container of the journal is still being stopped or paused.
+
+    Docker signals a container and only then reports it "exited"; a run killed in between
+    leaves a container that looks running but is about to exit. Docker's event log says
+    whether its latest event since the journal was written is that signal (or a pause); if
+    so, wait for it to settle, at most until the daemon's own SIGKILL would have ended it.
+    """
+    now = time.time()
+    start = min(written or now, now)
+    deadline = start + STOP_TIMEOUT + SETTLE_MARGIN
+    if now >= deadline:
+        return
+    suspects = [c for c in changes if _may_be_changing(c, _status_or_none(client, c.id))]
+    if not suspects:
+        return
+    # A request sent just before the crash may reach the daemon a moment later: listen a little.
+    latest = _latest_events(client, suspects, start - 1, max(now, start + SIGNAL_GRACE))
+    tick = threading.Event()
+    for ch in suspects:
+        last = None if latest is None else latest.get(ch.id, latest.get(ch.name, ""))
+        if last not in (None, "kill", "pause"):
+            continue  # never signalled, or it already exited, started or unpaused since
+        log("info", f"waiting for {ch.name} to finish "
+                    f"{'pausing' if ch.action == 'paused' else 'stopping'}")
+        while time.time() < deadline and _may_be_changing(ch, _status_or_none(client, ch.id)):
+            tick.wait(0.1)
+
+
+def _status_or_none(client: Any, cid: str) -> str | None:
+    try:
+        return _status(client, cid)
+    except Exception:
+        return None
+
+
+def _latest_events(client: Any, changes: list[Change], since: float, until: float
+                   ) -> dict[str, str] | None:
+    """Container id and name -> its latest lifecycle event in [since, until]; None when the
+    event log cannot be read (then every suspect is waited for)."""
+    latest: dict[str, str] = {}
+    try:
+        events = client.api.events(
+            since=f"{since:.3f}", until=f"{until:.3f}", decode=True,
+            filters={"container": [c.id for c in changes],
+                     "event": ["kill", "die", "start", "pause", "unpause"]})
+        for ev in events:
+            actor = ev.get("Actor") or {}
+            action = str(ev.get("Action") or ev.get("status") or "")
+            latest[str(actor.get("ID") or ev.get("id") or "")] = action
+            latest[str((actor.get("Attributes") or {}).get("name") or "")] = action
+    except Exception:
+        return None
+    return latest
 
 
 def recover_journal(client_factory: Callable[[], Any],
@@ -220,29 +294,37 @@ def recover_journal(client_factory: Callable[[], Any],
 
     Does nothing while another live run holds the lock (its journal is its own business).
     """
-    directory = state_dir()
-    path = directory / "journal.json"
+    path = state_dir() / JOURNAL_NAME
     if not path.exists():
         return []
-    lock = RunLock(directory)
+    lock = RunLock()
     try:
         lock.acquire()
     except PortalBackupError:
         return []
     try:
-        data = read_json(path) or {}
-        changes = [Change(**c) for c in data.get("changes", [])]
-        if not changes:
+        try:
+            journal = load_journal(path)
+        except PortalBackupError as exc:
+            return [str(exc)]
+        if journal is None:
+            return []
+        if not journal.changes:
             path.unlink(missing_ok=True)
             return []
-        log("warning", f"an earlier run (pid {data.get('pid')}) was interrupted; "
-                       f"restoring {len(changes)} container(s) it had stopped or paused")
+        log("warning", f"an earlier run (pid {journal.pid}) was interrupted; "
+                       f"restoring {len(journal.changes)} container(s) it had stopped or paused")
         try:
             client = client_factory()
         except Exception as exc:
             return [f"cannot restore containers from the journal: {first_line(exc)}"]
-        errors = resume_changes(client, list(reversed(changes)), log)
-        if not errors:
+        wait_for_changes_in_flight(client, journal.changes, journal.written, log)
+        errors, unresolved = resume_changes(client, list(reversed(journal.changes)), log)
+        if unresolved:  # keep what is not back yet, with the original time
+            write_json_atomic(path, {
+                "pid": journal.pid, "written": journal.written,
+                "changes": [c.__dict__ for c in journal.changes if c in unresolved]})
+        else:
             path.unlink(missing_ok=True)
         return errors
     finally:

@@ -52,7 +52,7 @@ from .extract import (
 from .model import ContainerInfo
 from .quiesce import Journal, RestoreStopper, RunLock, recover_journal
 from .restore_docker import DockerObjects
-from .restore_journal import SwapJournal, recover_restore
+from .restore_journal import SwapJournal, docker_root_from, recover_restore
 from .restore_plan import (
     ItemPlan,
     RestorePlan,
@@ -190,7 +190,8 @@ class RestoreRun:
 
     def run(self) -> RestoreFinished:
         started = self.clock()
-        for e in recover_restore(self._log):
+        for e in recover_restore(self._log, self.plan.portal_root,
+                                 docker_root_from(lambda: self.client)):
             self._log("error", e)
         if self.client is not None:
             for e in recover_journal(lambda: self.client, self._log):
@@ -307,11 +308,14 @@ class RestoreRun:
             for name in self.sel.volumes_to_create[item.id]:
                 self.docker.create_volume(next(t for t in targets if t.dest == name))
                 made_volumes.append(name)
-            if targets:
-                self._item_state(item.id, "copying", "extracting")
-            for t in targets:
+            for t in targets:  # every destination checked before anything is written
                 slot = self._slot(t, contents[id(t)])
                 slots.append(slot)
+                if isinstance(slot, HostSlot):
+                    slot.prepare()
+            if targets:
+                self._item_state(item.id, "copying", "extracting")
+            for slot in slots:
                 slot.stage(extractor)
             self._warn_owners(extractor)
             # Durable before the swap, so a power cut never leaves the new tree half written
@@ -360,8 +364,8 @@ class RestoreRun:
                 slot.finish(self.options.keep_old, self.stamp)
             except Exception as exc:  # the restore itself succeeded: say what is left over
                 msg = (f"{item.id}: the previous data beside {slot.target.label} could not be "
-                       f"removed ({first_line(exc)}); the next portal-backup command keeps it "
-                       "and says where")
+                       f"removed ({first_line(exc)}); the next portal-backup command finishes "
+                       "removing it")
                 self.warnings.append(msg)
                 self._log("warning", msg)
                 continue
@@ -452,6 +456,12 @@ class RestoreRun:
             return None
         return join_records(self.reader, [rec], [rel + "/"])[0]
 
+    def _parent_meta_real(self, path: str) -> Record | None:
+        """_parent_meta for a path under the Portal root's real path."""
+        real = os.path.realpath(self.plan.portal_root)
+        return self._parent_meta(os.path.join(self.plan.portal_root,
+                                              os.path.relpath(path, real)))
+
     def _journal(self) -> SwapJournal:
         """One journal for the whole run: each slot's record must survive the others' saves."""
         if self._swap_journal is None:
@@ -462,18 +472,31 @@ class RestoreRun:
         self._slot_count += 1
         key = f"{self.token}-{self._slot_count}"
         if t.kind != "volume":
+            # Reached from a trusted anchor with O_NOFOLLOW below it: the real path of the
+            # Portal root (the admin chose it), or "/" for a bind outside it.
             root = self.plan.portal_root
-            under = root if os.path.normpath(t.dest).startswith(root + "/") else None
-            return HostSlot(t, t.dest, content, key, self._journal(), under, self._parent_meta,
-                             self._made_parents)
+            if os.path.normpath(t.dest).startswith(root.rstrip("/") + "/"):
+                real = os.path.realpath(root)
+                dest = os.path.join(real, os.path.relpath(t.dest, root))
+                # A fresh host may lack the root itself: anchor at its nearest existing
+                # ancestor, and the missing components are made (O_NOFOLLOW) while staging.
+                anchor = real
+                while not os.path.isdir(anchor):
+                    anchor = os.path.dirname(anchor)
+                return HostSlot(t, dest, content, key, self._journal(), real,
+                                 self._parent_meta_real, self._made_parents, anchor, "portal")
+            return HostSlot(t, t.dest, content, key, self._journal(), None, self._parent_meta,
+                             self._made_parents, "/", "bind")
         assert self.client is not None
         mountpoint = self.client.api.inspect_volume(t.dest).get("Mountpoint") or ""
         access = self.options.volume_access
         writable = bool(mountpoint) and os.access(mountpoint, os.W_OK | os.X_OK) and \
             os.access(os.path.dirname(mountpoint), os.W_OK | os.X_OK)
         if access != "docker" and writable:
-            return HostSlot(t, mountpoint, content, key, self._journal(), None,
-                             lambda _p: None, self._made_parents)
+            # Docker's <root>/volumes/<name>/_data, reached from <root>/volumes.
+            volumes = os.path.dirname(os.path.dirname(os.path.realpath(mountpoint)))
+            return HostSlot(t, os.path.realpath(mountpoint), content, key, self._journal(),
+                             None, lambda _p: None, self._made_parents, volumes, "volume")
         if access == "host":
             raise PortalBackupError(f"cannot write volume {t.dest} from the host "
                                     "(run as root)")

@@ -3,6 +3,10 @@
 Containers get the archived name, image, command, entrypoint, environment, labels (so compose
 still recognises them), mounts (bind sources moved from the archived Portal root to this one),
 restart policy, network mode, published ports, working directory, user and hostname.
+
+The plan already refused what the trust model and the container policy forbid; each creation
+checks both again here, after the data has landed, because a restored tree may hold a symbolic
+link that turns an innocent bind source into a path outside the Portal root.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import PortalBackupError, first_line
-from .restore_plan import ContainerPlan, ItemPlan, RestorePlan, TargetPlan
+from .restore_plan import ContainerPlan, ItemPlan, RestorePlan, TargetPlan, container_policy
+from .restore_policy import volume_refusal
 
 
 class DockerObjects:
@@ -43,6 +48,9 @@ class DockerObjects:
 
     def create_volume(self, t: TargetPlan) -> None:
         rec = t.volume or {}
+        why = volume_refusal(rec, self.plan.trust.trusted, self.plan.portal_root)
+        if why:
+            raise PortalBackupError(f"volume {t.dest} not created: {why}")
         self.client.api.create_volume(
             name=t.dest, driver=rec.get("driver") or "local",
             driver_opts=rec.get("options") or None, labels=rec.get("labels") or None)
@@ -55,11 +63,12 @@ class DockerObjects:
 
         api = self.client.api
         cfg = cp.config
+        self._check_policy(cp)
         mounts = []
         for m in cfg.get("mounts") or []:
             source = m.get("source") or ""
             if m.get("type") == "bind":
-                source = self._remap(source)
+                source = container_policy(self.plan).remap(source)
                 if not os.path.exists(source):
                     os.makedirs(source, mode=0o755, exist_ok=True)
                     self._log("warning", f"{cp.name}: created the empty bind source {source} "
@@ -67,6 +76,7 @@ class DockerObjects:
             mounts.append(Mount(target=m.get("target") or "", source=source,
                                 type=m.get("type") or "bind",
                                 read_only=bool(m.get("read_only"))))
+        self._check_policy(cp)  # again: the bind sources exist now, links and all
         policy = cfg.get("restart_policy") or {}
         network = self._network(cfg.get("network_mode"), item, cp)
         ports = {k: v for k, v in (cfg.get("ports") or {}).items() if v} or None
@@ -124,13 +134,12 @@ class DockerObjects:
             self._log("info", f"created network {mode}")
         return mode
 
-    def _remap(self, source: str) -> str:
-        old = self.plan.archive.portal_root
-        new = self.plan.portal_root
-        norm = os.path.normpath(source)
-        if old and (norm == old or norm.startswith(old.rstrip("/") + "/")):
-            return new + norm[len(old.rstrip("/")):]
-        return norm
+    def _check_policy(self, cp: ContainerPlan) -> None:
+        why = container_policy(self.plan).refusals(cp.config)
+        if not self.plan.trust.trusted:
+            why.append(self.plan.trust.why_untrusted())
+        if why:
+            raise PortalBackupError(f"container {cp.name} not created: {', '.join(why)}")
 
     def bring_to_state(self, cid: str, cp: ContainerPlan) -> None:
         """Running and paused containers are started (and paused); the rest stay created,

@@ -15,10 +15,9 @@ import itertools
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from . import portaldb
+from .archive.verify import manifest_problems
 from .archive.zipreader import ZipFormatError, ZipReader, show, structure_problems
 from .errors import PortalBackupError, UsageError, first_line
 from .inventory import list_containers, list_volumes
@@ -30,20 +29,26 @@ from .model import (
     MANIFEST_NAME,
     META_NAMES,
     SHARED_REL,
+    SIGNATURE_NAME,
     VOLUMES_PREFIX,
     ContainerInfo,
     Size,
     VolumeInfo,
 )
+from .restore_policy import (
+    ContainerPolicy,
+    bind_target_refusal,
+    system_path_refusal,
+    volume_refusal,
+)
 from .sizes import scan_size
+from .trust import Trust, assess_trust, portal_identity
 
 TargetKind = Literal["path", "volume", "db"]
 DbMerge = Literal["identities", "keep_keys"]
 
 _MANIFEST_LIMIT = 1 << 30
-# Host paths a bind restore never replaces, whatever an archive claims.
-_SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/proc",
-                "/sys", "/dev", "/run", "/var/lib/docker")
+_SIGNATURE_LIMIT = 1 << 16  # an RSA-4096 signature is 512 bytes
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,9 @@ class RestoreSelection:
     failing: dict[str, str]  # item ID -> why it cannot be restored (nothing of it is touched)
     notes: dict[str, list[str]]  # item ID -> what was left out, and why
     identity_conflict: tuple[str, str] | None  # (current Portal ID, the archive's)
+    # item ID -> what the trust model or the container policy refused (the rest of the item is
+    # restored; a run with refusals ends with exit status 1)
+    refused: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def bytes_total(self) -> int:
@@ -160,6 +168,7 @@ class RestorePlan:
     entry_names: list[str] = field(repr=False)  # data entries of the zip, in archive order
     client: Any = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    trust: Trust = field(default_factory=lambda: Trust("unsigned"))
 
     def item(self, item_id: str) -> ItemPlan | None:
         return next((i for i in self.items if i.id == item_id), None)
@@ -183,22 +192,44 @@ class RestorePlan:
         return [i for i in self.items if i.id in chosen]
 
     def select(self, ids: list[str], select_all: bool = False) -> RestoreSelection:
-        return _select(self, self.resolve(ids, select_all))
+        # Bind mounts outside the Portal root need their item named exactly (no --all, no glob).
+        explicit = set() if select_all else {i for i in ids if not any(c in i for c in "*?[")}
+        return _select(self, self.resolve(ids, select_all), explicit)
 
 
 # --------------------------------------------------------------------------- reading
 
 
 def read_manifest(reader: ZipReader) -> dict[str, Any]:
+    return parse_manifest(manifest_bytes(reader))
+
+
+def manifest_bytes(reader: ZipReader) -> bytes:
     entry = reader.get(MANIFEST_NAME)
     if entry is None:
         raise PortalBackupError(f"{reader.name} is not a portal-backup archive (it has no "
                                 f"{MANIFEST_NAME}); unzip it by hand instead")
     try:
-        doc = json.loads(reader.read_entry(entry, limit=_MANIFEST_LIMIT))
+        return reader.read_entry(entry, limit=_MANIFEST_LIMIT)
     except ZipFormatError as exc:
         raise PortalBackupError(f"the manifest cannot be read: {exc}") from exc
-    except ValueError as exc:
+
+
+def signature_bytes(reader: ZipReader) -> bytes | None:
+    """The manifest's signature, or None when there is none (or it cannot be read)."""
+    entry = reader.get(SIGNATURE_NAME)
+    if entry is None:
+        return None
+    try:
+        return reader.read_entry(entry, limit=_SIGNATURE_LIMIT)
+    except ZipFormatError:
+        return b""  # present but unreadable: it verifies under no key
+
+
+def parse_manifest(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # the C decoder recurses on nesting
         raise PortalBackupError(f"the manifest is not valid JSON ({exc})") from exc
     fmt = doc.get("format") if isinstance(doc, dict) else None
     if not isinstance(fmt, int) or fmt < 1:
@@ -208,6 +239,10 @@ def read_manifest(reader: ZipReader) -> dict[str, Any]:
                                 "reads; upgrade portal-backup")
     if not isinstance(doc.get("items"), list) or not isinstance(doc.get("entries"), list):
         raise PortalBackupError("the manifest lists no items or no entries")
+    problems = manifest_problems(doc)  # out-of-range values would fail half way through
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise PortalBackupError(f"the manifest cannot be used: {problems[0].rstrip('.')}{more}")
     return doc
 
 
@@ -220,10 +255,12 @@ def check_structure(reader: ZipReader) -> None:
 
 
 def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
-              sizes: bool = True) -> RestorePlan:
-    """The archive's items beside this host's state. `client` None: Docker is not reachable."""
+              sizes: bool = True, trust_keys: list[bytes] | None = None) -> RestorePlan:
+    """The archive's items beside this host's state. `client` None: Docker is not reachable.
+    `trust_keys`: PEM keys the user trusts besides this Portal's identity (--trust-key)."""
     check_structure(reader)
-    doc = read_manifest(reader)
+    raw = manifest_bytes(reader)
+    doc = parse_manifest(raw)
     portal = doc.get("portal") if isinstance(doc.get("portal"), dict) else {}
     archive = ArchiveInfo(
         name=reader.name, created=doc.get("created"), host=doc.get("host"),
@@ -249,7 +286,8 @@ def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
         archive=archive, portal_root=root, current_portal_id=_current_portal_id(root),
         docker_ok=docker_ok, items=[], host_containers=containers, host_volumes=volumes,
         manifest=doc, entry_names=entry_names, client=client if docker_ok else None,
-        warnings=warnings)
+        warnings=warnings,
+        trust=assess_trust(raw, signature_bytes(reader), doc, root, trust_keys or []))
     volume_records = {v.get("name"): v for v in doc.get("volumes") or [] if isinstance(v, dict)}
     by_name = {c.name: c for c in containers}
     for rec in doc["items"]:
@@ -261,11 +299,7 @@ def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
 
 
 def _current_portal_id(root: str) -> str | None:
-    try:
-        doc = portaldb.load(portaldb.read_consistent(Path(root) / DB_REL))
-    except (OSError, PortalBackupError):
-        return None
-    ident = portaldb.default_identity(doc)
+    ident = portal_identity(root)
     return ident.get("id") if ident and isinstance(ident.get("id"), str) else None
 
 
@@ -366,22 +400,30 @@ def _readable(path: str | None) -> bool:
 # --------------------------------------------------------------------------- selecting
 
 
-def _select(plan: RestorePlan, items: list[ItemPlan]) -> RestoreSelection:
+def _select(plan: RestorePlan, items: list[ItemPlan], explicit: set[str]) -> RestoreSelection:
     chosen = {i.id for i in items}
     sel = RestoreSelection(plan=plan, items=items, targets={}, stops={}, recreate={},
-                           volumes_to_create={}, failing={}, notes={}, identity_conflict=None)
+                           volumes_to_create={}, failing={}, notes={}, identity_conflict=None,
+                           refused={i.id: [] for i in items})
     candidates: list[tuple[ItemPlan, TargetPlan]] = []
     left_out: list[tuple[ItemPlan, TargetPlan, str]] = []
     for item in items:
         sel.notes[item.id] = list(item.notes)
         for t in item.targets:
             why = _left_out(plan, item, t)
-            if why:
-                left_out.append((item, t, why))
+            guard = None if why else _guard(plan, item, t, explicit)
+            if guard is not None and guard[0]:
+                sel.refused[item.id].append(guard[1])
+            elif why or guard:
+                left_out.append((item, t, why or guard[1]))  # type: ignore[index]
             else:
                 candidates.append((item, t))
     db = _db_target(plan, chosen)
-    if db is not None:
+    if db is not None and not plan.trust.trusted:
+        owner = next(i for i in items if i.id in ("core/db", "core/identity"))
+        sel.refused[owner.id].append(_core_refusal(plan, db.dest))
+        db = None
+    elif db is not None:
         owner = next(i for i in items if i.id in ("core/db", "core/identity"))
         candidates = [(i, t) for i, t in candidates if t.archive_path != DB_REL]
         candidates.append((owner, db))
@@ -408,16 +450,21 @@ def _select(plan: RestorePlan, items: list[ItemPlan]) -> RestoreSelection:
         sel.stops[item.id] = _stops_for(plan, targets)
         sel.volumes_to_create[item.id] = [t.dest for t in targets
                                           if t.kind == "volume" and not t.exists_now]
+        sel.recreate[item.id] = []
         if item.kind == "app":
-            sel.recreate[item.id] = [c for c in item.containers if c.state_now is None]
-        else:
-            sel.recreate[item.id] = []
+            for c in (c for c in item.containers if c.state_now is None):
+                why = _container_refusal(plan, c)
+                if why:
+                    sel.refused[item.id].append(f"container {c.name} not created: {why}")
+                else:
+                    sel.recreate[item.id].append(c)
         why = _cannot(plan, item, sel)
         if why:
             sel.failing[item.id] = why
         if item.id == "core/identity" and db is None and "core/db" in chosen:
             sel.notes[item.id].append("restored with core/db: the database holds the identity")
         elif (not targets and not sel.recreate[item.id] and item.id not in sel.failing
+              and not sel.refused[item.id]
               and not any("restored with" in n for n in sel.notes[item.id])):
             sel.notes[item.id].append("nothing to restore")
 
@@ -435,7 +482,7 @@ def _archive_portal_id(plan: RestorePlan) -> str | None:
 def _left_out(plan: RestorePlan, item: ItemPlan, t: TargetPlan) -> str | None:
     """Why a target of this item is not restored, or None."""
     if t.kind == "path":
-        danger = _system_path(t.dest, plan.portal_root)
+        danger = system_path_refusal(t.dest, plan.portal_root)
         if danger:
             return f"{t.dest} is left alone: {danger}"
     if item.kind != "app" or t.kind != "path":
@@ -455,15 +502,58 @@ def _left_out(plan: RestorePlan, item: ItemPlan, t: TargetPlan) -> str | None:
     return None
 
 
-def _system_path(dest: str, portal_root: str) -> str | None:
-    norm = os.path.normpath(dest)
-    if _inside(norm, portal_root) and norm != portal_root:
-        return None
-    if norm.count("/") < 2 or any(_overlap(norm, d) for d in _SYSTEM_DIRS):
-        return "restoring over a system directory is refused"
-    if _inside(portal_root, norm):
-        return "it holds the whole Portal"
+_TRUSTED_ONLY = "are restored only from an archive signed by this Portal or by a --trust-key"
+
+
+def _guard(plan: RestorePlan, item: ItemPlan, t: TargetPlan,
+           explicit: set[str]) -> tuple[bool, str] | None:
+    """What the trust model says about a target: None (restore it), (True, why) refused,
+    (False, why) left out with a note (a bind mount outside the Portal root not named)."""
+    root, trust = plan.portal_root, plan.trust
+    if t.kind == "volume":
+        why = None if t.exists_now else volume_refusal(t.volume or {}, trust.trusted, root)
+        return (True, f"volume {t.dest} not created: {why}") if why else None
+    dest = os.path.normpath(t.dest)
+    if t.kind == "db" or _overlap(dest, os.path.join(root, "core")):
+        return None if trust.trusted else (True, _core_refusal(plan, dest))
+    if _inside(dest, root):
+        return None  # plain data inside the Portal root: restored whatever the signature
+    why = bind_target_refusal(dest, root)
+    if why:
+        return True, f"{dest} not restored: {why}"
+    if not trust.trusted:
+        return True, (f"{dest} not restored: bind mounts outside the Portal root "
+                      f"{_TRUSTED_ONLY}, and {trust.why_untrusted()}")
+    if item.id not in explicit or len(item.targets) != 1:
+        own = next((i.id for i in plan.items
+                    if [x.archive_path for x in i.targets] == [t.archive_path]), None)
+        return False, (f"{dest} is outside the Portal root: it is restored only when its item "
+                       f"is named on its own ({own or 'its mount item'}, not --all or a glob)")
     return None
+
+
+def _core_refusal(plan: RestorePlan, dest: str) -> str:
+    return (f"{dest} not restored: the Portal's core files {_TRUSTED_ONLY}, and "
+            f"{plan.trust.why_untrusted()}")
+
+
+def _container_refusal(plan: RestorePlan, c: ContainerPlan) -> str | None:
+    """Why a container of the archive is not recreated: each refused setting, then trust."""
+    why = ", ".join(container_policy(plan).refusals(c.config))
+    if not plan.trust.trusted:
+        untrusted = f"containers {_TRUSTED_ONLY}, and {plan.trust.why_untrusted()}"
+        why = f"{why}; {untrusted}" if why else untrusted
+    return why or None
+
+
+def container_policy(plan: RestorePlan) -> ContainerPolicy:
+    """The limits of containers recreated from this plan's archive (see restore_policy)."""
+    volumes = {v.get("name") for v in plan.manifest.get("volumes") or [] if isinstance(v, dict)}
+    volumes |= {t.dest for i in plan.items for t in i.targets if t.kind == "volume"}
+    return ContainerPolicy(
+        portal_root=plan.portal_root, archived_root=plan.archive.portal_root,
+        volumes=frozenset(v for v in volumes if isinstance(v, str)),
+        container_ids=tuple(c.old_id for i in plan.items for c in i.containers))
 
 
 def _db_target(plan: RestorePlan, chosen: set[str]) -> TargetPlan | None:

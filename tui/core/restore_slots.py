@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import hashlib
 import os
 import stat
@@ -21,22 +20,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .archive.zipreader import ZipReader, show
-from .errors import Cancelled, PortalBackupError, first_line
-from .extract import (
-    Extractor,
-    Record,
-    UnsafeArchive,
-    move_children,
-    put_children_back,
-    relative,
-    remove_tree_at,
+from .anchored import (
+    O_DIR,
+    is_mount_at,
+    lstat_at,
+    mounts_below,
+    open_beneath,
+    split_under,
 )
-from .restore_journal import SwapJournal, SwapRecord
+from .archive.zipreader import ZipReader, show
+from .checkpoint import checkpoint
+from .errors import Cancelled, PortalBackupError, first_line
+from .extract import Extractor, Record, UnsafeArchive, relative, remove_tree_at
+from .restore_journal import SwapJournal
 from .restore_plan import TargetPlan
+from .restore_swap import RootKind, Swap, SwapMode, SwapRecord, meta_of
 
 HELPER_LABEL = "org.portal-backup.helper"
-_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class Slot:
@@ -76,76 +76,107 @@ class Content:
 
 
 class HostSlot(Slot):
-    """A host path (or a volume's mountpoint) replaced by staging beside it and renaming.
+    """A host path (or a volume's directory) replaced by staging beside it and renaming.
 
-    A destination that is itself a mount point cannot be renamed, so its children are moved
-    instead ("content" mode); everything else is renamed whole.
+    The destination is reached from `anchor` (a trusted directory: the Portal root's real
+    path, a Docker volume's directory, or "/") with O_NOFOLLOW at every component. A symlink
+    at the destination is replaced like old data, never followed. A destination that is
+    itself a mount point cannot be renamed, so its children are moved instead ("content"
+    mode); one that holds a mount point below it is refused before anything is touched.
+    The swap's phases are journalled (restore_swap.py), so a crash at any point is repaired.
     """
 
     def __init__(self, target: TargetPlan, dest: str, content: Content, key: str,
                  journal: SwapJournal, keep_under: str | None,
                  parent_meta: Callable[[str], Record | None],
-                 made_parents: dict[str, Record]) -> None:
+                 made_parents: dict[str, Record], anchor: str = "/",
+                 root_kind: RootKind = "portal") -> None:
         self.target = target
         self.made_parents = made_parents  # shared by the run: their mtimes are set at its end
         self.dest = os.path.normpath(dest)
-        if os.path.islink(self.dest):
-            # The host's own layout (shared -> /mnt/usb/shared): replace what it points to
-            # and keep the link. No target lies inside another, so no restored link leads here.
-            self.dest = os.path.realpath(self.dest)
+        self.anchor = anchor
+        self.parts = split_under(anchor, self.dest)
+        if not self.parts:
+            raise PortalBackupError(f"{self.dest} is the root of what it lies in; refusing to "
+                                    "replace it")
         self.content = content
-        self.key = key
         self.journal = journal
-        # The Portal root when dest lies in it (a followed link may have led elsewhere).
         self.keep_under = keep_under if keep_under and self.dest.startswith(
             keep_under.rstrip("/") + "/") else None
         self.parent_meta = parent_meta
-        self.mode = "content" if target.is_dir and os.path.ismount(self.dest) else "whole"
-        if self.mode == "content":
-            self.dir, self.name = self.dest, ""
-        else:
-            self.dir, self.name = os.path.split(self.dest)
-        self.staging = f".pb-restore-{key}"
-        self.aside = f".pb-old-{key}"
+        self.mode: SwapMode = "whole"
+        self.dir, self.name = os.path.split(self.dest)
+        self.rec = SwapRecord(key, "whole", self.dir, self.name, f".pb-restore-{key}",
+                              f".pb-old-{key}", "staging", root_kind)
         self.fd: int | None = None
-        self.had_old = False
-        self.swapped = False
+        self.swap_: Swap | None = None
         self.made_dirs: list[str] = []
         self.dir_times: tuple[int, int] | None = None
-        self.before_stage: os.stat_result | None = None  # the directory as it was, untouched
-        self.old_root: os.stat_result | None = None
-        self.new_root: os.stat_result | None = None  # content mode: the staged root's metadata
+
+    @property
+    def staging(self) -> str:
+        return self.rec.staging
+
+    # -- before anything changes -------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Opens the destination's directory and picks the mode; refuses a nested mount.
+
+        Changes nothing: a missing parent is created only by `stage`.
+        """
+        try:
+            pfd = open_beneath(self.anchor, self.parts[:-1])
+        except FileNotFoundError:
+            return
+        try:
+            st = lstat_at(pfd, self.name)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                self.fd, pfd = pfd, -1
+                return  # missing, a file, or a symlink: replaced whole, never followed
+            fd = os.open(self.name, O_DIR, dir_fd=pfd)
+            try:
+                nested = mounts_below(self.dest, fd)
+                if nested:
+                    raise PortalBackupError(
+                        f"{nested[0]} is a mount point inside {self.dest}; restoring would "
+                        "move that filesystem with the old data, so nothing was changed "
+                        "(unmount it, or restore that mount on its own)")
+                if self.target.is_dir and is_mount_at(pfd, self.name, self.dest):
+                    self.mode, self.dir, self.name = "content", self.dest, ""
+                    self.rec.mode, self.rec.dir, self.rec.name = "content", self.dest, ""
+                    self.fd, fd = fd, -1
+                    return
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            self.fd, pfd = pfd, -1
+        finally:
+            if pfd >= 0:
+                os.close(pfd)
 
     # -- staging ---------------------------------------------------------------------------
 
-    def _make_parents(self) -> None:
-        """Missing parents (a fresh host), with the archive's metadata where it has them."""
-        missing: list[str] = []
-        path = self.dir
-        while not os.path.isdir(path):
-            if os.path.lexists(path):
-                raise PortalBackupError(f"{path} is in the way: it is not a directory")
-            missing.append(path)
-            path = os.path.dirname(path)
-        for p in reversed(missing):
-            os.mkdir(p, 0o755)
-            self.made_dirs.append(p)
-            rec = self.parent_meta(p)
-            if rec is not None:
-                with contextlib.suppress(PermissionError):
-                    os.chown(p, rec.uid, rec.gid, follow_symlinks=False)
-                os.chmod(p, rec.mode)
-                self.made_parents[p] = rec
+    def _made(self, path: str, fd: int) -> None:
+        """A parent created on a fresh host gets the archive's metadata where it has it."""
+        self.made_dirs.append(path)
+        rec = self.parent_meta(path)
+        if rec is not None:
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, rec.uid, rec.gid)
+            os.fchmod(fd, rec.mode)
+            self.made_parents[path] = rec
 
     def stage(self, extractor: Extractor) -> None:
-        if self.mode == "whole":
-            self._make_parents()
-        self.fd = os.open(self.dir, _O_DIR | (os.O_NOFOLLOW if self.mode == "content" else 0))
-        self.before_stage = st = os.fstat(self.fd)
+        if self.fd is None:
+            self.fd = open_beneath(self.anchor, self.parts[:-1], on_made=self._made)
+        st = os.fstat(self.fd)
         if not self.made_dirs:
             self.dir_times = (st.st_atime_ns, st.st_mtime_ns)
-        self.journal.set(SwapRecord(self.key, self.mode, self.dir, self.name, self.staging,  # type: ignore[arg-type]
-                                    self.aside, "staging"))
+        if self.mode == "content":
+            self.rec.old_root = meta_of(st)  # staging inside it changes its mtime
+        self.swap_ = Swap(self.rec, self.fd, self.journal.set)
+        self.journal.set(self.rec)
+        checkpoint("swap.staging")
         c = self.content
         if c.data is not None:
             assert c.meta is not None
@@ -154,6 +185,7 @@ class HostSlot(Slot):
             extractor.extract_tree(self.fd, self.staging, c.records, c.prefix)
         else:
             extractor.extract_leaf(self.fd, self.staging, c.records[0])
+        checkpoint("swap.staged")
 
     def sync_fd(self) -> int | None:
         return self.fd
@@ -161,66 +193,29 @@ class HostSlot(Slot):
     # -- swapping ----------------------------------------------------------------------------
 
     def swap(self) -> None:
-        assert self.fd is not None
-        self.journal.phase(self.key, "swapping")
-        if self.mode == "whole":
-            if _exists_at(self.fd, self.name):
-                os.rename(self.name, self.aside, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-                self.had_old = True
-            os.rename(self.staging, self.name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-            self.swapped = True
-        else:
-            self._swap_content()
-        os.fsync(self.fd)  # the renames are durable before the previous data is deleted
-        self.journal.phase(self.key, "swapped")
-
-    def _swap_content(self) -> None:
-        assert self.fd is not None
-        fd = self.fd
-        # Staging inside the mount point already changed its mtime: keep the one from before.
-        self.old_root = st = self.before_stage or os.fstat(fd)
-        # Recorded so that a crash repair gives the mount point back its own metadata too.
-        self.journal.set(SwapRecord(self.key, "content", self.dir, "", self.staging, self.aside,
-                                    "swapping", [stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                                                 st.st_atime_ns, st.st_mtime_ns]))
-        os.mkdir(self.aside, 0o700, dir_fd=fd)
-        afd = os.open(self.aside, _O_DIR | os.O_NOFOLLOW, dir_fd=fd)
-        sfd = os.open(self.staging, _O_DIR | os.O_NOFOLLOW, dir_fd=fd)
-        try:
-            root = os.fstat(sfd)  # the archive's metadata, before the moves below change it
-            self.had_old = move_children(fd, afd, skip=(self.staging, self.aside))
-            self.swapped = True
-            move_children(sfd, fd)
-        finally:
-            os.close(afd)
-            os.close(sfd)
-        os.rmdir(self.staging, dir_fd=fd)
-        self.new_root = root
-        _copy_meta(fd, root)
+        assert self.swap_ is not None
+        self.swap_.swap()
 
     def rollback(self) -> None:
-        if self.fd is None or not self.swapped:
+        if self.swap_ is None or self.rec.phase == "staging":
             return
-        fd = self.fd
-        if self.mode == "whole":
-            trash = self.staging + ".undo"
-            os.rename(self.name, trash, src_dir_fd=fd, dst_dir_fd=fd)
-            if self.had_old:
-                os.rename(self.aside, self.name, src_dir_fd=fd, dst_dir_fd=fd)
-            remove_tree_at(fd, trash)
+        if self.rec.phase == "old-out":
+            self.swap_.repair()  # the old data back, staging removed
         else:
-            trash = self.staging + ".undo"
-            os.mkdir(trash, 0o700, dir_fd=fd)
-            put_children_back(fd, self.aside, trash, keep=(self.staging,))
-            remove_tree_at(fd, trash)
-            if self.old_root is not None:
-                _copy_meta(fd, self.old_root)
-        self.swapped = False
-        self.had_old = False
+            self.swap_.undo()
+        self.rec.phase = "staging"  # nothing of the swap is left to repair
         self._restore_dir_times()
 
     def discard(self) -> None:
-        """After a failure (and rollback): remove what was staged and the parents we made."""
+        """After a failure (and rollback): remove what was staged and the parents we made.
+
+        If the rollback itself failed half way, the record stays: the next command's repair
+        resumes it from its phase."""
+        if self.rec.phase != "staging":
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+            return
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 remove_tree_at(self.fd, self.staging)
@@ -229,46 +224,35 @@ class HostSlot(Slot):
             self.fd = None
         for p in reversed(self.made_dirs):
             with contextlib.suppress(OSError):
-                os.rmdir(p)
+                pfd = open_beneath(self.anchor, split_under(self.anchor, os.path.dirname(p)))
+                try:
+                    os.rmdir(os.path.basename(p), dir_fd=pfd)
+                finally:
+                    os.close(pfd)
         self.made_dirs.clear()
-        self.journal.drop(self.key)
+        self.journal.drop(self.rec.key)
 
     def finish(self, keep_old: bool, stamp: str) -> None:
-        assert self.fd is not None
-        if self.had_old:
-            if keep_old:
-                self.kept = self._keep(stamp)
-            else:
-                remove_tree_at(self.fd, self.aside)
-        if self.new_root is not None:
-            _copy_meta(self.fd, self.new_root)  # removing the aside copy changed the mtime
+        assert self.fd is not None and self.swap_ is not None
+        if self.rec.had_old and keep_old:
+            self.kept = self._keep(stamp)
+        else:
+            self.swap_.drop_old()
         self._restore_dir_times()
-        self.journal.drop(self.key)
+        self.journal.drop(self.rec.key)
+        checkpoint("swap.finished")
         os.close(self.fd)
         self.fd = None
 
     def _keep(self, stamp: str) -> str:
         """Moves the previous data where a person will find it; returns that path."""
-        assert self.fd is not None
-        if self.mode == "content":
-            name = f".pre-restore-{stamp}"
-            os.rename(self.aside, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-            return os.path.join(self.dir, name)
-        if self.keep_under is not None:
-            # <portal root>/.pre-restore/<stamp>/<path>: outside app_data, so the kept copy is
-            # never taken for an app of its own.
-            rel = os.path.relpath(self.dest, self.keep_under)
-            kept = os.path.join(self.keep_under, ".pre-restore", stamp, rel)
-            os.makedirs(os.path.dirname(kept), mode=0o700, exist_ok=True)
-            try:
-                os.rename(self.aside, kept, src_dir_fd=self.fd)
+        assert self.swap_ is not None
+        if self.mode == "whole" and self.keep_under is not None:
+            kept = self.swap_.keep_in_portal(self.keep_under,
+                                             split_under(self.keep_under, self.dest), stamp)
+            if kept is not None:
                 return kept
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-        name = f".{self.name}.pre-restore-{stamp}"
-        os.rename(self.aside, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-        return os.path.join(self.dir, name)
+        return os.path.join(self.dir, self.swap_.keep(stamp))
 
     def _restore_dir_times(self) -> None:
         # Renames in the parent changed its mtime; it is not ours to change.
@@ -296,21 +280,6 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _syncfs = _load_syncfs()
-
-
-def _exists_at(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _copy_meta(fd: int, st: os.stat_result) -> None:
-    with contextlib.suppress(PermissionError):
-        os.fchown(fd, st.st_uid, st.st_gid)
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))
-    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 class DockerVolumeSlot(Slot):

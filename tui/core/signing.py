@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from tui.core.errors import PortalBackupError
 
-__all__ = ["PSS_SALT_LENGTH", "public_key_pem", "sign_manifest", "verify_manifest_signature"]
+__all__ = ["PSS_SALT_LENGTH", "load_public_key", "public_key_pem", "sign_manifest",
+           "verify_manifest_signature"]
 
 # Fixed rather than "maximum" so the openssl command above (rsa_pss_saltlen:64) verifies it.
 PSS_SALT_LENGTH: Final = 64
@@ -63,7 +64,8 @@ def _load_private_key(
     return key
 
 
-def _load_public_key(public_key_pem: str | bytes) -> rsa.RSAPublicKey | ed25519.Ed25519PublicKey:
+def load_public_key(public_key_pem: str | bytes) -> rsa.RSAPublicKey | ed25519.Ed25519PublicKey:
+    """The public key in a PEM public key, or of a PEM private key."""
     data = _as_bytes(public_key_pem)
     try:
         if b"PRIVATE KEY-----" in data:  # a private key also names its public key: accept it
@@ -98,7 +100,7 @@ def verify_manifest_signature(
 ) -> bool:
     """True when ``signature`` signs ``manifest`` under the key. A bad signature gives False;
     only an unreadable key raises (PortalBackupError)."""
-    key = _load_public_key(public_key_pem)
+    key = load_public_key(public_key_pem)
     try:
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, manifest, _pss(), hashes.SHA512())

@@ -7,6 +7,7 @@ sorted); the backup engine turns them into zip entries. Symlinks are never follo
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tarfile
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
 from .errors import PortalBackupError
+from .model import MAX_PATH_DEPTH
+
+PATH_MAX = 4096  # Linux: the longest path, in bytes with its NUL, a system call resolves
 
 NodeKind = Literal["file", "dir", "symlink", "special"]
 
@@ -56,7 +60,13 @@ def _node_from_stat(name: str, path: str, st: os.stat_result) -> Node:
 
 
 def walk_path(root: str, archive_path: str, prune: frozenset[str] = frozenset()) -> Iterator[Node]:
-    """A host file or tree. `prune` holds host paths stored by another step."""
+    """A host file or tree. `prune` holds host paths stored by another step.
+
+    Iterative (a stack of directory listings, not recursion), so a tree of any depth a
+    container can create costs no Python stack; trees deeper than an archive may hold, or
+    whose paths the kernel cannot resolve, are refused with one sentence naming the path.
+    Names that are not UTF-8 come through as os.fsdecode makes them (surrogate-escaped).
+    """
     try:
         st = os.lstat(root)
     except FileNotFoundError:
@@ -68,39 +78,71 @@ def walk_path(root: str, archive_path: str, prune: frozenset[str] = frozenset())
         return
     prefix = archive_path if archive_path.endswith("/") else archive_path + "/"
     yield _node_from_stat(prefix, root, st)
-    yield from _walk_dir(root, prefix, prune)
+    # Each frame: the sorted entries of one directory still to visit, their archive prefix
+    # and its depth in path components.
+    stack: list[tuple[Iterator[os.DirEntry[str]], str, int]] = [
+        (_list_dir(root, root, _depth(prefix)), prefix, _depth(prefix))]
+    while stack:
+        entries, dir_prefix, depth = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        if entry.path in prune:
+            continue
+        name = dir_prefix + entry.name
+        _check_reachable(root, entry.path, depth + 1)
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                yield _node_from_stat(name + "/", entry.path, st)
+                stack.append((_list_dir(root, entry.path, depth + 1), name + "/", depth + 1))
+            else:
+                yield _node_from_stat(name, entry.path, st)
+        except FileNotFoundError:
+            continue  # vanished while we looked
 
 
-def _walk_dir(top: str, prefix: str, prune: frozenset[str]) -> Iterator[Node]:
+def _depth(archive_name: str) -> int:
+    """Path components of an archive name ("a/b/" has 2)."""
+    return archive_name.rstrip("/").count("/") + 1
+
+
+def _list_dir(source: str, top: str, depth: int) -> Iterator[os.DirEntry[str]]:
+    """The entries of `top`, sorted by their name bytes."""
     try:
         with os.scandir(top) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = sorted(it, key=lambda e: os.fsencode(e.name))
     except PermissionError as exc:
         raise PortalBackupError(f"permission denied reading {top}") from exc
     except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.path in prune:
-            continue
-        try:
-            name = entry.name
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            yield Node(prefix + os.fsencode(entry.name).decode("utf-8", "replace"), "special",
-                       0, 0, 0, 0, 0, host_path=entry.path, special="bad-name")
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # vanished while we looked
-        if stat.S_ISDIR(st.st_mode):
-            yield _node_from_stat(prefix + name + "/", entry.path, st)
-            yield from _walk_dir(entry.path, prefix + name + "/", prune)
-        else:
-            try:
-                yield _node_from_stat(prefix + name, entry.path, st)
-            except FileNotFoundError:
-                continue
+        return iter(())
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _too_deep(source, top, depth) from exc
+        raise PortalBackupError(f"cannot read {shorten_path(top)}: {exc.strerror}") from exc
+    return iter(entries)
+
+
+def _check_reachable(source: str, path: str, depth: int) -> None:
+    """Refuse a path deeper than an archive may hold or longer than the kernel resolves
+    (every later stat, readlink and open of it would fail)."""
+    if depth > MAX_PATH_DEPTH or len(os.fsencode(path)) >= PATH_MAX:
+        raise _too_deep(source, path, depth)
+
+
+def _too_deep(source: str, path: str, depth: int) -> PortalBackupError:
+    rel = path[len(source):].lstrip("/") if path.startswith(source + "/") else path
+    return PortalBackupError(
+        f"{source} holds a directory tree too deep to back up: {shorten_path(rel)} is "
+        f"{depth} levels down (an archive holds at most {MAX_PATH_DEPTH} levels and a path "
+        f"at most {PATH_MAX} bytes); remove or move that tree, or leave this item out")
+
+
+def shorten_path(path: str, keep: int = 60) -> str:
+    """A path fit for a one-line message: control characters escaped, the middle cut."""
+    shown = path if path.isprintable() else repr(path)[1:-1]
+    return shown if len(shown) <= 2 * keep else f"{shown[:keep]}...{shown[-keep:]}"
 
 
 # --------------------------------------------------------------------------- volumes
@@ -178,10 +220,12 @@ def _nodes_from_tar(raw: _ChunkStream, archive_path: str) -> Iterator[Node]:
             mtime_ns = int(member.mtime) * 1_000_000_000
             common = (member.mode & 0o7777, member.uid, member.gid, mtime_ns)
             name = prefix + rel
+            if _depth(name) > MAX_PATH_DEPTH:
+                raise _too_deep(f"the volume at {archive_path}", name, _depth(name))
             if member.isdir():
                 yield Node(name if name.endswith("/") else name + "/", "dir", *common, 0)
             elif member.issym():
-                yield Node(name, "symlink", *common, len(member.linkname.encode()),
+                yield Node(name, "symlink", *common, len(os.fsencode(member.linkname)),
                            target=member.linkname)
             elif member.isreg():
                 yield Node(name, "file", *common, member.size, stream=tar.extractfile(member))

@@ -7,9 +7,7 @@ copies one consistent snapshot, so the archive holds a database that opens and p
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 
 MAGIC = b"SQLite format 3\x00"
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -26,28 +24,25 @@ def looks_like_sqlite(path: str, size: int) -> bool:
         return False
 
 
-def consistent_copy(path: str, tmp_dir: str) -> str:
-    """A snapshot of the database at `path` in a new temporary file; the caller unlinks it.
+def consistent_snapshot(path: str) -> bytes:
+    """The bytes of one consistent snapshot of the database at `path`.
 
+    The snapshot is made into an in-memory database and serialized: it is never on disk, so
+    no plaintext copy of app data can be left behind by a kill, even for encrypted backups.
     Raises sqlite3.Error when the file is not a usable database.
     """
-    fd, tmp = tempfile.mkstemp(prefix=".pb-sqlite-", dir=tmp_dir)
-    os.close(fd)
     try:
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        src.execute("select count(*) from sqlite_master").fetchone()
+    except sqlite3.Error:
+        # A WAL database without its -shm cannot be opened read-only by some versions.
+        src = sqlite3.connect(path, timeout=30)
+    try:
+        dst = sqlite3.connect(":memory:")
         try:
-            src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-            src.execute("select count(*) from sqlite_master").fetchone()
-        except sqlite3.Error:
-            # A WAL database without its -shm cannot be opened read-only by some versions.
-            src = sqlite3.connect(path, timeout=30)
-        try:
-            dst = sqlite3.connect(tmp)
-            with dst:
-                src.backup(dst)
-            dst.close()
+            src.backup(dst)
+            return dst.serialize()
         finally:
-            src.close()
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
+            dst.close()
+    finally:
+        src.close()

@@ -4,6 +4,11 @@ Every entry is read once, in file order; its SHA-256 is computed in the same pas
 The metadata files (manifest, signature, SHA256SUMS) are read first, so each data entry is
 checked against them the moment it is read and nothing per entry has to be kept.
 Any zip can be verified: one without our metadata gets the structure and CRC-32 checks only.
+
+An archive is untrusted input. Every manifest value is checked for type and range
+(`manifest_problems`, which the restore planner applies too), and each entry's metadata in the
+zip itself (mode with type and setuid bits, uid/gid, extended-timestamp mtime: what `unzip -X`
+would apply) must match its manifest entry. Nothing here recurses on the archive's shape.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +27,16 @@ from tui.core.errors import Cancelled
 from tui.core.events import Throttle
 from tui.core.model import MANIFEST_NAME, META_NAMES, SIGNATURE_NAME, SUMS_NAME
 
-from .zipreader import ZipEntry, ZipFormatError, ZipReader, show, structure_problems
+from .zipreader import ZipEntry, ZipFormatError, ZipReader, show, show_short, structure_problems
 
-__all__ = ["VerifyProgress", "VerifyReport", "parse_sha256sums", "verify_archive"]
+__all__ = [
+    "VerifyProgress",
+    "VerifyReport",
+    "manifest_entry_problems",
+    "manifest_problems",
+    "parse_sha256sums",
+    "verify_archive",
+]
 
 SignatureState = Literal["valid", "invalid", "unsigned", "unchecked"]
 
@@ -34,6 +47,15 @@ _TARGET_LIMIT = 1 << 16  # a symlink target longer than this is wrong anyway
 _SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)", re.DOTALL)
 _SUMS_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
 _META_READ = (MANIFEST_NAME, SIGNATURE_NAME, SUMS_NAME)  # read before the pass, kept in memory
+_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
+_INT64 = 1 << 63  # st_size and st_mtime_ns are signed 64-bit
+_ID_END = (1 << 32) - 1  # uid_t; 0xFFFFFFFF is -1, which chown reads as "leave unchanged"
+_UT_SECONDS = 1 << 31  # the extended timestamp holds signed 32-bit seconds (the writer clamps)
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_ENTRY_INTS = (("size", 0, _INT64), ("mode", 0, 0o10000), ("uid", 0, _ID_END),
+               ("gid", 0, _ID_END), ("mtime_ns", -_INT64, _INT64))
+_OPTIONAL_TEXT = ("created", "host")
+_RECORD_TEXT = ("id", "name", "root", "public_key", "version")  # in "portal" and "tool"
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,109 @@ def parse_sha256sums(text: str) -> tuple[dict[str, str], list[str]]:
     return sums, problems
 
 
+def _brief(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def manifest_entry_problems(entry: Any) -> str | None:
+    """Why one manifest entry cannot be used (a wrong type or an out-of-range value), as a
+    sentence naming it, or None. Restore trusts these values (chown, chmod, utime), so an
+    archive is refused on the first one that is wrong rather than failing half way."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        return f"{MANIFEST_NAME}: an entry has no path."
+    name = show_short(entry["path"])
+    kind = entry.get("type")
+    if not isinstance(kind, str) or kind not in _TYPE_BITS:
+        return f"{name}: the manifest's type {_brief(kind)} is not file, dir or symlink."
+    for key, low, end in _ENTRY_INTS:
+        value = entry.get(key)
+        if not _is_int(value) or not low <= value < end:
+            return f"{name}: the manifest's {key} {_brief(value)} is missing or out of range."
+    if kind == "file" and not (isinstance(entry.get("sha256"), str)
+                               and _SHA256_HEX.fullmatch(entry["sha256"])):
+        return f"{name}: the manifest has no valid SHA-256 for it."
+    target = entry.get("target")
+    if kind == "symlink" and not (isinstance(target, str) and target and "\x00" not in target
+                                  and _encodes(target)):
+        return f"{name}: the manifest has no valid link target for it."
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shape_problems(doc: dict[str, Any]) -> Iterator[str]:
+    """Top-level values of the wrong type, which a restore plan would trip over."""
+    for key in _OPTIONAL_TEXT:
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            yield f"{MANIFEST_NAME}: its {key} is not text."
+    for key in ("tool", "portal"):
+        value = doc.get(key)
+        if value is not None and not (isinstance(value, dict) and all(
+                value.get(k) is None or isinstance(value[k], str) for k in _RECORD_TEXT)):
+            yield f"{MANIFEST_NAME}: its {key} is not a record with texts."
+    items, volumes = doc.get("items"), doc.get("volumes")
+    if not isinstance(items, list):
+        yield f"{MANIFEST_NAME}: it has no list of items."
+        items = []
+    if volumes is not None and not (isinstance(volumes, list)
+                                    and all(isinstance(v, dict) for v in volumes)):
+        yield f"{MANIFEST_NAME}: its volumes are not a list of records."
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            yield f"{MANIFEST_NAME}: item {number} has no id."
+            continue
+        label = show_short(item["id"])
+        paths, containers = item.get("paths"), item.get("containers")
+        if paths is not None and not (isinstance(paths, list)
+                                      and all(isinstance(p, str) for p in paths)):
+            yield f"{MANIFEST_NAME}: the paths of item {label} are not a list of texts."
+        if containers is not None and not (isinstance(containers, list) and all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) for c in containers)):
+            yield f"{MANIFEST_NAME}: the containers of item {label} are not a list of records."
+
+
+def manifest_problems(doc: dict[str, Any]) -> list[str]:
+    """Every reason a (format 1) manifest's values cannot be used: its shape, then each entry."""
+    problems = list(_shape_problems(doc))
+    entries = doc.get("entries")
+    if not isinstance(entries, list):
+        return [*problems, f"{MANIFEST_NAME}: it has no list of entries."]
+    for entry in entries:
+        problem = manifest_entry_problems(entry)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _metadata_mismatches(entry: ZipEntry, rec: dict[str, Any], kind: str) -> Iterator[str]:
+    """How the zip's own metadata (which `unzip -X` applies) differs from the manifest's."""
+    name = show_short(entry.name)
+    mode = entry.unix_mode
+    # Symlinks are always written 0777 (Linux ignores their permission bits).
+    want = _TYPE_BITS[kind] | (0o777 if kind == "symlink" else rec["mode"])
+    if mode is not None and mode != want:
+        yield f"{name}: the archive stores mode {mode:o} but the manifest says {want:o}."
+    uid, gid = entry.uid, entry.gid
+    if uid is not None and gid is not None and (uid, gid) != (rec["uid"], rec["gid"]):
+        yield (f"{name}: the archive stores owner {uid}:{gid} but the manifest says "
+               f"{rec['uid']}:{rec['gid']}.")
+    mtime = entry.unix_mtime
+    secs = max(-_UT_SECONDS, min(_UT_SECONDS - 1, rec["mtime_ns"] // 1_000_000_000))
+    if mtime is not None and mtime != secs:
+        yield f"{name}: the archive stores mtime {mtime} but the manifest says {secs}."
+
+
 def _kind(entry: ZipEntry) -> str:
     return "dir" if entry.is_dir else "symlink" if entry.is_symlink else "file"
 
@@ -134,6 +259,7 @@ class _Verifier:
         self.sums: dict[str, str] | None = None
         self.manifest: dict[str, Any] | None = None
         self.listed: dict[str, dict[str, Any]] | None = None  # manifest entries by path
+        self.unusable: set[str] = set()  # listed with invalid values (reported): not compared
         self.bytes_done = 0
         self.bytes_total = sum(e.size for e in reader.entries)
         self.entries_done = 0
@@ -155,11 +281,9 @@ class _Verifier:
             self._load_manifest(self.meta[MANIFEST_NAME])
 
     def _load_sums(self, data: bytes) -> None:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.problems.add(f"{SUMS_NAME}: it is not valid UTF-8.")
-            return
+        # Names that are not UTF-8 are listed with their raw bytes (as sha256sum writes them);
+        # decoded like the reader decodes such entry names, so the two compare equal.
+        text = data.decode("utf-8", "surrogateescape")
         self.sums, problems = parse_sha256sums(text)
         for problem in problems:
             self.problems.add(problem)
@@ -167,7 +291,7 @@ class _Verifier:
     def _load_manifest(self, data: bytes) -> None:
         try:
             doc = json.loads(data)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # the C decoder recurses on nesting
             self.problems.add(f"{MANIFEST_NAME}: it is not valid JSON ({err}).")
             return
         fmt = doc.get("format") if isinstance(doc, dict) else None
@@ -178,6 +302,8 @@ class _Verifier:
         if fmt > 1:
             self.problems.add(f"{MANIFEST_NAME}: format {fmt} is newer than this tool reads.")
             return
+        for problem in _shape_problems(doc):
+            self.problems.add(problem)
         entries = doc.get("entries")
         if not isinstance(entries, list):
             self.problems.add(f"{MANIFEST_NAME}: it has no list of entries.")
@@ -189,6 +315,10 @@ class _Verifier:
                 continue
             if rec["path"] in listed:
                 self.problems.add(f"{show(rec['path'])}: listed twice in the manifest.")
+            problem = manifest_entry_problems(rec)
+            if problem:
+                self.problems.add(problem)
+                self.unusable.add(rec["path"])
             listed[rec["path"]] = rec
         self.listed = listed
 
@@ -267,6 +397,8 @@ class _Verifier:
                 f"{show(name)}: the manifest says {rec.get('type')!r} but the archive has a {kind}."
             )
             return
+        if name in self.unusable:
+            return
         if kind != "dir" and rec.get("size") != entry.size:
             self.problems.add(
                 f"{show(name)}: the manifest says {rec.get('size')} bytes "
@@ -274,8 +406,10 @@ class _Verifier:
             )
         if kind == "file" and rec.get("sha256") != sha:
             self.problems.add(f"{show(name)}: its SHA-256 does not match the manifest.")
-        if kind == "symlink" and rec.get("target", "").encode() != head:
+        if kind == "symlink" and rec["target"].encode() != head:
             self.problems.add(f"{show(name)}: its link target does not match the manifest.")
+        for problem in _metadata_mismatches(entry, rec, kind):
+            self.problems.add(problem)
 
     # -- after the pass ------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ Only read, seek and tell are used (no fileno, no mmap), so the source may be a p
 decrypting reader. The whole central directory is read in one call and parsed with
 `struct.unpack_from` on that single buffer: a million entries parse in about 1.5 s.
 Entry streams verify CRC-32 and size as they go and refuse to inflate past the declared size.
+Every offset and size read from the archive is bounded by the file's size before it is used, so a
+crafted (ZIP64) value gives a ZipFormatError sentence, never an OverflowError.
 
 Streams share the reader's file object and seek before every read, so several may be open at
 once, but a reader must not be used from two threads at the same time.
@@ -24,6 +26,7 @@ from types import TracebackType
 from typing import BinaryIO, cast
 
 from tui.core.errors import PortalBackupError
+from tui.core.model import MAX_PATH_DEPTH
 
 try:  # ISA-L inflates and checksums several times faster than zlib.
     from isal import isal_zlib as _inflate_lib
@@ -34,7 +37,9 @@ __all__ = [
     "ZipEntry",
     "ZipFormatError",
     "ZipReader",
+    "path_depth",
     "safe_name",
+    "show_short",
     "structure_problems",
     "unsafe_reason",
 ]
@@ -60,6 +65,9 @@ _UNIX = 3
 _STORED, _DEFLATED = 0, 8
 _RAW_CHUNK = 1 << 18  # compressed bytes read per call while inflating
 _DOS_EPOCH = 315532800  # 1980-01-01T00:00:00Z, used for invalid DOS dates
+_MAX_SIZE = (1 << 63) - 1  # beyond what any file, seek or read can be
+_SHOWN_NAME = 120  # characters of a very long name kept in a message
+_NAME_MAX = 255  # bytes in one path component (NAME_MAX)
 
 
 class ZipFormatError(PortalBackupError):
@@ -69,6 +77,17 @@ class ZipFormatError(PortalBackupError):
 def show(name: str) -> str:
     """A name as it should appear in a one-line message (escaped if it holds control chars)."""
     return name if name.isprintable() else repr(name)[1:-1]
+
+
+def show_short(name: str) -> str:
+    """show(name), cut to its first characters when it is too long for a one-line message."""
+    text = show(name)
+    return text if len(text) <= _SHOWN_NAME else text[:_SHOWN_NAME] + "..."
+
+
+def path_depth(name: str) -> int:
+    """How many path components an archive name has ("a/b/" and "a/b" both have 2)."""
+    return name.rstrip("/").count("/") + 1
 
 
 def _extra_field(extra: bytes, wanted: int) -> bytes | None:
@@ -178,12 +197,18 @@ class ZipEntry:
         return (1980 + (d >> 9), (d >> 5) & 0xF, d & 0x1F, t >> 11, (t >> 5) & 0x3F, (t & 0x1F) * 2)
 
     @property
-    def mtime(self) -> int:
-        """UTC epoch seconds: the extended timestamp (0x5455) when present, else the DOS time."""
+    def unix_mtime(self) -> int | None:
+        """The extended timestamp's (0x5455) modification time, or None when it has none."""
         ts = _extra_field(self.extra, 0x5455)
         if ts is not None and len(ts) >= 5 and ts[0] & 1:
             return cast(int, struct.unpack_from("<i", ts, 1)[0])
-        return _dos_to_epoch(self.dos_date, self.dos_time)
+        return None
+
+    @property
+    def mtime(self) -> int:
+        """UTC epoch seconds: the extended timestamp (0x5455) when present, else the DOS time."""
+        mtime = self.unix_mtime
+        return _dos_to_epoch(self.dos_date, self.dos_time) if mtime is None else mtime
 
     def _unix_ids(self) -> tuple[int, int] | None:
         # Info-ZIP "new Unix" field: version 1, then a length-prefixed little-endian uid and gid.
@@ -322,6 +347,8 @@ class ZipReader:
         if len(loc) == _LOC64.size and _LOC64.unpack(loc)[0] == _LOC64_SIG:
             self.zip64 = True
             z64_offset = _LOC64.unpack(loc)[2]
+            if z64_offset + _EOCD64.size > eocd - _LOC64.size:
+                raise self._fail("the ZIP64 end record's offset points past its locator.")
             rec = self._read_at(z64_offset, _EOCD64.size)
             if len(rec) < _EOCD64.size or _EOCD64.unpack(rec)[0] != _EOCD64_SIG:
                 raise self._fail("the ZIP64 end of central directory record is missing or damaged.")
@@ -384,6 +411,10 @@ class ZipReader:
                 except UnicodeDecodeError:
                     name = raw.decode("utf-8", "replace")
                     self.layout_problems.append(f"{show(name)}: the name is not valid UTF-8.")
+            elif system == _UNIX:
+                # Raw name bytes, as Info-ZIP stores names that are not UTF-8: decoded like
+                # os.fsdecode, so writing the str back to disk recreates the exact bytes.
+                name = raw.decode("utf-8", "surrogateescape")
             else:
                 name = raw.decode("cp437")
             if size == _MAX32 or csize == _MAX32 or offset == _MAX32:
@@ -413,6 +444,12 @@ class ZipReader:
 
     def data_offset(self, entry: ZipEntry) -> int:
         """Checks the entry's local header and returns where its data starts."""
+        # A crafted (ZIP64) offset may exceed what seek accepts: bound it by the file first.
+        if entry.header_offset + _LFH.size > self.file_size:
+            raise ZipFormatError(
+                f"{show_short(entry.name)}: its local header offset {entry.header_offset} "
+                "lies past the end of the archive."
+            )
         head = self._read_at(entry.header_offset, _LFH.size)
         if len(head) < _LFH.size or _LFH.unpack(head)[0] != _LFH_SIG:
             raise ZipFormatError(f"{show(entry.name)}: its local header is missing or damaged.")
@@ -433,7 +470,12 @@ class ZipReader:
                 f"{show(entry.name)}: compression method {entry.method} is not supported "
                 "(only stored and deflate are)."
             )
-        return cast(BinaryIO, _EntryStream(self._fp, entry, self.data_offset(entry)))
+        start = self.data_offset(entry)
+        if start + entry.compressed_size > self.file_size or entry.size > _MAX_SIZE:
+            raise ZipFormatError(
+                f"{show_short(entry.name)}: its declared size runs past the end of the archive."
+            )
+        return cast(BinaryIO, _EntryStream(self._fp, entry, start))
 
     def read_entry(self, entry: ZipEntry, limit: int | None = None) -> bytes:
         """All of the entry's bytes; refuses entries declaring more than `limit` bytes."""
@@ -573,8 +615,24 @@ def structure_problems(reader: ZipReader) -> list[str]:
     """Everything wrong with the archive's layout, without reading any entry's data."""
     problems = list(reader.layout_problems)
     counts: dict[str, int] = {}
+    paths: dict[str, str] = {}  # "a" for both "a" and "a/": one cannot be a file and a dir
     for entry in reader.entries:
         counts[entry.name] = counts.get(entry.name, 0) + 1
+        other = paths.setdefault(entry.name.rstrip("/"), entry.name)
+        if other != entry.name:
+            problems.append(f"{show_short(entry.name)}: the same path as {show_short(other)}, "
+                            "as a file and a directory at once.")
+        depth = path_depth(entry.name)
+        if depth > MAX_PATH_DEPTH:
+            problems.append(
+                f"{show_short(entry.name)}: the name is {depth} directories deep, "
+                f"more than the {MAX_PATH_DEPTH} allowed."
+            )
+        elif any(len(part) > _NAME_MAX for part in entry.raw_name.split(b"/")):
+            problems.append(
+                f"{show_short(entry.name)}: a component of the name is longer than "
+                f"{_NAME_MAX} bytes, which no Linux file system can create."
+            )
         reason = unsafe_reason(entry.name)
         if reason:
             problems.append(f"{show(entry.name)}: unsafe name: {reason}.")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 from ..errors import PortalBackupError
+from ..model import MAX_PATH_DEPTH
 from . import deflate
 
 PIECE = 1 << 20  # the unit of parallel deflate and of streamed reads
@@ -412,7 +413,7 @@ class ZipWriter:
         usize = len(raw) if size is None else size
         csize = len(packed)
         offset = self._out.pos
-        name_b = _encode_name(meta.name)
+        name_b, flags = _encode_name(meta.name)
         zip64 = usize >= ZIP64_LIMIT or csize >= ZIP64_LIMIT
         unix = extra = _unix_extras(meta)
         if zip64:
@@ -420,13 +421,13 @@ class ZipWriter:
         dos_time, dos_date = _dos_datetime(meta.mtime_ns)
         version = 45 if zip64 else 20
         self._out.write(struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, version, FLAG_UTF8, method, dos_time, dos_date, crc,
+            "<IHHHHHIIIHH", 0x04034B50, version, flags, method, dos_time, dos_date, crc,
             ZIP64_LIMIT if zip64 else csize, ZIP64_LIMIT if zip64 else usize,
             len(name_b), len(extra)))
         self._out.write(name_b)
         self._out.write(extra)
         self._out.write(packed)
-        self._record(unix, name_b, FLAG_UTF8, method, dos_time, dos_date, crc, csize, usize,
+        self._record(unix, name_b, flags, method, dos_time, dos_date, crc, csize, usize,
                      offset, attr, version)
         self._notify(WrittenEntry(meta.name, kind, usize, csize, crc, digest, method, offset,
                                   meta, target, source))
@@ -434,9 +435,9 @@ class ZipWriter:
     def _write_streamed(self, meta: EntryMeta, pieces: queue.Queue, compress: bool,  # type: ignore[type-arg]
                         zip64: bool, source: str | None) -> None:
         offset = self._out.pos
-        name_b = _encode_name(meta.name)
+        name_b, name_flag = _encode_name(meta.name)
         method = METHOD_DEFLATED if compress else METHOD_STORED
-        flags = FLAG_UTF8 | FLAG_DESCRIPTOR
+        flags = name_flag | FLAG_DESCRIPTOR
         unix = extra = _unix_extras(meta)
         if zip64:
             extra = struct.pack("<HHQQ", 1, 16, 0, 0) + extra
@@ -573,10 +574,19 @@ def _read_full(reader: BinaryIO, n: int) -> bytes:
 
 
 
-def _encode_name(name: str) -> bytes:
+def _encode_name(name: str) -> tuple[bytes, int]:
+    """The stored name and its flag bits: UTF-8 with bit 11, or else the raw bytes of a name
+    that is not UTF-8 (a str from os.fsdecode, surrogate-escaped) without it, as Info-ZIP does."""
     if name.startswith("/") or ".." in name.split("/"):
         raise ZipWriteError(f"refusing to store the unsafe name {name!r}")
+    if name.rstrip("/").count("/") >= MAX_PATH_DEPTH:  # verify and restore refuse deeper
+        raise ZipWriteError(f"refusing to store {name[:80]!r}...: it is more than "
+                            f"{MAX_PATH_DEPTH} directories deep")
     try:
-        return name.encode("utf-8")
+        return name.encode("utf-8"), FLAG_UTF8
+    except UnicodeEncodeError:
+        pass
+    try:
+        return name.encode("utf-8", "surrogateescape"), 0
     except UnicodeEncodeError as exc:
-        raise ZipWriteError(f"the file name {name!r} is not valid UTF-8") from exc
+        raise ZipWriteError(f"the file name {name!r} cannot be stored") from exc
