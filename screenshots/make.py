@@ -1,4 +1,4 @@
-"""Regenerate the SVG screenshots of every screen from the demo Portal (tui/demo.py).
+"""Regenerate the SVG screenshots of every screen from the demo Portal (tui/ui/demo/portal.py).
 
     python screenshots/make.py            # writes screenshots/*.svg (100x30 terminal)
 
@@ -20,8 +20,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tui.app import PortalBackupApp  # noqa: E402
-from tui.demo import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes  # noqa: E402
+from tui.ui.app import PortalBackupApp  # noqa: E402
+from tui.ui.demo.portal import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes  # noqa: E402
 
 SIZE = (100, 30)
 

@@ -26,9 +26,9 @@ import portal_fixture as pf
 import pytest
 from clirun import COMMAND, run
 
+from tui.core.backup.sources import PATH_MAX, _ChunkStream, _nodes_from_tar
 from tui.core.errors import PortalBackupError
 from tui.core.model import MAX_PATH_DEPTH
-from tui.core.sources import PATH_MAX, _ChunkStream, _nodes_from_tar
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEADLINE = 60.0

@@ -39,15 +39,15 @@ from hypothesis import strategies as st
 from test_verify import plan_error  # the planner's whole path, as `restore --all` takes it
 from zipfixtures import RawEntry, build_zip, crafted_backup
 
+from tui.core.archive.manifest import entry_record
 from tui.core.archive.verify import manifest_problems, verify_archive
 from tui.core.archive.zipreader import ZipFormatError, ZipReader, structure_problems
 from tui.core.archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
 from tui.core.errors import PortalBackupError
 from tui.core.events import Log
-from tui.core.manifest import entry_record
-from tui.core.restore import RestoreOptions, run_restore
-from tui.core.restore_plan import load_plan
-from tui.core.restore_policy import BIND_ROOTS_ENV
+from tui.core.restore.plan import load_plan
+from tui.core.restore.policy import BIND_ROOTS_ENV
+from tui.core.restore.run import RestoreOptions, run_restore
 
 # Hypothesis' deadline only measures an example after it returns, so a real hang is caught by
 # the watchdog below instead; a slow CI machine then cannot turn a timing into a failure.
@@ -182,7 +182,8 @@ def mutated(draw: st.DrawFn, base: bytes) -> bytes:
 
 def writer_backup(entries: list[tuple[str, str, bytes]]) -> bytes:
     """A backup made by the project's own writer: (name, type, data) entries, then the
-    manifest (tui.core.manifest's entry records) and SHA256SUMS, as `create` lays them out."""
+    manifest (tui.core.archive.manifest's entry records) and SHA256SUMS, as `create` lays
+    them out."""
     written: list[WrittenEntry] = []
     out = io.BytesIO()
     writer = ZipWriter(out, threads=2, on_written=written.append)

@@ -19,7 +19,7 @@ import portal_fixture as pf
 import pytest
 from restorekit import backup, restore, same_tree, snapshot, volume_snapshots
 
-from tui.core.signing import public_key_pem
+from tui.core.crypto.signing import public_key_pem
 
 pytestmark = pytest.mark.docker
 

@@ -25,10 +25,10 @@ from restorekit import backup, restore
 from zipfixtures import RawEntry, build_zip, manifest_record
 
 from tui.core.archive.zipreader import ZipReader
-from tui.core.restore_plan import RestorePlan, load_plan
-from tui.core.restore_policy import BIND_ROOTS_ENV, ContainerPolicy
-from tui.core.signing import public_key_pem, sign_manifest
-from tui.restore_text import archive_line
+from tui.core.crypto.signing import public_key_pem, sign_manifest
+from tui.core.restore.plan import RestorePlan, load_plan
+from tui.core.restore.policy import BIND_ROOTS_ENV, ContainerPolicy
+from tui.ui.logic.restore_text import archive_line
 
 DIR = stat.S_IFDIR | 0o755
 OLD_ROOT = "/home/portal"  # the archive's Portal root, as a real backup records it

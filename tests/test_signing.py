@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from tui.core.crypto.signing import public_key_pem, sign_manifest, verify_manifest_signature
 from tui.core.errors import PortalBackupError
-from tui.core.signing import public_key_pem, sign_manifest, verify_manifest_signature
 
 MANIFEST = b'{"format": 1, "portal": {"id": "f00ba4", "public_key": "..."}, "entries": []}\n'
 

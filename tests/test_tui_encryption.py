@@ -19,7 +19,6 @@ from textual.events import Paste
 from tuihelp import archives_in, home_with_host_items, host_app, out_dir, run, wait_for
 
 import tui.core.crypto.recipients as recipients_module
-from tui.app import PortalBackupApp
 from tui.core.crypto.age import (
     AgeNoMatchError,
     ScryptIdentity,
@@ -27,25 +26,26 @@ from tui.core.crypto.age import (
     X25519Identity,
     encrypt_stream,
 )
-from tui.datasource import HostSource
-from tui.demo import ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes
-from tui.encryption import (
+from tui.ui.app import PortalBackupApp
+from tui.ui.demo.portal import ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes
+from tui.ui.logic.datasource import HostSource
+from tui.ui.logic.encryption import (
     Encryption,
     decrypt_command,
     encrypted_output,
     parse_keys,
     passphrase_strength,
 )
-from tui.screens.dialogs import ConfirmDialog, PrivateKeyDialog
-from tui.screens.done import DoneScreen
-from tui.screens.encryption import EncryptionDialog
-from tui.screens.explorer import ExplorerScreen
-from tui.screens.home import HomeScreen
-from tui.screens.progress import ProgressScreen
-from tui.screens.unlock import UnlockDialog
-from tui.screens.verify import VerifyScreen
-from tui.unlock import ArchiveKeys, KeyNeeded, RememberingScryptIdentity, cli_identities
-from tui.widgets.archive_tree import ArchiveTree
+from tui.ui.logic.unlock import ArchiveKeys, KeyNeeded, RememberingScryptIdentity, cli_identities
+from tui.ui.screens.dialogs import ConfirmDialog, PrivateKeyDialog
+from tui.ui.screens.done import DoneScreen
+from tui.ui.screens.encryption import EncryptionDialog
+from tui.ui.screens.explorer import ExplorerScreen
+from tui.ui.screens.home import HomeScreen
+from tui.ui.screens.progress import ProgressScreen
+from tui.ui.screens.unlock import UnlockDialog
+from tui.ui.screens.verify import VerifyScreen
+from tui.ui.widgets.archive_tree import ArchiveTree
 
 SIZE = (100, 40)
 PASSPHRASE = "plum tractor Velvet 42 orbit"

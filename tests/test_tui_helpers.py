@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tui.archive_index import ArchiveIndex, matching
-from tui.batcher import Batcher
 from tui.core.archive.zipreader import ZipReader
-from tui.demo import demo_inventory, demo_sizes
-from tui.extract import extract
-from tui.fetchcmd import fetch_commands
-from tui.preview import make_preview, mask_private_keys
-from tui.selection import Selection
+from tui.ui.demo.portal import demo_inventory, demo_sizes
+from tui.ui.logic.archive_index import ArchiveIndex, matching
+from tui.ui.logic.batcher import Batcher
+from tui.ui.logic.extract import extract
+from tui.ui.logic.fetchcmd import fetch_commands
+from tui.ui.logic.preview import make_preview, mask_private_keys
+from tui.ui.logic.selection import Selection
 
 
 def test_app_toggles_its_mounts_and_a_mount_makes_it_partial() -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from tuihelp import run, wait_for
 
-from tui.app import PortalBackupApp
-from tui.demo import DemoSource
-from tui.screens.home import HomeScreen
-from tui.widgets.item_tree import ItemTree
+from tui.ui.app import PortalBackupApp
+from tui.ui.demo.portal import DemoSource
+from tui.ui.screens.home import HomeScreen
+from tui.ui.widgets.item_tree import ItemTree
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENS = ["home", "progress", "done", "explorer", "help", "dialogs", "verify", "encryption",
@@ -24,7 +24,7 @@ SCREENS = ["home", "progress", "done", "explorer", "help", "dialogs", "verify", 
 
 @pytest.mark.parametrize("name", SCREENS)
 def test_screen_modules_import_and_their_styles_exist(name: str) -> None:
-    module = importlib.import_module(f"tui.screens.{name}")
+    module = importlib.import_module(f"tui.ui.screens.{name}")
     css = [getattr(obj, "CSS_PATH", None) for obj in vars(module).values()
            if isinstance(obj, type) and obj.__module__ == module.__name__]
     for path in filter(None, css):
@@ -38,7 +38,7 @@ def test_style_sheets_are_package_data() -> None:
 
 
 def test_every_binding_has_a_key_other_than_escape() -> None:
-    from tui.screens.help import help_sections
+    from tui.ui.screens.help import help_sections
 
     for title, bindings in help_sections():
         by_action: dict[str, set[str]] = {}

@@ -29,18 +29,18 @@ from tuihelp import (
     wait_for,
 )
 
-from tui.app import PortalBackupApp, _install_hangup_handlers
-from tui.datasource import HostSource
-from tui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
-from tui.screens.done import DoneScreen
-from tui.screens.explorer import ExplorerScreen
-from tui.screens.help import HelpScreen
-from tui.screens.home import HomeScreen
-from tui.screens.progress import UPDATE_HZ, ProgressScreen
-from tui.screens.verify import VerifyScreen
-from tui.widgets.archive_tree import ArchiveTree
-from tui.widgets.item_tree import ItemTree
-from tui.widgets.preview_pane import PreviewPane
+from tui.ui.app import PortalBackupApp, _install_hangup_handlers
+from tui.ui.logic.datasource import HostSource
+from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
+from tui.ui.screens.done import DoneScreen
+from tui.ui.screens.explorer import ExplorerScreen
+from tui.ui.screens.help import HelpScreen
+from tui.ui.screens.home import HomeScreen
+from tui.ui.screens.progress import UPDATE_HZ, ProgressScreen
+from tui.ui.screens.verify import VerifyScreen
+from tui.ui.widgets.archive_tree import ArchiveTree
+from tui.ui.widgets.item_tree import ItemTree
+from tui.ui.widgets.preview_pane import PreviewPane
 
 SIZE = (100, 40)
 

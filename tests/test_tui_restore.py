@@ -3,7 +3,7 @@
 The restores are real: the test Portal on the real Docker engine, an archive made by the real
 `portal-backup create`, restored through the UI and compared byte for byte (modes, owners,
 mtimes, symlinks) with a copy taken before the backup. Hostile archives are refused with a
-sentence and nothing written. Snapshots use the demo restore (tui/restore_demo.py: fixed data,
+sentence and nothing written. Snapshots use the demo restore (tui/ui/demo/restore.py: fixed data,
 no Docker). Update them after a deliberate UI change with:
 pytest tests/test_tui_restore.py --snapshot-update
 """
@@ -32,21 +32,21 @@ from textual.events import Paste
 from tuihelp import run, wait_for
 from zipfixtures import RawEntry, build_zip, manifest_record
 
-from tui.app import PortalBackupApp
 from tui.core.crypto.age import ScryptRecipient, encrypt_stream
-from tui.datasource import HostSource
-from tui.demo import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock
-from tui.restore_choice import RestoreChoice
-from tui.restore_demo import demo_plan
-from tui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog
-from tui.screens.explorer import ExplorerScreen
-from tui.screens.home import HomeScreen
-from tui.screens.restore import RestoreScreen
-from tui.screens.restore_done import RestoreDoneScreen
-from tui.screens.restore_dryrun import RestoreDryRunScreen
-from tui.screens.restore_run import UPDATE_HZ, RestoreRunScreen
-from tui.screens.unlock import UnlockDialog
-from tui.widgets.restore_tree import RestoreTree
+from tui.ui.app import PortalBackupApp
+from tui.ui.demo.portal import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock
+from tui.ui.demo.restore import demo_plan
+from tui.ui.logic.datasource import HostSource
+from tui.ui.logic.restore_choice import RestoreChoice
+from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog
+from tui.ui.screens.explorer import ExplorerScreen
+from tui.ui.screens.home import HomeScreen
+from tui.ui.screens.restore import RestoreScreen
+from tui.ui.screens.restore_done import RestoreDoneScreen
+from tui.ui.screens.restore_dryrun import RestoreDryRunScreen
+from tui.ui.screens.restore_run import UPDATE_HZ, RestoreRunScreen
+from tui.ui.screens.unlock import UnlockDialog
+from tui.ui.widgets.restore_tree import RestoreTree
 
 SIZE = (100, 40)
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 60), id="200x60")]

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from tuihelp import wait_for
 
-from tui.app import PortalBackupApp
 from tui.core.crypto.age import X25519Identity
-from tui.demo import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes
-from tui.screens.done import DoneScreen
-from tui.screens.explorer import ExplorerScreen
-from tui.screens.home import HomeScreen
-from tui.screens.progress import ProgressScreen
+from tui.ui.app import PortalBackupApp
+from tui.ui.demo.portal import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock, demo_archive_bytes
+from tui.ui.screens.done import DoneScreen
+from tui.ui.screens.explorer import ExplorerScreen
+from tui.ui.screens.home import HomeScreen
+from tui.ui.screens.progress import ProgressScreen
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 60), id="200x60")]
 

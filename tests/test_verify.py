@@ -20,6 +20,7 @@ import pytest
 import zipfixtures as zf
 from zipfixtures import Backup, RawEntry, SeekOnly, build_zip, flip_bit, make_backup
 
+from tui.core.archive.extract import check_names, join_records, relative
 from tui.core.archive.verify import (
     MAX_PROBLEMS,
     VerifyProgress,
@@ -29,9 +30,8 @@ from tui.core.archive.verify import (
 )
 from tui.core.archive.zipreader import ZipReader
 from tui.core.errors import Cancelled, PortalBackupError
-from tui.core.extract import check_names, join_records, relative
 from tui.core.model import MAX_PATH_DEPTH
-from tui.core.restore_plan import load_plan
+from tui.core.restore.plan import load_plan
 
 FILES = {
     "user_data/shared/a.txt": b"hello\n",
@@ -342,7 +342,7 @@ def rsa_key_pair() -> tuple[Any, str]:
 
 
 def test_bad_signature_is_invalid(tmp_path: Path) -> None:
-    pytest.importorskip("tui.core.signing")
+    pytest.importorskip("tui.core.crypto.signing")
     _key, public = rsa_key_pair()
     b = backup(tmp_path, signature=b"\x00" * 512, public_key=public)
     report = verify_archive(b.path)
@@ -351,7 +351,7 @@ def test_bad_signature_is_invalid(tmp_path: Path) -> None:
 
 
 def test_unreadable_public_key_is_invalid(tmp_path: Path) -> None:
-    pytest.importorskip("tui.core.signing")
+    pytest.importorskip("tui.core.crypto.signing")
     b = backup(tmp_path, signature=b"\x00" * 64, public_key="-----BEGIN PUBLIC KEY-----\nnope\n")
     report = verify_archive(b.path)
     assert report.signature == "invalid" and not report.ok
@@ -361,10 +361,10 @@ def test_unreadable_public_key_is_invalid(tmp_path: Path) -> None:
 
 
 def test_good_signature_is_valid(tmp_path: Path) -> None:
-    signing = pytest.importorskip("tui.core.signing")
+    signing = pytest.importorskip("tui.core.crypto.signing")
     sign = getattr(signing, "sign_manifest", None)
     if sign is None:
-        pytest.skip("tui.core.signing has no sign_manifest to make a signature with")
+        pytest.skip("tui.core.crypto.signing has no sign_manifest to make a signature with")
     from cryptography.hazmat.primitives import serialization
 
     key, public = rsa_key_pair()

@@ -15,9 +15,9 @@ import portal_fixture as pf
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from tui.app import PortalBackupApp
-from tui.datasource import HostSource
-from tui.screens.home import HomeScreen
+from tui.ui.app import PortalBackupApp
+from tui.ui.logic.datasource import HostSource
+from tui.ui.screens.home import HomeScreen
 
 T = TypeVar("T")
 S = TypeVar("S", bound=Screen[Any])

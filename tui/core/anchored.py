@@ -16,7 +16,7 @@ import os
 import stat
 from collections.abc import Callable
 
-from .errors import PortalBackupError
+from tui.core.errors import PortalBackupError
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import DockerUnavailable
+from tui.core.errors import DockerUnavailable
 
 
 def connect(timeout: float = 10.0) -> Any:

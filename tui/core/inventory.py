@@ -12,10 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from . import portaldb
-from .docker_api import connect
-from .errors import DockerUnavailable, PortalBackupError, first_line
-from .model import (
+from tui.core import portaldb
+from tui.core.docker_api import connect
+from tui.core.errors import DockerUnavailable, PortalBackupError, first_line
+from tui.core.model import (
     APP_DATA_REL,
     APPS_REL,
     BINDS_PREFIX,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from .errors import DockerUnavailable, UsageError
-from .model import ContainerInfo, Inventory, Item, Source
+from tui.core.errors import DockerUnavailable, UsageError
+from tui.core.model import ContainerInfo, Inventory, Item, Source
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import PortalBackupError
+from tui.core.errors import PortalBackupError
 
 
 def read_consistent(path: Path, attempts: int = 20) -> bytes:

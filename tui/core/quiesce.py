@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .checkpoint import KILL_AT_ENV, STEPS_ENV, checkpoint
-from .errors import PortalBackupError, first_line
-from .model import ContainerInfo
-from .quiesce_journal import JOURNAL_NAME, Action, Change, Journal, load_journal
-from .runlock import RunLock, lock_path
-from .state import state_dir, write_json_atomic
+from tui.core.checkpoint import KILL_AT_ENV, STEPS_ENV, checkpoint
+from tui.core.errors import PortalBackupError, first_line
+from tui.core.model import ContainerInfo
+from tui.core.quiesce_journal import JOURNAL_NAME, Action, Change, Journal, load_journal
+from tui.core.runlock import RunLock, lock_path
+from tui.core.state import state_dir, write_json_atomic
 
 __all__ = ["STOP_TIMEOUT", "AppDowntime", "Change", "Journal", "QuiesceMode", "Quiescer",
            "RestoreStopper", "RunLock", "lock_path", "recover_journal", "resume_changes"]

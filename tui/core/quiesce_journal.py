@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import PortalBackupError
-from .state import write_json_atomic
+from tui.core.errors import PortalBackupError
+from tui.core.state import write_json_atomic
 
 JOURNAL_NAME = "journal.json"
 Action = Literal["stopped", "paused", "stopped-paused"]

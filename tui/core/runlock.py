@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import PortalBackupError
+from tui.core.errors import PortalBackupError
 
 LOCK_ENV = "PORTAL_BACKUP_LOCK_FILE"
 

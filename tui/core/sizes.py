@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .model import Inventory, Size, Source
+from tui.core.model import Inventory, Size, Source
 
 
 def scan_size(path: str, cancel: threading.Event | None = None) -> Size:

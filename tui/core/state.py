@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .errors import PortalBackupError
+from tui.core.errors import PortalBackupError
 
 STATE_DIR_ENV = "PORTAL_BACKUP_STATE_DIR"
 # write_json_atomic's temporary names: ".<name>.tmp-<pid>-<random>" (older runs: no random part).

@@ -23,11 +23,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
+from tui.core.archive.zipreader import (
+    ZipEntry,
+    ZipFormatError,
+    ZipReader,
+    show,
+    show_short,
+    structure_problems,
+)
 from tui.core.errors import Cancelled
 from tui.core.events import Throttle
 from tui.core.model import MANIFEST_NAME, META_NAMES, SIGNATURE_NAME, SUMS_NAME
-
-from .zipreader import ZipEntry, ZipFormatError, ZipReader, show, show_short, structure_problems
 
 __all__ = [
     "VerifyProgress",
@@ -441,7 +447,7 @@ class _Verifier:
             self.problems.add(f"{SIGNATURE_NAME}: there is no manifest public key to check it.")
             return "invalid", None, ""
         try:  # lazily: signing pulls in cryptography, which plain zips never need
-            from tui.core.signing import verify_manifest_signature
+            from tui.core.crypto.signing import verify_manifest_signature
         except ImportError:
             return "unchecked", None, "Signature support is unavailable: it was not checked."
         try:

@@ -25,9 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
-from ..errors import PortalBackupError
-from ..model import MAX_PATH_DEPTH
-from . import deflate
+from tui.core.archive import deflate
+from tui.core.errors import PortalBackupError
+from tui.core.model import MAX_PATH_DEPTH
 
 PIECE = 1 << 20  # the unit of parallel deflate and of streamed reads
 SMALL_BATCH_BYTES = 1 << 20  # small files are read and deflated in batches of about this size

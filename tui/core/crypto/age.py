@@ -29,9 +29,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 # The implementation is split by responsibility; everything stays importable from here.
-from .bech32 import _bech32_decode as _bech32_decode
-from .bech32 import _bech32_encode as _bech32_encode
-from .errors import (
+from tui.core.crypto.bech32 import _bech32_decode as _bech32_decode
+from tui.core.crypto.bech32 import _bech32_encode as _bech32_encode
+from tui.core.crypto.errors import (
     AgeArmorError,
     AgeError,
     AgeHeaderError,
@@ -41,15 +41,15 @@ from .errors import (
     AgeTruncatedError,
     _header_error,
 )
-from .header import ARMOR_BEGIN as ARMOR_BEGIN
-from .header import ARMOR_COLUMNS as ARMOR_COLUMNS
-from .header import ARMOR_END as ARMOR_END
-from .header import ARMOR_MAX_WHITESPACE as ARMOR_MAX_WHITESPACE
-from .header import FILE_KEY_SIZE as FILE_KEY_SIZE
-from .header import INTRO as INTRO
-from .header import MAX_HEADER_SIZE as MAX_HEADER_SIZE
-from .header import TAG_SIZE as TAG_SIZE
-from .header import (
+from tui.core.crypto.header import ARMOR_BEGIN as ARMOR_BEGIN
+from tui.core.crypto.header import ARMOR_COLUMNS as ARMOR_COLUMNS
+from tui.core.crypto.header import ARMOR_END as ARMOR_END
+from tui.core.crypto.header import ARMOR_MAX_WHITESPACE as ARMOR_MAX_WHITESPACE
+from tui.core.crypto.header import FILE_KEY_SIZE as FILE_KEY_SIZE
+from tui.core.crypto.header import INTRO as INTRO
+from tui.core.crypto.header import MAX_HEADER_SIZE as MAX_HEADER_SIZE
+from tui.core.crypto.header import TAG_SIZE as TAG_SIZE
+from tui.core.crypto.header import (
     Stanza,
     _b64encode,
     _Header,
@@ -58,11 +58,13 @@ from .header import (
     _open_source,
     _parse_header,
 )
-from .recipients import DEFAULT_MAX_SCRYPT_WORK_FACTOR as DEFAULT_MAX_SCRYPT_WORK_FACTOR
-from .recipients import DEFAULT_SCRYPT_WORK_FACTOR as DEFAULT_SCRYPT_WORK_FACTOR
-from .recipients import SCRYPT_LABEL as SCRYPT_LABEL
-from .recipients import X25519_LABEL as X25519_LABEL
-from .recipients import (
+from tui.core.crypto.recipients import (
+    DEFAULT_MAX_SCRYPT_WORK_FACTOR as DEFAULT_MAX_SCRYPT_WORK_FACTOR,
+)
+from tui.core.crypto.recipients import DEFAULT_SCRYPT_WORK_FACTOR as DEFAULT_SCRYPT_WORK_FACTOR
+from tui.core.crypto.recipients import SCRYPT_LABEL as SCRYPT_LABEL
+from tui.core.crypto.recipients import X25519_LABEL as X25519_LABEL
+from tui.core.crypto.recipients import (
     Identity,
     Recipient,
     ScryptIdentity,

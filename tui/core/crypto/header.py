@@ -14,7 +14,7 @@ from typing import IO, Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import AgeArmorError, AgeError, AgeHeaderError, _header_error
+from tui.core.crypto.errors import AgeArmorError, AgeError, AgeHeaderError, _header_error
 
 INTRO: Final = b"age-encryption.org/v1\n"
 ARMOR_BEGIN: Final = b"-----BEGIN AGE ENCRYPTED FILE-----"

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .bech32 import _bech32_decode, _bech32_encode
-from .errors import AgeError, AgeHeaderError, _header_error
-from .header import (
+from tui.core.crypto.bech32 import _bech32_decode, _bech32_encode
+from tui.core.crypto.errors import AgeError, AgeHeaderError, _header_error
+from tui.core.crypto.header import (
     ARMOR_BEGIN,
     FILE_KEY_SIZE,
     TAG_SIZE,

@@ -1,0 +1,1 @@
+"""The command line face: argument parsing, commands, and the one printer seam."""

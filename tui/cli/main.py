@@ -1,0 +1,232 @@
+"""The `portal-backup` command: argument parsing, then a call into the core, then exit.
+
+Exit status: 0 success, 1 failure, 2 usage error. Errors are one sentence on stderr; `--debug`
+shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from tui import __version__
+from tui.cli.printers import make_printer
+from tui.core.errors import PortalBackupError, UsageError
+
+EPILOG = """\
+item IDs (from `portal-backup list`):
+  core/db, core/identity, core/config, core/apps, shared,
+  app/<name>, app/<name>/<mount>, volume/<name>     (globs like 'app/*' work)
+
+examples:
+  portal-backup                             pick what to back up in the terminal UI
+  portal-backup list                        show everything that can be backed up, with sizes
+  portal-backup create --all -o /mnt/usb    back up everything into /mnt/usb
+  portal-backup create app/photos shared    back up one app and the documents
+  portal-backup create --all --exclude core/identity   everything but the private key
+  portal-backup verify backup.zip           check an archive end to end
+  portal-backup explore backup.zip          browse an archive
+  portal-backup restore backup.zip          show what an archive holds beside this host
+  portal-backup restore backup.zip app/photos --dry-run   what restoring one app would change
+
+environment: PORTAL_ROOT (default /home/portal), DOCKER_HOST, PORTAL_BACKUP_STATE_DIR
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"portal-backup: {message}\n")
+
+
+def _common_options(top: bool) -> argparse.ArgumentParser:
+    """Global options, accepted before or after the command.
+
+    The subcommands' copies default to SUPPRESS so they do not overwrite a value given before
+    the command name.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    root_default = os.environ.get("PORTAL_ROOT") or "/home/portal"
+    common.add_argument("--portal-root", metavar="PATH",
+                        default=root_default if top else argparse.SUPPRESS,
+                        help=f"the Portal's data directory (env PORTAL_ROOT; default "
+                             f"{root_default})")
+    common.add_argument("--debug", action="store_true",
+                        default=False if top else argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(top=False)
+    p = _Parser(prog="portal-backup", parents=[_common_options(top=True)],
+                description="Back up a Portal (or any Docker host) into one plain ZIP file, "
+                            "then explore, verify and restore it. Without a command, opens "
+                            "the terminal UI.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"portal-backup {__version__}")
+    p.add_argument("--no-mouse", action="store_true",
+                   help="do not capture the mouse (for terminals where it misbehaves)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    ls = sub.add_parser("list", parents=[common], help="everything that can be backed up",
+                        description="List every item that can be backed up, with its ID, "
+                                    "state and size.")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument("--no-sizes", action="store_true", help="skip computing sizes (faster)")
+
+    cr = sub.add_parser("create", parents=[common], help="write a backup archive",
+                        description="Write a backup. The archive's path is the last line on "
+                                    "stdout.", epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cr.add_argument("ids", nargs="*", metavar="ID", help="items to include (see `list`)")
+    cr.add_argument("--all", action="store_true", help="include every item")
+    cr.add_argument("--exclude", action="append", default=[], metavar="ID",
+                    help="leave this item out (repeatable)")
+    cr.add_argument("-o", "--output", metavar="PATH",
+                    help="an existing directory (default name inside) or a file name")
+    cr.add_argument("--quiesce", choices=("stop", "pause", "none"), default="stop",
+                    help="stop (default) or pause each app while its data is read, or copy "
+                         "live (none)")
+    cr.add_argument("--progress", choices=("auto", "plain", "json", "none"), default="auto",
+                    help="how to report progress (json: one event per line on stdout)")
+    cr.add_argument("--level", type=int, metavar="N",
+                    help="deflate level (default: the fast library's best speed/ratio)")
+    cr.add_argument("--threads", type=int, metavar="N", help="compression threads (default: "
+                    "all cores)")
+    cr.add_argument("--no-sign", action="store_true",
+                    help="do not sign the manifest with the Portal's identity key")
+    enc = cr.add_argument_group("encryption (age format: NAME.zip.age)")
+    enc.add_argument("--passphrase-file", metavar="FILE",
+                     help="encrypt with the passphrase in FILE (first line)")
+    enc.add_argument("--passphrase-env", metavar="VAR",
+                     help="encrypt with the passphrase in environment variable VAR")
+    enc.add_argument("--recipient", "-r", action="append", default=[], metavar="age1...",
+                     help="encrypt to this age public key (repeatable)")
+    enc.add_argument("--recipients-file", "-R", action="append", default=[], metavar="FILE",
+                     help="encrypt to the age public keys in FILE (repeatable)")
+    cr.add_argument("--volume-access", choices=("auto", "host", "docker"), default="auto",
+                    help=argparse.SUPPRESS)
+
+    vf = sub.add_parser("verify", parents=[common], help="check an archive end to end")
+    vf.add_argument("archive", metavar="ARCHIVE")
+    _add_decrypt_args(vf)
+    vf.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    ex = sub.add_parser("explore", parents=[common], help="browse an archive in the terminal UI")
+    ex.add_argument("archive", metavar="ARCHIVE")
+    _add_decrypt_args(ex)
+
+    rs = sub.add_parser("restore", parents=[common], help="restore items from an archive")
+    rs.add_argument("archive", metavar="ARCHIVE")
+    rs.add_argument("ids", nargs="*", metavar="ID")
+    rs.add_argument("--all", action="store_true", help="restore every item in the archive")
+    rs.add_argument("--dry-run", action="store_true", help="print what would change, change "
+                    "nothing")
+    rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rs.add_argument("--keep-old", action="store_true",
+                    help="keep the data each restore replaces (its path is printed) instead of "
+                         "deleting it once the app runs again")
+    rs.add_argument("--progress", choices=("auto", "plain", "json", "none"), default="auto",
+                    help="how to report progress (json: one event per line on stdout)")
+    rs.add_argument("--json", action="store_true",
+                    help="print the plan (and with --dry-run, every change) as JSON")
+    rs.add_argument("--volume-access", choices=("auto", "host", "docker"), default="auto",
+                    help=argparse.SUPPRESS)
+    rs.add_argument("--trust-key", action="append", default=[], metavar="FILE",
+                    help="also trust archives signed by this PEM public (or private) key, e.g. "
+                         "your old Portal's, to recreate containers, bind mounts outside the "
+                         "Portal root and core files (repeatable; see docs/restore.md)")
+    _add_decrypt_args(rs)
+    return p
+
+
+def _add_decrypt_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("encrypted archives (.age)")
+    g.add_argument("--identity", "-i", action="append", default=[], metavar="FILE",
+                   help="age identity file (repeatable)")
+    g.add_argument("--passphrase-file", metavar="FILE", help="passphrase in FILE")
+    g.add_argument("--passphrase-env", metavar="VAR", help="passphrase in environment variable")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        print(f"portal-backup: {exc}", file=sys.stderr)
+        return 2
+    except PortalBackupError as exc:
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"portal-backup: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("portal-backup: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"portal-backup: unexpected error: {type(exc).__name__}: {exc} "
+              "(run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from tui.cli.commands import run_create, run_explore, run_list, run_restore, run_tui, run_verify
+
+    _recover(args)
+    handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
+        None: run_tui, "list": run_list, "create": run_create, "verify": run_verify,
+        "explore": run_explore, "restore": run_restore,
+    }
+    return handlers[args.command](args)
+
+
+def _recover(args: argparse.Namespace) -> None:
+    """Every command first repairs what a killed run left: data, then containers."""
+    from tui.core.docker_api import connect
+    from tui.core.quiesce import recover_journal
+
+    def log(level: str, message: str) -> None:
+        print(f"portal-backup: {message}", file=sys.stderr)
+
+    try:
+        from tui.core.state import clean_leftovers
+
+        clean_leftovers()  # temporary files of writers killed mid-write
+        # Data first: containers must not start again on a half-swapped directory.
+        from tui.core.restore.journal import docker_root_from, recover_restore
+
+        errors = recover_restore(log, args.portal_root, docker_root_from(connect))
+        errors += recover_journal(connect, log)
+    except OSError:
+        return
+    for e in errors:
+        print(f"portal-backup: {e}", file=sys.stderr)
+
+
+def install_cancel_signals(cancel: threading.Event) -> None:
+    """SIGINT, SIGTERM and SIGHUP become a clean cancel: containers resumed, no half archive."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        cancel.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+__all__ = ["build_parser", "emit_json", "install_cancel_signals", "main", "make_printer"]

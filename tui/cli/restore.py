@@ -1,0 +1,381 @@
+"""`portal-backup restore`: show the plan, ask, run the core restore, print what happened.
+
+stdout carries the plan, the narrative and the summary (or JSON with --json / --progress json);
+the self-updating progress line and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from tui.cli.printers import progress_line
+from tui.core.archive.zipreader import ZipReader
+from tui.core.crypto.trust import read_trust_keys
+from tui.core.errors import DockerUnavailable, PortalBackupError, UsageError
+from tui.core.events import Event, ItemState, Log, Progress, event_to_json
+from tui.core.humanfmt import duration, human_bytes
+from tui.core.restore.diff import TargetDiff, diff_selection
+from tui.core.restore.plan import RestorePlan, RestoreSelection, TargetPlan
+from tui.core.restore.run import (
+    FAIL_AFTER_SWAP_ENV,
+    RestoreFinished,
+    RestoreOptions,
+    RestoreRun,
+    load_plan,
+)
+
+MAX_LISTED = 25  # changed paths printed per target in a dry run (--json has them all)
+
+
+def run_restore_cli(args: argparse.Namespace) -> int:
+    from tui.cli.commands import open_archive
+    from tui.cli.main import install_cancel_signals
+
+    trust_keys = read_trust_keys(getattr(args, "trust_key", None) or [])
+    f = open_archive(args.archive, args)
+    with f:
+        reader = ZipReader(f, name=args.archive)
+        client = _connect()
+        plan = load_plan(reader, args.portal_root, client, trust_keys=trust_keys)
+        out = sys.stdout
+        for w in plan.warnings:
+            print(f"portal-backup: warning: {w}", file=sys.stderr)
+        if not args.ids and not args.all:
+            if args.json:
+                print(json.dumps(_plan_json(plan)))
+            else:
+                _print_holdings(plan, out)
+            raise UsageError("name the items to restore (IDs from the list above), or --all")
+        sel = plan.select(args.ids, select_all=args.all)
+        if not plan.docker_ok and not args.json:
+            print("portal-backup: warning: Docker is not reachable: apps and volumes cannot "
+                  "be restored, and containers using restored files are not stopped",
+                  file=sys.stderr)
+        if args.dry_run:
+            diffs = diff_selection(sel)
+            if args.json:
+                print(json.dumps({**_plan_json(plan), "selection": _selection_json(sel, diffs)}))
+            else:
+                _print_selection(sel, out, diffs)
+                print("dry run: nothing was changed", file=out)
+            return 1 if sel.failing or _refusals(sel) else 0
+        if args.json:
+            print(json.dumps({**_plan_json(plan), "selection": _selection_json(sel, None)}))
+        elif args.progress != "json":
+            _print_selection(sel, out, None)
+        _confirm(sel, args)
+        cancel = threading.Event()
+        install_cancel_signals(cancel)
+        options = RestoreOptions(
+            keep_old=args.keep_old, allow_identity_change=True,
+            volume_access=args.volume_access,
+            fail_after_swap=os.environ.get(FAIL_AFTER_SWAP_ENV) or None)
+        as_json = args.json or args.progress == "json"  # stdout then holds JSON lines only
+        printer = _printer("json" if as_json else args.progress)
+        result = RestoreRun(reader, sel, options, client, printer, cancel, source=f).run()
+        if not as_json:
+            _print_result(result, sys.stdout)
+            _print_refusals(sel, sys.stdout)
+        elif args.progress == "json":
+            for item_id, why in _refusals(sel):
+                print(json.dumps({"type": "restore-refused", "item": item_id, "reason": why}))
+        return 0 if result.ok and not _refusals(sel) else 1
+
+
+def _connect() -> Any | None:
+    from tui.core.docker_api import connect
+
+    try:
+        return connect()
+    except DockerUnavailable:
+        return None
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def _size(s: Any) -> str:
+    if s is None:
+        return "?"
+    return f"{human_bytes(s.bytes)} in {s.files:,} file{'' if s.files == 1 else 's'}"
+
+
+def _archive_line(plan: RestorePlan) -> str:
+    a = plan.archive
+    who = f"Portal {a.portal_name}" if a.portal_name else f"host {a.host}"
+    line = f"archive {a.name}: {who}, made {a.created or '?'}"
+    here = plan.current_portal_id
+    if a.portal_id and here and here != a.portal_id:
+        line += f"; THIS host is a different Portal ({here[:6]})"
+    elif a.portal_id and not here:
+        line += "; this host has no Portal database yet"
+    return line
+
+
+def _print_holdings(plan: RestorePlan, out: TextIO) -> None:
+    print(_archive_line(plan), file=out)
+    print(f"signature: {plan.trust.describe()}", file=out)
+    width = max((len(i.id) for i in plan.items), default=10)
+    print(f"{'ITEM':<{width}}  {'IN THE ARCHIVE':>10}  {'HERE NOW':>10}  STATE", file=out)
+    for item in plan.items:
+        now = item.size_now
+        state = item.status
+        running = [f"{c.name} {c.state_now}" for c in item.containers
+                   if c.state_now in ("running", "paused")]
+        if running:
+            state += f" ({', '.join(running)})"
+        has = bool(item.targets)  # core/identity lives inside the database file
+        print(f"{item.id:<{width}}  {human_bytes(item.size_archive.bytes) if has else '-':>10}  "
+              f"{(human_bytes(now.bytes) if now else '?') if has else '-':>10}  {state}",
+              file=out)
+
+
+def _target_line(t: TargetPlan) -> str:
+    if t.kind == "volume":
+        verb = "replace" if t.exists_now else "create and fill"
+        where = f"volume {t.dest}"
+    else:
+        verb = "replace" if t.exists_now else "create"
+        where = t.dest
+    now = f"now {_size(t.size_now)}, " if t.exists_now else ""
+    return f"{verb} {where}  ({now}archive {_size(t.size_archive)})"
+
+
+def _print_selection(sel: RestoreSelection, out: TextIO,
+                     diffs: dict[str, list[TargetDiff]] | None) -> None:
+    print(_archive_line(sel.plan), file=out)
+    print(f"signature: {sel.plan.trust.describe()}", file=out)
+    for item in sel.items:
+        print(f"\n{item.id}  ({item.status})", file=out)
+        for why in sel.refused.get(item.id, []):
+            print(f"  REFUSED: {why}", file=out)
+        if item.id in sel.failing:
+            print(f"  CANNOT RESTORE: {sel.failing[item.id]}", file=out)
+            continue
+        for i, t in enumerate(sel.targets[item.id]):
+            print(f"  {_target_line(t)}", file=out)
+            if diffs is not None:
+                _print_diff(diffs[item.id][i], out)
+        for s in sel.stops[item.id]:
+            again = "start and pause it again" if s.state == "paused" else "start it again"
+            print(f"  stop {s.name} ({s.state}), then {again}", file=out)
+        for c in sel.recreate[item.id]:
+            after = {"running": "start it", "paused": "start and pause it"}.get(
+                c.state_before, f"leave it created (it was {c.state_before})")
+            print(f"  create container {c.name} from {c.image}, then {after}", file=out)
+        for note in sel.notes[item.id]:
+            print(f"  note: {note}", file=out)
+    if sel.identity_conflict:
+        cur, arch = sel.identity_conflict
+        print(f"\nWARNING: this host is Portal {cur[:6]}; the archive's database holds the "
+              f"identity of Portal {arch[:6]}. Restoring it makes this host Portal {arch[:6]}.",
+              file=out)
+
+
+def _print_diff(d: TargetDiff, out: TextIO) -> None:
+    if not d.readable:
+        print("    (its current contents cannot be read here: all of it is written anew)",
+              file=out)
+        return
+    counts = [f"{n} {label}" for kind, label in (("add", "added"), ("change", "changed"),
+                                                ("remove", "removed"), ("meta", "metadata"))
+              if (n := d.count(kind))]  # type: ignore[arg-type]
+    print(f"    would change: {', '.join(counts) or 'nothing'}; {d.unchanged} unchanged",
+          file=out)
+    marks = {"add": "+", "change": "~", "remove": "-", "meta": "m"}
+    order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
+    shown = sorted(d.changes, key=lambda c: (order[c.kind], c.path))
+    itself = "." if d.target.is_dir else os.path.basename(d.target.dest)
+    for c in shown[:MAX_LISTED]:
+        detail = f"  ({c.detail})" if c.detail else ""
+        print(f"    {marks[c.kind]} {c.path or itself}{detail}", file=out)
+    if len(shown) > MAX_LISTED:
+        print(f"    ... and {len(shown) - MAX_LISTED} more (--json lists them all)", file=out)
+
+
+def _plan_json(plan: RestorePlan) -> dict[str, Any]:
+    a = plan.archive
+    return {
+        "archive": {"name": a.name, "created": a.created, "host": a.host,
+                    "portal_id": a.portal_id, "identity_included": a.identity_included},
+        "portal_root": plan.portal_root, "current_portal_id": plan.current_portal_id,
+        "signature": {"state": plan.trust.state, "fingerprint": plan.trust.fingerprint,
+                      "trusted": plan.trust.trusted, "description": plan.trust.describe()},
+        "docker_ok": plan.docker_ok,
+        "items": [{"id": i.id, "kind": i.kind, "label": i.label, "status": i.status,
+                   "bytes_archive": i.size_archive.bytes,
+                   "bytes_now": i.size_now.bytes if i.size_now else None,
+                   "containers": [{"name": c.name, "image": c.image,
+                                   "state_before": c.state_before, "state_now": c.state_now}
+                                  for c in i.containers],
+                   "targets": [_target_json(t) for t in i.targets]} for i in plan.items],
+    }
+
+
+def _target_json(t: TargetPlan) -> dict[str, Any]:
+    return {"archive_path": t.archive_path, "kind": t.kind, "dest": t.dest,
+            "exists_now": t.exists_now, "bytes_archive": t.size_archive.bytes,
+            "bytes_now": t.size_now.bytes if t.size_now else None}
+
+
+def _selection_json(sel: RestoreSelection,
+                    diffs: dict[str, list[TargetDiff]] | None) -> dict[str, Any]:
+    items = []
+    for item in sel.items:
+        rec: dict[str, Any] = {
+            "id": item.id, "failing": sel.failing.get(item.id),
+            "targets": [_target_json(t) for t in sel.targets[item.id]],
+            "stop": [{"name": s.name, "state": s.state} for s in sel.stops[item.id]],
+            "create": [c.name for c in sel.recreate[item.id]],
+            "volumes_to_create": sel.volumes_to_create[item.id], "notes": sel.notes[item.id],
+            "refused": sel.refused.get(item.id, [])}
+        if diffs is not None:
+            rec["changes"] = [{"dest": d.target.dest, "readable": d.readable,
+                               "unchanged": d.unchanged,
+                               "changes": [c.__dict__ for c in d.changes]}
+                              for d in diffs[item.id]]
+        items.append(rec)
+    conflict = sel.identity_conflict
+    return {"items": items, "identity_change": list(conflict) if conflict else None}
+
+
+# --------------------------------------------------------------------------- asking
+
+
+def _confirm(sel: RestoreSelection, args: argparse.Namespace) -> None:
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to restore without confirmation: stdin is not a terminal; "
+                         "add --yes to restore anyway")
+    runnable = [i for i in sel.items if i.id not in sel.failing]
+    if not runnable:
+        return  # nothing will change; the run reports why
+    if sel.identity_conflict:
+        cur, arch = sel.identity_conflict
+        if not _ask(f"Replace this Portal's identity {cur[:6]} with {arch[:6]}?"):
+            raise PortalBackupError("nothing was restored (identity change declined)")
+    total = human_bytes(sum(t.size_archive.bytes for i in runnable for t in sel.targets[i.id]))
+    fate = ("kept beside it" if args.keep_old else "deleted once the apps run again "
+            "(--keep-old keeps it)")
+    if not _ask(f"Restore {len(runnable)} item(s), {total}? The data they replace is {fate}."):
+        raise PortalBackupError("nothing was restored")
+
+
+def _ask(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+# --------------------------------------------------------------------------- running
+
+
+class _Printer:
+    """Item states and notable logs as lines on stdout; progress as a live line on a terminal
+    (stderr), or every few seconds otherwise."""
+
+    def __init__(self, live: bool, interval: float = 5.0) -> None:
+        self.live = live
+        self.interval = interval
+        self._last = time.monotonic()  # the first line after `interval`: short runs print none
+        self._dirty = False
+        self.busy: set[str] = set()  # items that did something worth a line
+
+    def _line(self, text: str, stream: TextIO = sys.stdout) -> None:
+        try:
+            if self._dirty:
+                sys.stderr.write("\r\x1b[K")
+                self._dirty = False
+            stream.write(text + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # the terminal is gone (SIGHUP); the restore carries on
+
+    def __call__(self, event: Event | RestoreFinished) -> None:
+        if isinstance(event, Progress):
+            now = time.monotonic()
+            if self.live:
+                try:
+                    sys.stderr.write("\r\x1b[K" + progress_line(event)[:150])
+                    sys.stderr.flush()
+                    self._dirty = True
+                except (OSError, ValueError):
+                    pass
+            elif now - self._last >= self.interval and event.bytes_total:
+                self._last = now
+                self._line(progress_line(event), sys.stderr)
+        elif isinstance(event, ItemState):
+            if event.state == "waiting":
+                return
+            if event.state == "done" and event.item not in self.busy:
+                return  # nothing of its own to restore: the plan said what covers it
+            what = event.detail if event.state == "copying" and event.detail else event.state
+            if event.state == "failed":
+                what = f"FAILED: {event.detail}"
+            elif event.state == "stopping" and event.detail:
+                what = f"stopping {event.detail}"
+            elif event.detail and event.state not in ("copying",):
+                what = f"{event.state} ({event.detail})"
+            self.busy.add(event.item)
+            self._line(f"{event.item}: {what}")
+        elif isinstance(event, Log):
+            if event.level == "info":
+                self._line(f"  {event.message}")
+            else:
+                self._line(f"portal-backup: {event.level}: {event.message}", sys.stderr)
+
+
+def _printer(kind: str) -> Any:
+    if kind == "json":
+        def emit(event: Any) -> None:
+            try:
+                sys.stdout.write(json.dumps(event_to_json(event)) + "\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass
+        return emit
+    if kind == "none":
+        return lambda _e: None
+    live = kind == "auto" and sys.stderr.isatty()
+    return _Printer(live)
+
+
+def _print_result(r: RestoreFinished, out: TextIO) -> None:
+    rate = r.bytes / r.seconds if r.seconds else 0.0
+    try:
+        print(f"\nrestored {len(r.done)} item(s): {human_bytes(r.bytes)} in {r.files:,} files "
+              f"in {duration(r.seconds)} ({human_bytes(rate)}/s)", file=out)
+        for c in r.created:
+            print(f"created container {c}", file=out)
+        for k in r.kept:
+            print(f"previous data kept at {k}", file=out)
+        for item, why in r.failed.items():
+            print(f"FAILED {item}: {why}", file=out)
+        out.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _refusals(sel: RestoreSelection) -> list[tuple[str, str]]:
+    return [(item_id, why) for item_id, whys in sel.refused.items() for why in whys]
+
+
+def _print_refusals(sel: RestoreSelection, out: TextIO) -> None:
+    try:
+        for item_id, why in _refusals(sel):
+            print(f"NOT RESTORED {item_id}: {why}", file=out)
+        out.flush()
+    except (OSError, ValueError):
+        pass
+
+
+__all__ = ["run_restore_cli"]

@@ -1,0 +1,621 @@
+"""Runs a plan: quiesce each app in turn, stream its trees into the zip, emit progress.
+
+Guarantees, whatever happens (error, cancel, SIGTERM/SIGHUP turned into a cancel by the caller):
+every container this run stopped or paused is resumed, and no file exists under the final
+name unless it is complete (temporary name, fsync, rename, fsync of the directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui.core import portaldb
+from tui.core.archive.manifest import (
+    build_manifest,
+    entry_record,
+    item_records,
+    readme_text,
+    sums_line,
+    volume_records,
+)
+from tui.core.archive.output import clean_leftovers, open_partial, partial_name, publish
+from tui.core.archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
+from tui.core.backup.sources import Node, volume_readable, walk_path, walk_volume_via_docker
+from tui.core.backup.sqlite_copy import SIDECARS, consistent_snapshot, looks_like_sqlite
+from tui.core.checkpoint import checkpoint
+from tui.core.errors import Cancelled, PortalBackupError
+from tui.core.events import EventSink, Finished, ItemState, Log, Progress, RateMeter, Throttle
+from tui.core.model import (
+    DB_REL,
+    IDENTITY_ARCHIVE_REL,
+    MANIFEST_NAME,
+    META_NAMES,
+    README_NAME,
+    SIGNATURE_NAME,
+    SUMS_NAME,
+    Inventory,
+    Size,
+    Source,
+)
+from tui.core.plan import Plan, PlanStep, nested_claims
+from tui.core.quiesce import Journal, QuiesceMode, Quiescer, RunLock
+from tui.core.sizes import scan_size, volume_size
+from tui.core.state import fsync_dir, record_last_backup, state_dir
+
+
+@dataclass
+class BackupOptions:
+    output: str | None = None  # a directory or a file name; default: the current directory
+    quiesce: QuiesceMode = "stop"
+    level: int | None = None
+    threads: int | None = None
+    volume_access: str = "auto"  # "auto", "host" or "docker"
+    sign: bool = True
+    encrypt_to: list[Any] = field(default_factory=list)  # age recipients; empty: plain zip
+    # Test hook: a path; while it exists, the run waits after quiescing this item's app.
+    hold_file: str | None = None
+    hold_item: str | None = None
+    fail_item: str | None = None  # test hook: fail after reading this item
+
+
+def default_archive_name(inventory: Inventory, now: datetime) -> str:
+    who = (inventory.portal.name if inventory.portal and inventory.portal.name
+           else socket.gethostname().split(".")[0])
+    return f"portal-backup-{who}-{now.strftime('%Y%m%d-%H%M%S')}.zip"
+
+
+def resolve_output(output: str | None, inventory: Inventory, now: datetime,
+                   encrypted: bool) -> tuple[Path, bool]:
+    """The archive's final path, and whether it is a default name (which may get a -N
+    suffix if another run took it within the same second)."""
+    name = default_archive_name(inventory, now) + (".age" if encrypted else "")
+    if output is None:
+        return Path.cwd() / name, True
+    path = Path(output).expanduser()
+    if path.is_dir():
+        return path / name, True
+    if not path.parent.is_dir():
+        raise PortalBackupError(f"the directory {path.parent} does not exist")
+    return path, False
+
+
+class _Counters:
+    def __init__(self, total_bytes: int, total_files: int) -> None:
+        self.bytes = 0
+        self.files = 0
+        self.total_bytes = total_bytes
+        self.total_files = total_files
+        self.item: str | None = None
+        self.path: str | None = None
+        self.lock = threading.Lock()
+
+
+class BackupRun:
+    """One backup. Build it, call run(); `cancel` may be set from any thread."""
+
+    def __init__(self, inventory: Inventory, plan: Plan, options: BackupOptions,
+                 client: Any | None, on_event: EventSink,
+                 cancel: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inventory = inventory
+        self.plan = plan
+        self.options = options
+        self.client = client
+        self.emit = on_event
+        self.cancel = cancel or threading.Event()
+        self.clock = clock
+        self.entries: list[dict[str, Any]] = []
+        self.sums: list[str] = []
+        self.skipped: list[dict[str, str]] = []
+        self.warnings: list[str] = []
+        self._throttle = Throttle(8, clock)
+        self._rate = RateMeter(clock)
+        self._sqlite_copied: set[str] = set()
+        self._parents_done: set[str] = set()
+        self._df_cache: dict[str, Size] = {}
+        self._prune = nested_claims(plan)  # host trees stored by another step, per source
+
+    # ------------------------------------------------------------------ public
+
+    def run(self) -> Finished:
+        started = self.clock()
+        now = datetime.now(UTC).replace(microsecond=0)
+        encrypted = bool(self.options.encrypt_to)
+        final, default_name = resolve_output(self.options.output, self.inventory, now,
+                                             encrypted)
+        if not default_name and os.path.lexists(final):
+            raise PortalBackupError(f"{final} already exists; choose another name")
+        for gone in clean_leftovers(final.parent):
+            self._log("info", f"removed {gone.name}, left by a backup that was killed")
+        self._log("info", "computing sizes")
+        self._check_cancel()
+        total_bytes, total_files = self._plan_totals()
+        self.counters = _Counters(total_bytes, total_files)
+        _check_free_space(final.parent, total_bytes)
+
+        tmp = partial_name(final)
+        lock = RunLock()
+        lock.acquire()
+        journal = Journal(state_dir() / "journal.json")
+        quiescer = Quiescer(self.client, self.options.quiesce, journal, self._log)
+        out = _HashingFile(os.fdopen(open_partial(tmp), "wb"), final.parent)
+        checkpoint("backup.partial-created")
+        writer: ZipWriter | None = None
+        ok = False
+        try:
+            sink, closer = self._open_sink(out)
+            writer = ZipWriter(sink, level=self.options.level, threads=self.options.threads,
+                               on_written=self._on_written)
+            for step in self.plan.steps:
+                self._run_step(step, writer, quiescer)
+            self._write_metadata(writer, quiescer, now)
+            writer.close()
+            closer()
+            out.flush()
+            out.fsync()
+            if not self.plan.include_identity:
+                os.chmod(tmp, 0o666 & ~_umask())
+            checkpoint("backup.before-rename")
+            final = publish(tmp, final, default_name=default_name)
+            checkpoint("backup.renamed")
+            fsync_dir(final.parent)
+            out.close()
+            ok = True
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc) from exc
+            raise
+        finally:
+            # Containers first: the apps' downtime matters more than our cleanup.
+            errors = quiescer.resume_all()
+            if not ok:
+                if writer is not None:
+                    writer.abort()
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                with contextlib.suppress(OSError):
+                    out.close()  # after the unlink: the lock keeps cleaners off until then
+            lock.release()
+            for e in errors:
+                self._log("error", e)
+        if errors:
+            raise PortalBackupError("the archive was written but some containers could not be "
+                                    "restarted: " + "; ".join(errors))
+        return self._finish(final, started, quiescer, out.sha.hexdigest())
+
+    # ------------------------------------------------------------------ steps
+
+    def _run_step(self, step: PlanStep, writer: ZipWriter, quiescer: Quiescer) -> None:
+        self._check_cancel()
+        ids = step.item_ids
+        if step.containers:
+            for i in ids:
+                self._item_state(i, "waiting")
+        self.counters.item = ids[0]
+        try:
+            if step.containers and self.options.quiesce != "none":
+                phase = "stopping" if self.options.quiesce == "stop" else "pausing"
+                self._item_state(ids[0], phase)  # type: ignore[arg-type]
+            quiescer.quiesce(step.app or step.label, step.containers)
+            self._hold_if_asked(ids)
+            self._item_state(ids[0], "copying")
+            if step.special == "db":
+                self._store_db(writer)
+            elif step.special == "identity":
+                self._store_identity(writer)
+            for src in step.sources:
+                self._store_source(src, writer, step, self._prune)
+            writer.barrier()
+            if self.options.fail_item in ids:
+                raise PortalBackupError(f"injected failure after reading {self.options.fail_item}")
+        except BaseException:
+            for i in ids:
+                self._item_state(i, "failed")
+            raise
+        if step.containers and quiescer.journal.changes:
+            self._item_state(ids[0], "restarting")
+        errors = quiescer.resume(step.app)
+        for e in errors:
+            self._log("error", e)
+        if errors:
+            raise PortalBackupError("; ".join(errors))
+        for i in ids:
+            self._item_state(i, "done")
+
+    def _hold_if_asked(self, ids: list[str]) -> None:
+        hold = self.options.hold_file
+        if hold and self.options.hold_item in ids:
+            self._log("info", f"holding at {self.options.hold_item} while {hold} exists")
+            while os.path.exists(hold):
+                if self.cancel.wait(0.05):
+                    break
+
+    def _store_db(self, writer: ZipWriter) -> None:
+        root = Path(self.inventory.portal.root if self.inventory.portal else "")
+        path = root / DB_REL
+        data = portaldb.read_consistent(path)
+        st = path.stat()
+        if self.plan.strip_private_keys:
+            data = portaldb.without_private_keys(portaldb.load(data))
+            self.warnings.append("the database was stored without the identities' private keys")
+        self._add_bytes(writer, DB_REL, data, st)
+
+    def _store_identity(self, writer: ZipWriter) -> None:
+        root = Path(self.inventory.portal.root if self.inventory.portal else "")
+        path = root / DB_REL
+        doc = portaldb.load(portaldb.read_consistent(path))
+        self._add_bytes(writer, IDENTITY_ARCHIVE_REL, portaldb.identities_only(doc), path.stat())
+
+    def _add_bytes(self, writer: ZipWriter, name: str, data: bytes, st: os.stat_result) -> None:
+        meta = EntryMeta(name, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
+        writer.add_bytes(meta, data)
+
+    def _store_source(self, src: Source, writer: ZipWriter, step: PlanStep,
+                      prune: dict[str, list[str]]) -> None:
+        if src.kind == "path":
+            self._add_parent_dirs(src, writer)
+            nodes = walk_path(src.location, src.archive_path,
+                              frozenset(prune.get(src.location, [])))
+        else:
+            vol = self.inventory.volumes.get(src.location)
+            mode = self.options.volume_access
+            if vol is not None and mode != "docker" and volume_readable(vol.mountpoint):
+                nodes = walk_path(vol.mountpoint, src.archive_path)
+            elif mode == "host":
+                raise PortalBackupError(f"cannot read volume {src.location} from the host")
+            else:
+                nodes = walk_volume_via_docker(self.client, src.location, src.archive_path,
+                                               step.containers, self._helper_image())
+        for node in nodes:
+            self._check_cancel()
+            self._store_node(node, writer)
+
+    def _add_parent_dirs(self, src: Source, writer: ZipWriter) -> None:
+        """Entries for user_data/, user_data/app_data/... so modes survive a plain unzip."""
+        portal = self.inventory.portal
+        if portal is None or src.archive_path.startswith(("binds/", "volumes/")):
+            return
+        parts = src.archive_path.rstrip("/").split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            rel = "/".join(parts[:depth]) + "/"
+            if rel in self._parents_done:
+                continue
+            self._parents_done.add(rel)
+            try:
+                st = os.lstat(os.path.join(portal.root, rel))
+            except OSError:
+                continue
+            writer.add_dir(EntryMeta(rel, st.st_mode & 0o7777, st.st_uid, st.st_gid,
+                                     st.st_mtime_ns))
+
+    def _store_node(self, node: Node, writer: ZipWriter) -> None:
+        meta = EntryMeta(node.name, node.mode, node.uid, node.gid, node.mtime_ns)
+        self.counters.path = node.name
+        if node.kind == "dir":
+            writer.add_dir(meta)
+        elif node.kind == "symlink":
+            writer.add_symlink(meta, node.target or "")
+        elif node.kind == "special":
+            self.skipped.append({"path": node.name, "type": node.special or "special",
+                                 "reason": _skip_reason(node.special)})
+            self._log("warning", f"skipped {node.special} {node.name}")
+        elif node.stream is not None:
+            writer.add_stream(meta, node.stream, node.size)
+        elif node.host_path is not None:
+            if self._is_sqlite_sidecar(node.host_path):
+                self.skipped.append({"path": node.name, "type": "sqlite-journal",
+                                     "reason": "the database beside it was copied through "
+                                               "SQLite's backup API"})
+                return
+            if looks_like_sqlite(node.host_path, node.size):
+                self._store_sqlite(node, meta, writer)
+                return
+            writer.add_file(meta, node.host_path, node.size)
+        self._maybe_progress()
+
+    # ------------------------------------------------------------------ SQLite
+
+    def _is_sqlite_sidecar(self, path: str) -> bool:
+        return any(path.endswith(s) and path[: -len(s)] in self._sqlite_copied
+                   for s in SIDECARS)
+
+    def _store_sqlite(self, node: Node, meta: EntryMeta, writer: ZipWriter) -> None:
+        assert node.host_path is not None
+        try:
+            data = consistent_snapshot(node.host_path)
+        except sqlite3.Error as exc:
+            self._log("warning", f"{node.name}: not a usable SQLite database ({exc}); "
+                                 "stored as a plain file")
+            writer.add_file(meta, node.host_path, node.size)
+            return
+        checkpoint("backup.sqlite-snapshot")
+        self._sqlite_copied.add(node.host_path)
+        writer.add_stream(meta, io.BytesIO(data), len(data), source=node.host_path)
+        self._log("info", f"copied SQLite database {node.name} through the backup API")
+
+    # ------------------------------------------------------------------ metadata
+
+    def _write_metadata(self, writer: ZipWriter, quiescer: Quiescer, now: datetime) -> None:
+        writer.drain()  # every data entry's record must be in before the manifest is built
+        header = self._manifest_header(quiescer, now)
+        readme = readme_text(header).encode("utf-8", "surrogateescape")
+        meta_time = int(now.timestamp()) * 1_000_000_000
+        self._meta_file(writer, README_NAME, readme, meta_time)
+        manifest = build_manifest(header, self.entries)
+        self._meta_file(writer, MANIFEST_NAME, manifest, meta_time)
+        sig = self._signature(manifest)
+        if sig is not None:
+            self._meta_file(writer, SIGNATURE_NAME, sig, meta_time)
+        writer.drain()
+        # Names that are not UTF-8 are listed with their raw bytes, as sha256sum would.
+        sums = "".join(self.sums).encode("utf-8", "surrogateescape")
+        writer.add_bytes(EntryMeta(SUMS_NAME, 0o644, 0, 0, meta_time), sums)
+
+    def _meta_file(self, writer: ZipWriter, name: str, data: bytes, mtime_ns: int) -> None:
+        writer.add_bytes(EntryMeta(name, 0o644, 0, 0, mtime_ns), data)
+
+    def _signature(self, manifest: bytes) -> bytes | None:
+        key = self._identity_key()
+        if not self.options.sign or key is None:
+            return None
+        try:
+            from tui.core.crypto.signing import sign_manifest
+        except ImportError:  # pragma: no cover - signing arrives with the crypto module
+            return None
+        return sign_manifest(manifest, key)
+
+    def _identity_key(self) -> str | None:
+        portal = self.inventory.portal
+        if portal is None:
+            return None
+        try:
+            doc = portaldb.load(portaldb.read_consistent(Path(portal.root) / DB_REL))
+        except (OSError, PortalBackupError):
+            return None
+        ident = portaldb.default_identity(doc)
+        key = ident.get("private_key") if ident else None
+        return key if isinstance(key, str) else None
+
+    def _manifest_header(self, quiescer: Quiescer, now: datetime) -> dict[str, Any]:
+        portal = self.inventory.portal
+        portal_info: dict[str, Any] | None = None
+        if portal is not None:
+            portal_info = {"id": portal.id, "name": portal.name, "root": portal.root}
+            key = self._identity_key()
+            if key:
+                with contextlib.suppress(Exception):
+                    from tui.core.crypto.signing import public_key_pem
+                    portal_info["public_key"] = public_key_pem(key)
+        items = item_records(self.plan, self.inventory, quiescer.how)
+        volumes = volume_records(self.plan, self.inventory)
+        return {
+            "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "host": socket.gethostname(),
+            "portal": portal_info,
+            "quiesce": self.options.quiesce,
+            "identity_included": self.plan.include_identity,
+            "db_private_keys_removed": self.plan.strip_private_keys,
+            "items": items,
+            "volumes": volumes,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
+
+    # ------------------------------------------------------------------ sink and events
+
+    def _open_sink(self, out: Any) -> tuple[Any, Callable[[], None]]:
+        if not self.options.encrypt_to:
+            return out, lambda: None
+        from tui.core.crypto.age import AgeWriter
+
+        enc = AgeWriter(out, self.options.encrypt_to)
+        return enc, enc.close
+
+    def _on_written(self, e: WrittenEntry) -> None:
+        # Runs on the writer thread; keep it cheap.
+        if e.type == "file" and e.sha256 and e.name != SUMS_NAME:
+            self.sums.append(sums_line(e.sha256, e.name))
+        if e.name in META_NAMES:
+            return
+        self.entries.append(entry_record(e))
+        c = self.counters
+        with c.lock:
+            if e.type != "dir":
+                c.files += 1
+            c.bytes += e.size if e.type == "file" else 0
+        self._maybe_progress()
+
+    def _maybe_progress(self, force: bool = False) -> None:
+        if not self._throttle.ready(force):
+            return
+        c = self.counters
+        rate = self._rate.update(c.bytes)
+        self.emit(Progress(
+            bytes_done=c.bytes, bytes_total=max(c.total_bytes, c.bytes), files_done=c.files,
+            files_total=max(c.total_files, c.files), item=c.item, path=c.path, rate=rate,
+            eta=self._rate.eta(c.bytes, c.total_bytes), elapsed=self._rate.elapsed()))
+
+    def _item_state(self, item: str, state: str, detail: str | None = None) -> None:
+        self.emit(ItemState(item, state, detail))  # type: ignore[arg-type]
+
+    def _log(self, level: str, message: str) -> None:
+        self.emit(Log(level, message))  # type: ignore[arg-type]
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("the backup was cancelled; nothing was kept and every container "
+                            "was restarted")
+
+    def _helper_image(self) -> str | None:
+        for it in self.inventory.items:
+            for c in it.containers:
+                if c.image:
+                    return c.image
+        return None
+
+    def _plan_totals(self) -> tuple[int, int]:
+        """What this plan will read: each stored tree counted once (du-like, no reads)."""
+        total = Size(0, 0)
+        for step in self.plan.steps:
+            for src in step.sources:
+                if src.kind == "path":
+                    size: Size | None = scan_size(src.location, self.cancel)
+                else:
+                    size = volume_size(src, self.inventory, self.client, self._df_cache)
+                if size is not None:
+                    total = Size(total.bytes + size.bytes, total.files + size.files)
+        return total.bytes, total.files
+
+    def _finish(self, final: Path, started: float, quiescer: Quiescer, sha: str) -> Finished:
+        # Estimates were made before reading; the last report states what was really read.
+        c = self.counters
+        c.total_bytes, c.total_files = c.bytes, c.files
+        self._maybe_progress(force=True)
+        size = final.stat().st_size
+        downtime = {a: round((d.ended or d.started) - d.started, 3)
+                    for a, d in quiescer.downtime.items()}
+        result = Finished(path=str(final), bytes=size, bytes_in=self.counters.bytes,
+                          files=self.counters.files, seconds=round(self.clock() - started, 3),
+                          sha256=sha, holds_identity=self.plan.include_identity,
+                          downtime=downtime)
+        with contextlib.suppress(OSError):
+            record_last_backup({"path": str(final), "time": time.time(), "bytes": size,
+                                "items": self.plan.item_ids, "sha256": sha})
+        self.emit(result)
+        return result
+
+
+def _skip_reason(kind: str | None) -> str:
+    return {
+        "fifo": "FIFOs cannot be archived",
+        "socket": "sockets cannot be archived",
+        "device": "device files cannot be archived",
+        "hardlink": "hard links read through Docker are not stored",
+    }.get(kind or "", "special file")
+
+
+def _check_free_space(directory: Path, needed: int) -> None:
+    try:
+        free = os.statvfs(directory)
+    except OSError as exc:
+        raise PortalBackupError(f"cannot write to {directory}: {exc.strerror}") from exc
+    available = free.f_bavail * free.f_frsize
+    # Deflate rarely grows data; the estimate is the uncompressed size plus metadata room.
+    if needed + (1 << 20) > available:
+        raise PortalBackupError(
+            f"not enough free space in {directory}: the backup may need up to "
+            f"{_human(needed)} and {_human(available)} is free")
+    if not os.access(directory, os.W_OK):
+        raise PortalBackupError(f"cannot write to {directory}: permission denied")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _umask() -> int:
+    """The process umask, read without os.umask's set-and-restore race between threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+class _HashingFile:
+    """The archive file, hashed as it is written: no second pass to report its SHA-256.
+
+    A full disk here is the output directory's, and is reported as such; ENOSPC from any
+    other write (the state directory, a temporary file) is told apart by `_disk_full`.
+    """
+
+    def __init__(self, f: Any, directory: Path) -> None:
+        self.f = f
+        self.directory = directory
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.sha.update(data)
+        with self._naming_full_disk():
+            return int(self.f.write(data))
+
+    def flush(self) -> None:
+        with self._naming_full_disk():
+            self.f.flush()
+
+    def fsync(self) -> None:
+        with self._naming_full_disk():
+            os.fsync(self.f.fileno())
+
+    def fileno(self) -> int:
+        return int(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+    @contextlib.contextmanager
+    def _naming_full_disk(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise PortalBackupError(
+                    f"the disk holding {self.directory} ({_mount_point(self.directory)}) is "
+                    "full; the backup was abandoned and nothing was left behind") from exc
+            raise
+
+
+def _mount_point(path: Path) -> str:
+    """The mount point of the filesystem holding `path` (how a user recognises a disk)."""
+    path = path.resolve()
+    try:
+        dev = path.stat().st_dev
+        while path.parent != path and path.parent.stat().st_dev == dev:
+            path = path.parent
+    except OSError:
+        pass
+    return f"mounted at {path}"
+
+
+def _disk_full(exc: OSError) -> PortalBackupError:
+    """A sentence for ENOSPC that did not come from the archive file: it names the disk that
+    is full (the state directory's or the temporary directory's), never the output disk."""
+    if exc.filename:
+        where = Path(os.fsdecode(exc.filename)).parent
+    else:  # os.write() does not say which file; the fullest of the two candidates is it
+        where = min((state_dir(), Path(tempfile.gettempdir())), key=_free_bytes)
+    return PortalBackupError(f"the disk holding {where} ({_mount_point(where)}) is full; the "
+                             "backup was abandoned and nothing was left behind")
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
+def run_backup(inventory: Inventory, plan: Plan, options: BackupOptions, client: Any | None,
+               on_event: EventSink, cancel: threading.Event | None = None) -> Finished:
+    return BackupRun(inventory, plan, options, client, on_event, cancel).run()

@@ -1,0 +1,1 @@
+"""The Textual face: app.py, screens/, widgets/, logic/ (view logic without Textual), demo/."""

@@ -1,0 +1,1 @@
+"""Made-up Portals and restores for screenshots, snapshot tests and layout checks."""

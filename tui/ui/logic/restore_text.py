@@ -1,0 +1,317 @@
+"""Words and lines of the Restore screens, from the restore plan's plain data (Rich Text, no
+Textual): the archive line, an item's details, the summary, the dry run, the confirmation and
+the result. Styles are ANSI colour names, so 16-colour terminals show them as meant."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+
+from tui.core.humanfmt import count, duration, human_bytes
+from tui.core.model import Size
+from tui.core.restore.diff import TargetDiff
+from tui.core.restore.plan import ItemPlan, RestorePlan, RestoreSelection, StopPlan, TargetPlan
+from tui.core.restore.run import RestoreFinished
+from tui.ui.logic.restore_choice import IDENTITY_ITEMS, RestoreChoice, identity_differs
+
+DIFF_LINES = 200  # changed paths listed per target in the dry run
+MARKS = {"add": ("+", "green"), "change": ("~", "yellow"), "remove": ("-", "red"),
+         "meta": ("m", "cyan")}
+STATUS_WORDS = {"present": "present", "missing": "missing", "partly present": "partly"}
+AFTER = {"running": "start it", "paused": "start and pause it"}
+
+
+def sized(s: Size | None) -> str:
+    if s is None:
+        return "…"
+    return f"{human_bytes(s.bytes)} in {count(s.files)} file{'' if s.files == 1 else 's'}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def short_id(portal_id: str | None) -> str:
+    return portal_id[:6] if portal_id else "?"
+
+
+def archive_line(plan: RestorePlan) -> Text:
+    a = plan.archive
+    who = f"Portal {a.portal_name or short_id(a.portal_id)}" if a.portal_id else (
+        f"host {a.host or '?'}")
+    made = (a.created or "?").replace("T", " ").rstrip("Z")[:16]  # to the minute
+    text = Text.assemble(("From ", "bold"), f"{who}, {made} · ")
+    here = plan.current_portal_id
+    if identity_differs(plan):
+        text.append(f"this host: another Portal ({short_id(here)})", style="bold yellow")
+    elif a.portal_id and not here:
+        text.append("this host: no Portal yet")
+    elif here:
+        text.append("this host: the same Portal")
+    else:
+        text.append("no Portal on either side")
+    text.append(f" · {plan.trust.short()}",
+                style="" if plan.trust.trusted else "bold yellow")
+    return text
+
+
+def identity_warning(plan: RestorePlan) -> Text:
+    here, there = short_id(plan.current_portal_id), short_id(plan.archive.portal_id)
+    return Text(f"⚠ This host is Portal {here}; the archive's database holds the identity of "
+                f"Portal {there}. Restoring core/db or core/identity makes this host Portal "
+                f"{there}.", style="bold red")
+
+
+def state_word(plan: RestorePlan, item: ItemPlan) -> tuple[str, str]:
+    """The row's state column: (word, style)."""
+    if item.id in IDENTITY_ITEMS and identity_differs(plan):
+        return "OTHER ID", "bold red"
+    word = STATUS_WORDS.get(item.status, item.status)
+    return word, {"missing": "yellow", "partly": "yellow"}.get(word, "")
+
+
+def effect_word(sel: RestoreSelection | None, item_id: str) -> tuple[str, str]:
+    """The row's last column: what restoring it alone does to containers."""
+    if sel is None or item_id not in sel.targets:
+        return "", ""
+    if item_id in sel.failing:
+        return "cannot", "bold red"
+    made, stops = len(sel.recreate[item_id]), len(sel.stops[item_id])
+    if made:
+        return f"creates {made}", "green"
+    if stops:
+        return f"stops {stops}", "yellow"
+    return "", ""
+
+
+def target_line(t: TargetPlan) -> str:
+    what = f"volume {t.dest}" if t.kind == "volume" else t.dest
+    if t.kind == "db":
+        verb = "rewrite" if t.exists_now else "create"
+    elif t.kind == "volume":
+        verb = "replace" if t.exists_now else "create and fill"
+    else:
+        verb = "replace" if t.exists_now else "create"
+    now = f"now {sized(t.size_now)}; " if t.exists_now else ""
+    return f"{verb} {what} ({now}archive {sized(t.size_archive)})"
+
+
+def stop_line(stops: list[StopPlan]) -> str:
+    names = ", ".join(f"{s.name} ({s.state})" for s in stops)
+    return f"stop {names} while the data is swapped in, then start again"
+
+
+def item_lines(sel: RestoreSelection, item_id: str) -> list[Text]:
+    """What restoring this item does, one line each (the details pane and the dry run)."""
+    if item_id in sel.failing:
+        return [Text(f"✗ cannot be restored: {sel.failing[item_id]}", style="bold red")]
+    lines = [Text(f"• {target_line(t)}") for t in sel.targets[item_id]]
+    if sel.stops[item_id]:
+        lines.append(Text(f"• {stop_line(sel.stops[item_id])}", style="yellow"))
+    for c in sel.recreate[item_id]:
+        after = AFTER.get(c.state_before, f"leave it created (it was {c.state_before})")
+        lines.append(Text(f"• create container {c.name} from {c.image}, then {after}"))
+    for why in sel.refused.get(item_id, []):
+        lines.append(Text(f"✗ {why}", style="bold red"))
+    for note in sel.notes[item_id]:
+        lines.append(Text(f"note: {note}", style="dim"))
+    return lines
+
+
+def details(plan: RestorePlan, item: ItemPlan, sel: RestoreSelection | None,
+            heading: str) -> Text:
+    """The details pane: the item, its containers here and at backup time, then `heading`
+    ("Ticked: restoring it will", ...) and what restoring it does, from `sel`."""
+    word, style = state_word(plan, item)
+    text = Text.assemble((item.id, "bold"), f"  {item.label} · ", (word, style))
+    for c in item.containers:
+        text.append(f"\n  {c.name}: ")
+        text.append("not on this host" if c.state_now is None else f"{c.state_now} here",
+                    style="dim" if c.state_now is None else "")
+        text.append(f", {c.state_before} at backup time", style="dim")
+    text.append("\n")
+    text.append(heading, style="bold")
+    if sel is None or item.id not in sel.targets:
+        text.append("\n…working it out", style="dim")
+        return text
+    for line in item_lines(sel, item.id):
+        text.append("\n")
+        text.append_text(line)
+    if item.id in IDENTITY_ITEMS and identity_differs(plan):
+        text.append("\n")
+        text.append_text(identity_warning(plan))
+    return text
+
+
+def selection_size(sel: RestoreSelection) -> Size:
+    targets = [t for i in sel.items if i.id not in sel.failing for t in sel.targets[i.id]]
+    return Size(sum(t.size_archive.bytes for t in targets),
+                sum(t.size_archive.files for t in targets))
+
+
+def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool) -> Text:
+    """At most three short lines: what is ticked and what it does, the identity warning, and
+    what cannot be restored."""
+    ids = choice.selected_ids()
+    fate = "old data: kept aside (k)" if keep_old else "old data: deleted (k)"
+    if not ids:
+        return Text.assemble(("Nothing ticked", "bold"), " · space ticks a row, a all but the "
+                             f"Portal's own files · {fate}")
+    if sel is None or [i.id for i in sel.items] != ids:
+        return Text.assemble(("Ticked ", "bold"), f"{plural(len(ids), 'item')} · working out "
+                             f"what that restores… · {fate}")
+    size = selection_size(sel)
+    runnable = [i.id for i in sel.items if i.id not in sel.failing]
+    stops = sorted({s.name for i in runnable for s in sel.stops[i]})
+    made = sum(len(sel.recreate[i]) for i in runnable)
+    text = Text.assemble(("Ticked ", "bold"), f"{plural(len(ids), 'item')}, "
+                         f"{human_bytes(size.bytes)} to write")
+    if stops:
+        text.append(f" · stops {len(stops)}")
+    if made:
+        text.append(f" · creates {made}")
+    text.append(f" · {fate}")
+    if sel.identity_conflict:
+        here, there = (short_id(p) for p in sel.identity_conflict)
+        text.append(f"\n⚠ This host (Portal {here}) becomes Portal {there}: its identity is "
+                    "replaced", style="bold red")
+    if sel.failing:
+        first = next(iter(sel.failing))
+        text.append(f"\n✗ {len(sel.failing)} cannot be restored: {first}: "
+                    f"{sel.failing[first]}", style="bold red")
+    refused = refusals(sel)
+    if refused:
+        text.append(f"\n✗ {len(refused)} refused: {refused[0]}", style="bold red")
+    return text
+
+
+def refusals(sel: RestoreSelection) -> list[str]:
+    """What the trust model and the container policy keep out, as "item: why"."""
+    return [f"{item_id}: {why}" for item_id, whys in sel.refused.items() for why in whys]
+
+
+def confirm_text(sel: RestoreSelection, keep_old: bool) -> Text:
+    runnable = [i for i in sel.items if i.id not in sel.failing]
+    text = Text(f"{len(runnable)} item{'s' if len(runnable) != 1 else ''}, "
+                f"{sized(selection_size(sel))}, from {os.path.basename(sel.plan.archive.name)}:"
+                f" {', '.join(i.id for i in runnable[:6])}"
+                f"{' …' if len(runnable) > 6 else ''}.\n")
+    stops = sorted({s.name for i in runnable for s in sel.stops[i.id]})
+    if stops:
+        text.append(f"Stopped while their data is swapped in, then started again: "
+                    f"{', '.join(stops)}.\n")
+    made = [c.name for i in runnable for c in sel.recreate[i.id]]
+    if made:
+        text.append(f"Created from the archive: {', '.join(made)}.\n")
+    text.append("Every entry is checked before anything is touched; if an item fails, its "
+                "previous data is put back.\n")
+    text.append("The data it replaces is kept aside." if keep_old else
+                "The data it replaces is deleted once the apps run again.", style="bold")
+    if sel.failing:
+        text.append(f"\n{len(sel.failing)} ticked item(s) cannot be restored and are skipped.",
+                    style="yellow")
+    for line in refusals(sel):
+        text.append(f"\nRefused: {line}", style="yellow")
+    return text
+
+
+def identity_confirm_text(sel: RestoreSelection) -> Text:
+    assert sel.identity_conflict is not None
+    here, there = (short_id(p) for p in sel.identity_conflict)
+    return Text.assemble(
+        (f"This host is Portal {here}. The archive's database holds the identity of Portal "
+         f"{there}.", "bold"),
+        f"\n\nRestoring it makes this host Portal {there}: other Portals and apps will take it "
+        f"for that one, and Portal {here}'s own identity is replaced. Do this only when this "
+        "host replaces that Portal.")
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+def diff_lines(d: TargetDiff, limit: int = DIFF_LINES) -> list[Text]:
+    if not d.readable:
+        return [Text("  its contents here cannot be read: all of it is written anew",
+                     style="dim")]
+    counts = [f"{n} {label}" for kind, label in (("add", "added"), ("change", "changed"),
+                                                ("remove", "removed"), ("meta", "metadata"))
+              if (n := d.count(kind))]  # type: ignore[arg-type]
+    lines = [Text(f"  would change: {', '.join(counts) or 'nothing'}; "
+                  f"{count(d.unchanged)} unchanged", style="bold")]
+    order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
+    itself = "." if d.target.is_dir else os.path.basename(d.target.dest)
+    for c in sorted(d.changes, key=lambda c: (order[c.kind], c.path))[:limit]:
+        mark, style = MARKS[c.kind]
+        line = Text.assemble("  ", (mark, style), f" {c.path or itself}")
+        if c.detail:
+            line.append(f"  ({c.detail})", style="dim")
+        lines.append(line)
+    if len(d.changes) > limit:
+        lines.append(Text(f"  … and {count(len(d.changes) - limit)} more (the CLI's "
+                          "restore --dry-run --json lists them all)", style="dim"))
+    return lines
+
+
+def dry_run_text(sel: RestoreSelection, diffs: dict[str, list[TargetDiff]]) -> Text:
+    text = Text()
+    for n, item in enumerate(sel.items):
+        if n:
+            text.append("\n\n")
+        text.append(f"{item.id}", style="bold")
+        text.append(f"  ({item.status})")
+        if item.id in sel.failing:
+            text.append(f"\n✗ cannot be restored: {sel.failing[item.id]}", style="bold red")
+            continue
+        for t, d in zip(sel.targets[item.id], diffs.get(item.id, []), strict=False):
+            text.append(f"\n{target_line(t)}")
+            for line in diff_lines(d):
+                text.append("\n")
+                text.append_text(line)
+        rest = item_lines(sel, item.id)[len(sel.targets[item.id]):]
+        for line in rest:
+            text.append("\n")
+            text.append_text(line)
+    if sel.identity_conflict:
+        text.append("\n\n")
+        text.append_text(identity_warning(sel.plan))
+    text.append("\n\nDry run: nothing was changed.", style="bold")
+    return text
+
+
+# --------------------------------------------------------------------------- result
+
+
+def result_text(r: RestoreFinished, keep_old: bool) -> Text:
+    rate = r.bytes / r.seconds if r.seconds > 0 else 0.0
+    text = Text()
+    if r.done:
+        text.append(f"Restored {plural(len(r.done), 'item')}", style="bold green")
+        text.append(f": {', '.join(r.done)}\n")
+    else:
+        text.append("Nothing was restored.\n", style="bold")
+    text.append(f"{sized(Size(r.bytes, r.files))} written in {duration(r.seconds)} "
+                f"({human_bytes(rate)}/s)\n")
+    if r.failed:
+        text.append(f"\nFailed {len(r.failed)}", style="bold red")
+        text.append(" (each is as it was before: its previous data, its containers):")
+        for item, why in r.failed.items():
+            text.append(f"\n✗ {item}: ", style="bold red")
+            text.append(why)
+        text.append("\n")
+    if r.kept:
+        text.append("\nThe data replaced is kept at:", style="bold")
+        for k in r.kept:
+            text.append(f"\n  {k}")
+        text.append("\n  (delete it once the restored apps work)\n", style="dim")
+    elif r.done and keep_old:
+        text.append("\nNothing that existed here was replaced, so nothing was kept aside.\n",
+                    style="dim")
+    elif r.done:
+        text.append("\nThe data replaced was deleted, as chosen.\n", style="dim")
+    if r.created:
+        text.append("\nContainers created from the archive: ", style="bold")
+        text.append(", ".join(r.created) + "\n")
+    for w in r.warnings:
+        text.append(f"\n⚠ {w}", style="yellow")
+    return text

@@ -1,0 +1,130 @@
+"""The done screen: where the archive is, what it took, and how to fetch it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from tui.core.events import Finished
+from tui.core.humanfmt import count, duration, human_bytes
+from tui.ui.logic.encryption import decrypt_command
+from tui.ui.logic.fetchcmd import FetchCommands, fetch_commands
+
+if TYPE_CHECKING:
+    from tui.ui.app import PortalBackupApp
+
+
+def details_table(f: Finished) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    rate = f.bytes_in / f.seconds if f.seconds > 0 else 0.0
+    table.add_row("Archive", f.path)
+    table.add_row("Size", f"{human_bytes(f.bytes)} (from {human_bytes(f.bytes_in)} in "
+                          f"{count(f.files)} files)")
+    table.add_row("Took", f"{duration(f.seconds)}, {human_bytes(rate)}/s on average")
+    downtime = ", ".join(f"{app} {duration(s)}" for app, s in sorted(f.downtime.items()))
+    table.add_row("Apps down", downtime or "none (no app was stopped or paused)")
+    table.add_row("SHA-256", f.sha256)
+    return table
+
+
+def decrypt_text(path: str, encrypt_to: Sequence[Any]) -> Text:
+    command = decrypt_command(path, encrypt_to)
+    text = Text.assemble(("Encrypted", "bold"), " (age format). To get the zip back with the "
+                         "stock age tool:\n", f"  {command}")
+    how = ("it asks for the passphrase" if "-i " not in command else
+           "KEYFILE: the secret key of one of the recipients")
+    text.append(f"\n  ({how}; the explorer here opens it in place)", style="dim")
+    return text
+
+
+def fetch_text(cmds: FetchCommands) -> Text:
+    text = Text.assemble(("Fetch it to your own computer", "bold"),
+                         " (run this there; c or r copies it):\n")
+    text.append(f"  {cmds.scp}\n  {cmds.rsync}")
+    if cmds.guessed:
+        text.append("\n  (not logged in over SSH: replace the host name if needed)",
+                    style="dim")
+    return text
+
+
+class DoneScreen(Screen[None]):
+    CSS_PATH = "done.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy('scp')", "Copy scp"),
+        Binding("r", "copy('rsync')", "Copy rsync"),
+        Binding("e", "explore", "Explore"),
+        Binding("b,backspace,escape", "back", "Back to the list"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, finished: Finished, encrypt_to: Sequence[Any] = ()) -> None:
+        super().__init__()
+        self.finished = finished
+        self.encrypt_to = encrypt_to  # the run's age recipients: how it is decrypted
+        self.commands: FetchCommands | None = None
+
+    @property
+    def papp(self) -> PortalBackupApp:
+        return cast("PortalBackupApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        f = self.finished
+        self.commands = fetch_commands(f.path, self.papp.environ)
+        yield Static("✓ Backup complete", id="heading", classes="title")
+        with VerticalScroll(id="body"):
+            yield Static(details_table(f), id="details")
+            encrypted = bool(self.encrypt_to) or f.path.endswith(".age")
+            if f.holds_identity and encrypted:
+                yield Static("This archive holds the Portal's private key, encrypted: keep "
+                             "the passphrase or secret key as private as the key itself.",
+                             id="identity", classes="-encrypted")
+            elif f.holds_identity:
+                yield Static("⚠ This archive holds the Portal's private key (its identity). "
+                             "Keep this file private: whoever has it can impersonate your "
+                             "Portal.", id="identity")
+            yield Static(fetch_text(self.commands), id="fetch")
+            if encrypted:  # after fetching: it is decrypted where it is used
+                yield Static(decrypt_text(f.path, self.encrypt_to), id="decrypt")
+        with Horizontal(id="buttons"):
+            yield Button("Copy scp", id="copy-scp")
+            yield Button("Copy rsync", id="copy-rsync")
+            yield Button("Open in explorer", id="explore", variant="primary")
+            yield Button("Back to the list", id="back")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#explore", Button).focus()
+
+    def action_copy(self, which: str) -> None:
+        if self.commands is None:
+            return
+        text = self.commands.scp if which == "scp" else self.commands.rsync
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied: {text}\n(through OSC 52: your terminal must allow it)",
+                    title="Clipboard")
+
+    def action_explore(self) -> None:
+        from tui.ui.screens.explorer import ExplorerScreen
+
+        self.app.push_screen(ExplorerScreen(self.finished.path))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        actions = {"copy-scp": lambda: self.action_copy("scp"),
+                   "copy-rsync": lambda: self.action_copy("rsync"),
+                   "explore": self.action_explore, "back": self.action_back}
+        actions[event.button.id or "back"]()
