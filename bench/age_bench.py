@@ -80,12 +80,30 @@ def main() -> None:
     rows = []
     subprocess.run(["cat", str(plain)], stdout=subprocess.DEVNULL, check=True)  # warm cache
     rows.append(("encrypt", "portal-backup (AgeWriter)", timed(our_encrypt)))
-    rows.append(("encrypt", "age -r", timed(lambda: subprocess.run(
-        ["age", "-r", public, "-o", str(stock), str(plain)], check=True))))
+    rows.append(
+        (
+            "encrypt",
+            "age -r",
+            timed(
+                lambda: subprocess.run(
+                    ["age", "-r", public, "-o", str(stock), str(plain)], check=True
+                )
+            ),
+        )
+    )
     rows.append(("decrypt", "portal-backup (AgeReader)", timed(lambda: our_decrypt(stock))))
     assert sha(work / "out") == ref
-    rows.append(("decrypt", "age -d", timed(lambda: subprocess.run(
-        ["age", "-d", "-i", str(key), "-o", str(work / "out"), str(ours)], check=True))))
+    rows.append(
+        (
+            "decrypt",
+            "age -d",
+            timed(
+                lambda: subprocess.run(
+                    ["age", "-d", "-i", str(key), "-o", str(work / "out"), str(ours)], check=True
+                )
+            ),
+        )
+    )
     assert sha(work / "out") == ref  # stock age opens what we wrote
     print(f"{args.size_mb} MiB, {os.cpu_count()} cores")
     print("| direction | tool | seconds | MB/s |\n| --- | --- | ---: | ---: |")

@@ -153,7 +153,7 @@ class Pools:
                 words.add(w)
                 out.append(w)
         # Common words first, the rest in a random order so rank does not follow length.
-        tail = out[len(_COMMON):]
+        tail = out[len(_COMMON) :]
         rng.shuffle(tail)
         return out[: len(_COMMON)] + tail
 
@@ -203,7 +203,7 @@ class Pools:
             lambda: f"    return {pick()}.{pick()}({pick()}, {rng.randint(0, 4096)})",
             lambda: f"    {pick()} = {pick()}[{pick()}] + {rng.randint(1, 99)}",
             lambda: f"    if {pick()} is not None and len({pick()}) > {rng.randint(0, 64)}:",
-            lambda: f"        raise ValueError(\"{' '.join(self.words(rng.randint(3, 8)))}\")",
+            lambda: f'        raise ValueError("{" ".join(self.words(rng.randint(3, 8)))}")',
             lambda: f"    # {' '.join(self.words(rng.randint(4, 14)))}",
             lambda: f"from {pick()}.{pick()} import {pick()}, {pick()}",
             lambda: f"class {pick().title().replace('_', '')}({pick().title()}):",
@@ -244,19 +244,25 @@ class Pools:
             r = rng.random()
             if r < 0.55:
                 path = rng.choice(paths).format(rng.randint(1, 3000))
-                msg = (f"{rng.choice(('GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE'))} {path} "
-                       f"status={rng.choice((200, 200, 200, 200, 304, 404, 500))} "
-                       f"dur={int(rng.expovariate(1 / 40))}ms user={rng.choice(users)} "
-                       f"ip={rng.choice(ips)}")
+                msg = (
+                    f"{rng.choice(('GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE'))} {path} "
+                    f"status={rng.choice((200, 200, 200, 200, 304, 404, 500))} "
+                    f"dur={int(rng.expovariate(1 / 40))}ms user={rng.choice(users)} "
+                    f"ip={rng.choice(ips)}"
+                )
             elif r < 0.8:
                 msg = f"job {rng.choice(users)}-{rng.randint(1, 99)} " + rng.choice(
-                    ("started", "finished ok", "queued", "retrying after timeout"))
+                    ("started", "finished ok", "queued", "retrying after timeout")
+                )
             elif r < 0.95:
-                msg = (f"cache hit={rng.randint(0, 999)} miss={rng.randint(0, 99)} "
-                       f"evicted={rng.randint(0, 9)} mem={rng.randint(100, 140)}MiB")
+                msg = (
+                    f"cache hit={rng.randint(0, 999)} miss={rng.randint(0, 99)} "
+                    f"evicted={rng.randint(0, 9)} mem={rng.randint(100, 140)}MiB"
+                )
             else:
-                msg = (f"Traceback: {self.ident()}.{self.ident()} failed: "
-                       + " ".join(self.words(rng.randint(4, 12))))
+                msg = f"Traceback: {self.ident()}.{self.ident()} failed: " + " ".join(
+                    self.words(rng.randint(4, 12))
+                )
             line = f"{stamp}.{ms:03d}Z {lvl:<5} [{svc}-{rng.randint(1, 4)}] {msg}"
             lines.append(line)
             total += len(line) + 1
@@ -299,11 +305,15 @@ def log_uniform(rng: random.Random, lo: float, hi: float) -> int:
 
 def jpeg_bytes(rng: random.Random, size: int) -> bytes:
     """An incompressible JPEG-like file: SOI, JFIF APP0, a DQT, SOS, entropy data, EOI."""
-    head = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x48\x00\x48\x00\x00"
-            + b"\xff\xdb\x00\x43\x00" + rng.randbytes(64)
-            + b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 3024, 4032)
-            + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-            + b"\xff\xda\x00\x0c\x03\x01\x00\x02\x11\x03\x11\x00\x3f\x00")
+    head = (
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x48\x00\x48\x00\x00"
+        + b"\xff\xdb\x00\x43\x00"
+        + rng.randbytes(64)
+        + b"\xff\xc0\x00\x11\x08"
+        + struct.pack(">HH", 3024, 4032)
+        + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+        + b"\xff\xda\x00\x0c\x03\x01\x00\x02\x11\x03\x11\x00\x3f\x00"
+    )
     body = max(0, size - len(head) - 2)
     return head + rng.randbytes(body) + b"\xff\xd9"
 
@@ -330,8 +340,11 @@ def pdf_bytes(rng: random.Random, pools: Pools, size: int) -> bytes:
             body = cut(rng, pools.prose, rng.randint(2000, 20000))
         else:
             body = rng.randbytes(rng.randint(2000, 30000))
-        out.write(b"%d 0 obj\n<< /Length %d >>\nstream\n" % (n, len(body)) + body
-                  + b"\nendstream\nendobj\n")
+        out.write(
+            b"%d 0 obj\n<< /Length %d >>\nstream\n" % (n, len(body))
+            + body
+            + b"\nendstream\nendobj\n"
+        )
         n += 1
     out.write(b"trailer\n<< /Size %d >>\n%%%%EOF\n" % n)
     return out.getvalue()
@@ -386,30 +399,61 @@ class Tree:
 
 def make_core(tree: Tree, rng: random.Random, apps_dir: str) -> None:
     key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    pub = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    pub = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     portal_id = hashlib.sha512(pub).hexdigest()
 
     def stamp(days_ago: float) -> str:
         t = BASE_MTIME - days_ago * 86400
         return "{TinyDate}:" + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".002497"
 
-    usage = {str(i): {"app": rng.choice(APPS), "opened_at": stamp(rng.uniform(0, 400)),
-                      "seconds": rng.randint(5, 7200)} for i in range(1, 1201)}
+    usage = {
+        str(i): {
+            "app": rng.choice(APPS),
+            "opened_at": stamp(rng.uniform(0, 400)),
+            "seconds": rng.randint(5, 7200),
+        }
+        for i in range(1, 1201)
+    }
     db = {
-        "_default": {"1": {"key": "theme", "value": "dark"},
-                     "2": {"key": "onboarding_done", "value": True}},
-        "identities": {"1": {"id": portal_id, "name": "Home Portal", "email": "me@example.org",
-                             "description": "My server at home", "is_default": True,
-                             "private_key": pem}},
-        "installed_apps": {str(i): {"name": a, "installed_at": stamp(300 - i),
-                                    "store_info": {"version": f"2.{i}.1"}, "status": "running"}
-                           for i, a in enumerate(APPS, 1)},
-        "terminals": {"1": {"id": "a1b2c3d4", "name": "Laptop", "created_at": stamp(500),
-                            "last_seen": stamp(0.2)}},
-        "peers": {}, "backups": {}, "tours": {"1": {"name": "welcome", "done": True}},
+        "_default": {
+            "1": {"key": "theme", "value": "dark"},
+            "2": {"key": "onboarding_done", "value": True},
+        },
+        "identities": {
+            "1": {
+                "id": portal_id,
+                "name": "Home Portal",
+                "email": "me@example.org",
+                "description": "My server at home",
+                "is_default": True,
+                "private_key": pem,
+            }
+        },
+        "installed_apps": {
+            str(i): {
+                "name": a,
+                "installed_at": stamp(300 - i),
+                "store_info": {"version": f"2.{i}.1"},
+                "status": "running",
+            }
+            for i, a in enumerate(APPS, 1)
+        },
+        "terminals": {
+            "1": {
+                "id": "a1b2c3d4",
+                "name": "Laptop",
+                "created_at": stamp(500),
+                "last_seen": stamp(0.2),
+            }
+        },
+        "peers": {},
+        "backups": {},
+        "tours": {"1": {"name": "welcome", "done": True}},
         "app_usage_track": usage,
     }
     tree.write("core/portal_core_db.json", json.dumps(db).encode(), "core", 0o600)
@@ -438,19 +482,21 @@ def make_media(tree: Tree, rng: random.Random, plan: Plan) -> None:
     for i in range(plan.photos):
         year = 2019 + i * 7 // max(1, plan.photos)
         size = log_uniform(rng, 150_000, 650_000)
-        tree.write(f"{base}/Photos/{year}/IMG_{1000 + i:04d}.jpg", jpeg_bytes(rng, size),
-                   "photos")
+        tree.write(f"{base}/Photos/{year}/IMG_{1000 + i:04d}.jpg", jpeg_bytes(rng, size), "photos")
     for i, mb in enumerate(plan.videos_mb):
-        tree.write_chunks(f"{base}/Videos/holiday-{2019 + i}.mp4", mp4_chunks(rng, int(mb * MB)),
-                          "videos")
+        tree.write_chunks(
+            f"{base}/Videos/holiday-{2019 + i}.mp4", mp4_chunks(rng, int(mb * MB)), "videos"
+        )
     for i in range(plan.clips):
         size = log_uniform(rng, 2 * MB, 8 * MB)
-        tree.write_chunks(f"{base}/Videos/clips/VID_{20220101 + i * 37}.mp4",
-                          mp4_chunks(rng, size), "videos")
+        tree.write_chunks(
+            f"{base}/Videos/clips/VID_{20220101 + i * 37}.mp4", mp4_chunks(rng, size), "videos"
+        )
 
 
-def make_sqlite(tree: Tree, rng: random.Random, pools: Pools, rel: str, target: float,
-                kind: str) -> None:
+def make_sqlite(
+    tree: Tree, rng: random.Random, pools: Pools, rel: str, target: float, kind: str
+) -> None:
     path = tree.root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
@@ -470,16 +516,18 @@ def make_sqlite(tree: Tree, rng: random.Random, pools: Pools, rel: str, target: 
         for _ in range(1000):
             row_id += 1
             created = BASE_MTIME - rng.randrange(3 * 365 * 86400)
-            rows.append((
-                row_id,
-                " ".join(pools.words(rng.randint(2, 8))).capitalize(),
-                cut(rng, pools.prose, log_uniform(rng, 80, 2500), line_aligned=False).decode(),
-                ",".join(pools.words(rng.randint(0, 5))),
-                rng.choice(authors),
-                created,
-                created + rng.randrange(86400 * 30),
-                round(rng.random() * 5, 2),
-            ))
+            rows.append(
+                (
+                    row_id,
+                    " ".join(pools.words(rng.randint(2, 8))).capitalize(),
+                    cut(rng, pools.prose, log_uniform(rng, 80, 2500), line_aligned=False).decode(),
+                    ",".join(pools.words(rng.randint(0, 5))),
+                    rng.choice(authors),
+                    created,
+                    created + rng.randrange(86400 * 30),
+                    round(rng.random() * 5, 2),
+                )
+            )
         con.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?)", rows)
         con.commit()
         (pages,) = con.execute("PRAGMA page_count").fetchone()
@@ -503,8 +551,7 @@ def make_small_files(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) -
     for p in projects:
         for _ in range(rng.randint(4, 12)):
             depth = rng.randint(1, 4)
-            dirs.append(f"{base}/Projects/{p}/src/" + "/".join(pools.ident()
-                                                              for _ in range(depth)))
+            dirs.append(f"{base}/Projects/{p}/src/" + "/".join(pools.ident() for _ in range(depth)))
     for i in range(n_code):
         d = rng.choice(dirs)
         size = log_uniform(rng, 200, 20_000)
@@ -519,8 +566,11 @@ def make_small_files(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) -
         title = " ".join(pools.words(rng.randint(2, 6))).capitalize()
         head = f"# {title}\n\n".encode()
         ext = rng.choice((".md", ".md", ".txt", ".org"))
-        tree.write(f"{base}/Documents/{topic}{sub}/{title[:40].replace(' ', '-')}-{i}{ext}",
-                   head + cut(rng, pools.prose, size - len(head), line_aligned=False), "small")
+        tree.write(
+            f"{base}/Documents/{topic}{sub}/{title[:40].replace(' ', '-')}-{i}{ext}",
+            head + cut(rng, pools.prose, size - len(head), line_aligned=False),
+            "small",
+        )
 
 
 def make_logs(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) -> None:
@@ -539,8 +589,11 @@ def make_logs(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) -> None:
         tree.write_chunks(f"{base}/{names[i % len(names)]}.log", chunks(), "logs")
     for i in range(plan.rotated_logs):
         text = cut(rng, pools.logs, int(plan.rotated_log_mb * MB))
-        tree.write(f"{base}/archive/{names[i % len(names)]}.log.{i + 1}.gz",
-                   gzip.compress(text, compresslevel=6, mtime=0), "logs")
+        tree.write(
+            f"{base}/archive/{names[i % len(names)]}.log.{i + 1}.gz",
+            gzip.compress(text, compresslevel=6, mtime=0),
+            "logs",
+        )
 
 
 def make_source_trees(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) -> None:
@@ -548,49 +601,63 @@ def make_source_trees(tree: Tree, rng: random.Random, pools: Pools, plan: Plan) 
     for t in range(plan.source_trees):
         name = pools.ident().replace("_", "-")
         root = f"{base}/{name}"
-        tree.write(f"{root}/README.md", b"# " + name.encode() + b"\n\n"
-                   + cut(rng, pools.prose, 3000, line_aligned=False), "source")
+        tree.write(
+            f"{root}/README.md",
+            b"# " + name.encode() + b"\n\n" + cut(rng, pools.prose, 3000, line_aligned=False),
+            "source",
+        )
         mods = [pools.ident() for _ in range(30)]
         for i in range(plan.source_files):
             size = log_uniform(rng, 1000, 60_000)
             d = "/".join(rng.sample(mods, rng.randint(1, 3)))
-            tree.write(f"{root}/{d}/{pools.ident()}_{i}.py", cut(rng, pools.code, size),
-                       "source")
+            tree.write(f"{root}/{d}/{pools.ident()}_{i}.py", cut(rng, pools.code, size), "source")
         pack = hashlib.sha1(f"{t}-{name}".encode()).hexdigest()
-        tree.write_chunks(f"{root}/.git/objects/pack/pack-{pack}.pack",
-                          iter([b"PACK\x00\x00\x00\x02", rng.randbytes(int(plan.pack_mb * MB))]),
-                          "source")
+        tree.write_chunks(
+            f"{root}/.git/objects/pack/pack-{pack}.pack",
+            iter([b"PACK\x00\x00\x00\x02", rng.randbytes(int(plan.pack_mb * MB))]),
+            "source",
+        )
         tree.write(f"{root}/.git/HEAD", b"ref: refs/heads/main\n", "source")
         tree.write(f"{root}/.git/config", b"[core]\n\trepositoryformatversion = 0\n", "source")
 
 
 def make_apps(tree: Tree, rng: random.Random, pools: Pools, plan: Plan, base: str) -> None:
     # notes: a SQLite database and markdown exports
-    make_sqlite(tree, rng, pools, f"{base}/notes/data/notes.sqlite3", plan.notes_app_db_mb,
-                "apps")
+    make_sqlite(tree, rng, pools, f"{base}/notes/data/notes.sqlite3", plan.notes_app_db_mb, "apps")
     for i in range(plan.notes_app_md):
         size = log_uniform(rng, 1000, 30_000)
-        tree.write(f"{base}/notes/data/export/{i // 100:02d}/note-{i:05d}.md",
-                   cut(rng, pools.prose, size, line_aligned=False), "apps")
-    tree.write(f"{base}/notes/config.json", json.dumps({"port": 8080, "theme": "light"})
-               .encode(), "apps")
+        tree.write(
+            f"{base}/notes/data/export/{i // 100:02d}/note-{i:05d}.md",
+            cut(rng, pools.prose, size, line_aligned=False),
+            "apps",
+        )
+    tree.write(
+        f"{base}/notes/config.json", json.dumps({"port": 8080, "theme": "light"}).encode(), "apps"
+    )
     # photos: a thumbnail cache and a sidecar index
     for i in range(plan.photo_thumbs):
         size = log_uniform(rng, 20_000, 60_000)
-        tree.write(f"{base}/photos/data/cache/thumbs/{i % 256:02x}/{i:06d}.jpg",
-                   jpeg_bytes(rng, size), "apps")
-    index = "\n".join(json.dumps({"id": i, "path": f"Photos/IMG_{1000 + i:04d}.jpg",
-                                  "tags": pools.words(3)}) for i in range(plan.photo_thumbs))
+        tree.write(
+            f"{base}/photos/data/cache/thumbs/{i % 256:02x}/{i:06d}.jpg",
+            jpeg_bytes(rng, size),
+            "apps",
+        )
+    index = "\n".join(
+        json.dumps({"id": i, "path": f"Photos/IMG_{1000 + i:04d}.jpg", "tags": pools.words(3)})
+        for i in range(plan.photo_thumbs)
+    )
     tree.write(f"{base}/photos/data/index.jsonl", index.encode(), "apps")
     # wiki: pages and uploads
     for i in range(plan.wiki_pages):
         size = log_uniform(rng, 2000, 40_000)
-        tree.write(f"{base}/wiki/data/pages/{pools.ident()}-{i}.md",
-                   cut(rng, pools.prose, size, line_aligned=False), "apps")
+        tree.write(
+            f"{base}/wiki/data/pages/{pools.ident()}-{i}.md",
+            cut(rng, pools.prose, size, line_aligned=False),
+            "apps",
+        )
     for i in range(plan.wiki_uploads):
         size = log_uniform(rng, 100_000, 1_500_000)
-        tree.write(f"{base}/wiki/data/uploads/doc-{i:04d}.pdf", pdf_bytes(rng, pools, size),
-                   "apps")
+        tree.write(f"{base}/wiki/data/uploads/doc-{i:04d}.pdf", pdf_bytes(rng, pools, size), "apps")
 
 
 # --------------------------------------------------------------------------- main
@@ -599,8 +666,13 @@ def make_apps(tree: Tree, rng: random.Random, pools: Pools, plan: Plan, base: st
 APPS_DIR = {"docker-free": "user_data/shared/apps", "portal": "user_data/app_data"}
 
 
-def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED, layout: str = "docker-free",
-             log: Callable[[str], None] | None = None) -> Stats:
+def generate(
+    out: Path,
+    scale: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    layout: str = "docker-free",
+    log: Callable[[str], None] | None = None,
+) -> Stats:
     """Write the dataset into `out` (emptied first) and return what was written."""
     apps_dir = APPS_DIR[layout]
     if out.exists():
@@ -617,9 +689,17 @@ def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED, layout: st
     steps: list[tuple[str, Callable[[], None]]] = [
         ("core", lambda: make_core(tree, rng("core"), apps_dir)),
         ("media", lambda: make_media(tree, rng("media"), plan)),
-        ("sqlite", lambda: make_sqlite(tree, rng("sqlite"), pools,
-                                       "user_data/shared/Databases/library.sqlite",
-                                       plan.sqlite_mb, "sqlite")),
+        (
+            "sqlite",
+            lambda: make_sqlite(
+                tree,
+                rng("sqlite"),
+                pools,
+                "user_data/shared/Databases/library.sqlite",
+                plan.sqlite_mb,
+                "sqlite",
+            ),
+        ),
         ("small files", lambda: make_small_files(tree, rng("small"), pools, plan)),
         ("logs", lambda: make_logs(tree, rng("logs"), pools, plan)),
         ("source trees", lambda: make_source_trees(tree, rng("source"), pools, plan)),
@@ -631,8 +711,10 @@ def generate(out: Path, scale: float = 1.0, seed: int = DEFAULT_SEED, layout: st
         if log:
             log(f"  {name:<13} {time.monotonic() - t:6.1f} s")
     if log:
-        log(f"generated {tree.stats.bytes / MB:,.1f} MB in {tree.stats.files:,} files "
-            f"in {time.monotonic() - started:.1f} s at {out}")
+        log(
+            f"generated {tree.stats.bytes / MB:,.1f} MB in {tree.stats.files:,} files "
+            f"in {time.monotonic() - started:.1f} s at {out}"
+        )
         for kind, (n, b) in sorted(tree.stats.by_kind.items(), key=lambda kv: -kv[1][1]):
             log(f"  {kind:<10} {n:>7,} files {b / MB:>9,.1f} MB")
     return tree.stats
@@ -643,9 +725,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="directory to create (emptied)")
     p.add_argument("--scale", type=float, default=1.0, help="1.0 = about 1.18 GB (default)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--layout", choices=sorted(APPS_DIR), default="docker-free",
-                   help="where the apps' state goes: user_data/shared/apps (default: every "
-                        "byte can be backed up without Docker) or user_data/app_data")
+    p.add_argument(
+        "--layout",
+        choices=sorted(APPS_DIR),
+        default="docker-free",
+        help="where the apps' state goes: user_data/shared/apps (default: every "
+        "byte can be backed up without Docker) or user_data/app_data",
+    )
     args = p.parse_args(argv)
     if args.scale <= 0:
         p.error("--scale must be positive")

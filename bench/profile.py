@@ -110,19 +110,22 @@ def table(counter: Counter[str], total: int, title: str, n: int = TOP) -> list[s
     return lines
 
 
-def summarize_threads(samples: list[tuple[str, list[str], int]], per_name: Counter[str],
-                      rate: int, secs: float) -> list[str]:
+def summarize_threads(
+    samples: list[tuple[str, list[str], int]], per_name: Counter[str], rate: int, secs: float
+) -> list[str]:
     states: dict[str, Counter[str]] = defaultdict(Counter)
     for thread, frames, c in samples:
         states[thread][classify(frames)] += c
-    lines = [f"Thread states (py-spy --native --threads --idle at {rate} Hz over {secs:.1f} s "
-             "under the profiler). 'alive' = samples / (rate x seconds x threads): below 100% "
-             "when a thread starts late (imports and the inventory come first). The next "
-             "columns split its samples: running (on a CPU or in a system call such as read), "
-             "waiting for the GIL, or waiting on a lock, queue or future (no work for it). "
-             "zip-deflate_N sums the pool's workers.",
-             f"  {'thread':<16} {'threads':>7} {'samples':>8} {'alive':>8} {'running':>8} "
-             f"{'GIL wait':>9} {'lock wait':>9}"]
+    lines = [
+        f"Thread states (py-spy --native --threads --idle at {rate} Hz over {secs:.1f} s "
+        "under the profiler). 'alive' = samples / (rate x seconds x threads): below 100% "
+        "when a thread starts late (imports and the inventory come first). The next "
+        "columns split its samples: running (on a CPU or in a system call such as read), "
+        "waiting for the GIL, or waiting on a lock, queue or future (no work for it). "
+        "zip-deflate_N sums the pool's workers.",
+        f"  {'thread':<16} {'threads':>7} {'samples':>8} {'alive':>8} {'running':>8} "
+        f"{'GIL wait':>9} {'lock wait':>9}",
+    ]
     for thread, cnt in sorted(states.items(), key=lambda kv: -sum(kv[1].values())):
         tot = sum(cnt.values())
         n = max(1, per_name.get(thread, 1))
@@ -131,13 +134,16 @@ def summarize_threads(samples: list[tuple[str, list[str], int]], per_name: Count
             return f"{100 * cnt[key] / max(1, tot):.0f}%"
 
         sampled = f"{100 * tot / (rate * secs * n):.0f}%"
-        lines.append(f"  {thread:<16} {n:>7} {tot:>8} {sampled:>8} {pct('running'):>8} "
-                     f"{pct('waiting for the GIL'):>9} {pct('idle (lock, queue, future)'):>9}")
+        lines.append(
+            f"  {thread:<16} {n:>7} {tot:>8} {sampled:>8} {pct('running'):>8} "
+            f"{pct('waiting for the GIL'):>9} {pct('idle (lock, queue, future)'):>9}"
+        )
     return lines
 
 
-def hot_functions(samples: list[tuple[str, list[str], int]], *, only_running: bool
-                  ) -> tuple[Counter[str], Counter[str], int]:
+def hot_functions(
+    samples: list[tuple[str, list[str], int]], *, only_running: bool
+) -> tuple[Counter[str], Counter[str], int]:
     self_c: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = 0
@@ -177,8 +183,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     files, total = tree_stats(data, paths)
     work = Path(tempfile.mkdtemp(prefix="pbprof-"))
     archive = work / "p.zip"
-    create = [portal_backup(), "--portal-root", str(data), "create", *items, "-o", str(archive),
-              "--progress", "none"]
+    create = [
+        portal_backup(),
+        "--portal-root",
+        str(data),
+        "create",
+        *items,
+        "-o",
+        str(archive),
+        "--progress",
+        "none",
+    ]
     report = [
         "portal-backup create: profile",
         f"load before: {uptime()}",
@@ -194,74 +209,115 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.py_spy:
         for mode in ("native", "gil"):
             raw = work / f"{mode}.txt"
-            flags = (["--native", "--threads", "--idle"] if mode == "native"
-                     else ["--gil", "--threads"])
+            flags = (
+                ["--native", "--threads", "--idle"] if mode == "native" else ["--gil", "--threads"]
+            )
             with contextlib.suppress(FileNotFoundError):
                 archive.unlink()
             say(f"py-spy --{mode} ...")
             t0 = time.perf_counter()
-            subprocess.run([args.py_spy, "record", *flags, "--rate", str(args.rate), "--format",
-                            "raw", "-o", str(raw), "--", *create], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    args.py_spy,
+                    "record",
+                    *flags,
+                    "--rate",
+                    str(args.rate),
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(raw),
+                    "--",
+                    *create,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             secs = time.perf_counter() - t0
             samples, per_name = parse_raw(raw)
             report += ["", "=" * 100]
             if mode == "native":
-                report.append(f"py-spy record --native --threads --idle --rate {args.rate}: "
-                              f"{secs:.1f} s under the profiler")
+                report.append(
+                    f"py-spy record --native --threads --idle --rate {args.rate}: "
+                    f"{secs:.1f} s under the profiler"
+                )
                 report.append("")
                 report += summarize_threads(samples, per_name, args.rate, secs)
                 self_c, incl, tot = hot_functions(samples, only_running=True)
                 report.append("")
-                report += table(self_c, tot, f"Top {TOP} functions by self time, running "
-                                "samples of all threads (C frames included):")
+                report += table(
+                    self_c,
+                    tot,
+                    f"Top {TOP} functions by self time, running "
+                    "samples of all threads (C frames included):",
+                )
                 report.append("")
                 ours = Counter({k: c for k, c in incl.items() if "tui/" in k})
-                report += table(ours, tot, f"Top {TOP} of our functions by inclusive time, "
-                                "running samples of all threads:")
+                report += table(
+                    ours,
+                    tot,
+                    f"Top {TOP} of our functions by inclusive time, "
+                    "running samples of all threads:",
+                )
             else:
                 tot_samples = sum(c for _t, _f, c in samples)
                 expected = args.rate * secs
-                report.append(f"py-spy record --gil --threads --rate {args.rate}: {secs:.1f} s "
-                              f"under the profiler; the GIL was held in {tot_samples} samples of "
-                              f"about {expected:.0f} ({100 * tot_samples / expected:.0f}% of the "
-                              "wall time)")
+                report.append(
+                    f"py-spy record --gil --threads --rate {args.rate}: {secs:.1f} s "
+                    f"under the profiler; the GIL was held in {tot_samples} samples of "
+                    f"about {expected:.0f} ({100 * tot_samples / expected:.0f}% of the "
+                    "wall time)"
+                )
                 by_thread: Counter[str] = Counter()
                 for t, _f, c in samples:
                     by_thread[t] += c
-                shares = [f"{t} {100 * c / max(1, tot_samples):.0f}%"
-                          for t, c in by_thread.most_common()]
+                shares = [
+                    f"{t} {100 * c / max(1, tot_samples):.0f}%" for t, c in by_thread.most_common()
+                ]
                 report.append("GIL holder by thread: " + ", ".join(shares))
                 self_c, incl, tot = hot_functions(samples, only_running=False)
                 report.append("")
                 report += table(self_c, tot, f"Top {TOP} functions holding the GIL (self):")
                 report.append("")
                 ours = Counter({k: c for k, c in incl.items() if "tui/" in k})
-                report += table(ours, tot, f"Top {TOP} of our functions holding the GIL "
-                                "(inclusive):")
+                report += table(
+                    ours, tot, f"Top {TOP} of our functions holding the GIL (inclusive):"
+                )
     else:
-        report += ["", "py-spy not found (pip install py-spy; --py-spy PATH): thread view "
-                   "skipped"]
+        report += ["", "py-spy not found (pip install py-spy; --py-spy PATH): thread view skipped"]
 
     say("cProfile ...")
     prof = work / "create.pstats"
     with contextlib.suppress(FileNotFoundError):
         archive.unlink()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "tui",
-                    *create[1:]], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, cwd=str(BENCH.parent))
+    subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "tui", *create[1:]],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=str(BENCH.parent),
+    )
     secs = time.perf_counter() - t0
     buf = io.StringIO()
     stats = pstats.Stats(str(prof), stream=buf)
     stats.strip_dirs().sort_stats("cumulative").print_stats(TOP)
     stats.sort_stats("tottime").print_stats(TOP)
-    text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines()
-                     if line.strip() and str(prof) not in line)
-    report += ["", "=" * 100,
-               f"cProfile (main thread only: walking, stat, reading, queueing; the writer and "
-               f"deflate threads are not seen), {secs:.1f} s under the profiler, top {TOP} by "
-               "cumulative then by own time:", "", text]
+    text = "\n".join(
+        line.rstrip()
+        for line in buf.getvalue().splitlines()
+        if line.strip() and str(prof) not in line
+    )
+    report += [
+        "",
+        "=" * 100,
+        f"cProfile (main thread only: walking, stat, reading, queueing; the writer and "
+        f"deflate threads are not seen), {secs:.1f} s under the profiler, top {TOP} by "
+        "cumulative then by own time:",
+        "",
+        text,
+    ]
     report += ["", f"load after: {uptime()}"]
     args.out.write_text("\n".join(report) + "\n")
     print("\n".join(report))

@@ -69,26 +69,34 @@ def make_app(root: Path, app: str, size_mb: int) -> tuple[int, int]:
     i = 0
     while total < budget:
         size = rng.randint(1, 40) << 10
-        data = rng.randbytes(size) if i % 2 else json.dumps(
-            {"id": i, "tags": rng.choices(words, k=size // 40)}).encode()
+        data = (
+            rng.randbytes(size)
+            if i % 2
+            else json.dumps({"id": i, "tags": rng.choices(words, k=size // 40)}).encode()
+        )
         write(f"small/{i // 500:04d}/{i:07d}.{'bin' if i % 2 else 'json'}", data)
         i += 1
     return total, files
 
 
 def run(cmd: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, env=env, cwd=REPO, text=True, capture_output=True, check=True,
-                          **kw)  # type: ignore[call-overload]
+    return subprocess.run(cmd, env=env, cwd=REPO, text=True, capture_output=True, check=True, **kw)  # type: ignore[call-overload]
 
 
-def timed_restore(archive: Path, item: str, env: dict[str, str],
-                  extra: list[str]) -> tuple[float, dict[str, float]]:
+def timed_restore(
+    archive: Path, item: str, env: dict[str, str], extra: list[str]
+) -> tuple[float, dict[str, float]]:
     """Wall time of one restore, and when each phase started (seconds from launch)."""
     os.sync()  # every run starts without someone else's dirty pages to write back
     start = time.perf_counter()
-    proc = subprocess.Popen([*CLI, "restore", str(archive), item, "--yes", "--progress", "json",
-                             *extra], env=env, cwd=REPO, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "restore", str(archive), item, "--yes", "--progress", "json", *extra],
+        env=env,
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     phases: dict[str, float] = {}
     for line in proc.stdout:
@@ -103,8 +111,7 @@ def timed_restore(archive: Path, item: str, env: dict[str, str],
     return took, phases
 
 
-def timed_unzip(archive: Path, pattern: str, dest: Path, owners: bool,
-                sync: bool = False) -> float:
+def timed_unzip(archive: Path, pattern: str, dest: Path, owners: bool, sync: bool = False) -> float:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir()
@@ -134,18 +141,27 @@ def main() -> int:
     try:
         t0 = time.perf_counter()
         size, files = make_app(root, app, args.size_mb)
-        print(f"dataset: {size / 1e6:.0f} MB in {files} files "
-              f"({time.perf_counter() - t0:.1f}s to generate)")
+        print(
+            f"dataset: {size / 1e6:.0f} MB in {files} files "
+            f"({time.perf_counter() - t0:.1f}s to generate)"
+        )
         t0 = time.perf_counter()
         out = run([*CLI, "create", f"app/{app}", "-o", str(work), "--progress", "none"], env)
         archive = Path(out.stdout.strip().splitlines()[-1])
-        print(f"archive: {archive.stat().st_size / 1e6:.0f} MB "
-              f"({time.perf_counter() - t0:.1f}s to create)")
+        print(
+            f"archive: {archive.stat().st_size / 1e6:.0f} MB "
+            f"({time.perf_counter() - t0:.1f}s to create)"
+        )
         subprocess.run(["cat", str(archive)], stdout=subprocess.DEVNULL, check=True)  # warm
 
         pattern = f"user_data/app_data/{app}/*"
-        results: dict[str, list[float]] = {"restore": [], "restore-keep-old": [], "unzip": [],
-                                           "unzip -X": [], "unzip -X + sync": []}
+        results: dict[str, list[float]] = {
+            "restore": [],
+            "restore-keep-old": [],
+            "unzip": [],
+            "unzip -X": [],
+            "unzip -X + sync": [],
+        }
         phase_runs: list[dict[str, float]] = []
         for _ in range(args.runs):
             took, phases = timed_restore(archive, f"app/{app}", env, [])
@@ -157,16 +173,21 @@ def main() -> int:
             results["unzip"].append(timed_unzip(archive, pattern, work / "unz", False))
             results["unzip -X"].append(timed_unzip(archive, pattern, work / "unz", True))
             results["unzip -X + sync"].append(
-                timed_unzip(archive, pattern, work / "unz", True, sync=True))
+                timed_unzip(archive, pattern, work / "unz", True, sync=True)
+            )
 
         print(f"\n{'method':<18} {'median s':>9} {'MB/s':>8}   runs")
         for name, times in results.items():
             med = statistics.median(times)
-            print(f"{name:<18} {med:>9.2f} {size / 1e6 / med:>8.0f}   "
-                  + " ".join(f"{t:.2f}" for t in times))
+            print(
+                f"{name:<18} {med:>9.2f} {size / 1e6 / med:>8.0f}   "
+                + " ".join(f"{t:.2f}" for t in times)
+            )
         mid = sorted(phase_runs, key=lambda p: p.get("done", 0))[len(phase_runs) // 2]
-        print("\nrestore phases (seconds from launch, median run): "
-              + ", ".join(f"{k} {v:.2f}" for k, v in mid.items()))
+        print(
+            "\nrestore phases (seconds from launch, median run): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in mid.items())
+        )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

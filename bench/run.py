@@ -68,8 +68,9 @@ def _busy_jiffies() -> int:
     return user + nice + system + irq + softirq + steal
 
 
-def timed(name: str, cmd: list[str], *, cwd: str | None = None, output: Path | None = None,
-          log_dir: Path) -> Run:
+def timed(
+    name: str, cmd: list[str], *, cwd: str | None = None, output: Path | None = None, log_dir: Path
+) -> Run:
     """Run cmd, wait with wait4 for its rusage, then fsync its output (if any)."""
     tick = os.sysconf("SC_CLK_TCK")
     out_f = open(log_dir / f"{name}.stdout", "wb")  # noqa: SIM115 - closed below
@@ -166,8 +167,12 @@ def backup_items(data: Path) -> tuple[list[str], list[str], list[str]]:
     Without Docker, `create` refuses `app/<name>` items (and anything that needs Docker), so
     those are left out; every other tool then reads exactly the paths our items cover.
     """
-    res = subprocess.run([portal_backup(), "--portal-root", str(data), "list", "--json",
-                          "--no-sizes"], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [portal_backup(), "--portal-root", str(data), "list", "--json", "--no-sizes"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     docker_ok = "listing the Portal's own items only" not in res.stderr
     items = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     chosen: list[str] = []
@@ -187,12 +192,29 @@ def backup_items(data: Path) -> tuple[list[str], list[str], list[str]]:
     return chosen, paths, left_out
 
 
-def tool_command(tool: str, data: Path, out: Path, items: list[str], paths: list[str],
-                 nproc: int, variants: dict[str, list[str]]) -> tuple[list[str], str | None]:
+def tool_command(
+    tool: str,
+    data: Path,
+    out: Path,
+    items: list[str],
+    paths: list[str],
+    nproc: int,
+    variants: dict[str, list[str]],
+) -> tuple[list[str], str | None]:
     """(argv, cwd) for one tool writing `out` from `data`."""
     if tool == "portal-backup" or tool in variants:
-        cmd = [portal_backup(), "--portal-root", str(data), "create", *items, "-o", str(out),
-               "--progress", "none", *variants.get(tool, [])]
+        cmd = [
+            portal_backup(),
+            "--portal-root",
+            str(data),
+            "create",
+            *items,
+            "-o",
+            str(out),
+            "--progress",
+            "none",
+            *variants.get(tool, []),
+        ]
         return cmd, None
     if tool == "tar":
         return ["tar", "-cf", str(out), "-C", str(data), *paths], None
@@ -201,8 +223,17 @@ def tool_command(tool: str, data: Path, out: Path, items: list[str], paths: list
     if tool == "zip-1":
         return ["zip", "-r", "-q", "-1", str(out), *paths], str(data)
     if tool == "7z":
-        return ["7z", "a", "-tzip", "-mx=1", f"-mmt={nproc}", "-bso0", "-bsp0", str(out),
-                *paths], str(data)
+        return [
+            "7z",
+            "a",
+            "-tzip",
+            "-mx=1",
+            f"-mmt={nproc}",
+            "-bso0",
+            "-bsp0",
+            str(out),
+            *paths,
+        ], str(data)
     raise ValueError(tool)
 
 
@@ -235,8 +266,9 @@ class Check:
 
 def run_check(name: str, cmd: list[str]) -> Check:
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                         stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL
+    )
     secs = time.perf_counter() - t0
     lines = [x.strip() for x in (res.stdout + "\n" + res.stderr).splitlines() if x.strip()]
     if res.returncode == 0:
@@ -263,9 +295,11 @@ def coverage(archive: Path, data: Path, paths: Sequence[str]) -> Check:
     differ = [n for n in want if n in have and have[n] != want[n]]
     extra = sorted(n for n in have if n not in want and n not in METADATA_NAMES)
     ok = not missing and not differ
-    detail = (f"{len(want) - len(missing):,} of {len(want):,} input files present, "
-              f"{len(differ)} with another size; also in the archive: "
-              f"{', '.join(extra) or 'nothing else'} (+ the metadata files)")
+    detail = (
+        f"{len(want) - len(missing):,} of {len(want):,} input files present, "
+        f"{len(differ)} with another size; also in the archive: "
+        f"{', '.join(extra) or 'nothing else'} (+ the metadata files)"
+    )
     if missing:
         detail += f"; missing e.g. {missing[0]}"
     return Check("archive holds every input file", ok, time.perf_counter() - t0, detail)
@@ -292,11 +326,36 @@ def write_million_zip(path: Path, n: int) -> float:
         for i in range(n):
             name = f"user_data/shared/d{i // 1000:04d}/s{i // 50 % 20:02d}/file-{i:07d}.txt"
             nb = name.encode()
-            rec = local_hdr.pack(0x04034B50, 20, 0x800, 0, dos_time, dos_date, 0, 0, 0,
-                                 len(nb), len(extra)) + nb + extra
-            central += central_hdr.pack(0x02014B50, (3 << 8) | 63, 20, 0x800, 0, dos_time,
-                                        dos_date, 0, 0, 0, len(nb), len(extra), 0, 0, 0, attr,
-                                        offset) + nb + extra
+            rec = (
+                local_hdr.pack(
+                    0x04034B50, 20, 0x800, 0, dos_time, dos_date, 0, 0, 0, len(nb), len(extra)
+                )
+                + nb
+                + extra
+            )
+            central += (
+                central_hdr.pack(
+                    0x02014B50,
+                    (3 << 8) | 63,
+                    20,
+                    0x800,
+                    0,
+                    dos_time,
+                    dos_date,
+                    0,
+                    0,
+                    0,
+                    len(nb),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    attr,
+                    offset,
+                )
+                + nb
+                + extra
+            )
             chunk += rec
             offset += len(rec)
             if len(chunk) > 8 * MIB:
@@ -307,11 +366,25 @@ def write_million_zip(path: Path, n: int) -> float:
         f.write(central)
         cd_size = len(central)
         z64_offset = cd_offset + cd_size
-        f.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, (3 << 8) | 63, 45, 0, 0, n, n,
-                            cd_size, cd_offset))
+        f.write(
+            struct.pack(
+                "<IQHHIIQQQQ", 0x06064B50, 44, (3 << 8) | 63, 45, 0, 0, n, n, cd_size, cd_offset
+            )
+        )
         f.write(struct.pack("<IIQI", 0x07064B50, 0, z64_offset, 1))
-        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF,
-                            min(cd_size, 0xFFFFFFFF), min(cd_offset, 0xFFFFFFFF), 0))
+        f.write(
+            struct.pack(
+                "<IHHHHIIH",
+                0x06054B50,
+                0,
+                0,
+                0xFFFF,
+                0xFFFF,
+                min(cd_size, 0xFFFFFFFF),
+                min(cd_offset, 0xFFFFFFFF),
+                0,
+            )
+        )
     return time.perf_counter() - t0
 
 
@@ -341,14 +414,30 @@ def probe_open(path: str, kind: str, repeat: int) -> dict[str, float | int]:
                 entries = len(zf.infolist())
                 times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"first": times[0], "best": min(times), "entries": entries,
-            "rss_delta_mib": (peak - base) / 1024}
+    return {
+        "first": times[0],
+        "best": min(times),
+        "entries": entries,
+        "rss_delta_mib": (peak - base) / 1024,
+    }
 
 
 def open_cost(path: Path, kind: str, repeat: int = 3) -> dict[str, float | int]:
-    res = subprocess.run([sys.executable, __file__, "--probe-open", str(path), "--probe-kind",
-                          kind, "--repeat", str(repeat)], capture_output=True, text=True,
-                         check=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--probe-open",
+            str(path),
+            "--probe-kind",
+            kind,
+            "--repeat",
+            str(repeat),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -399,8 +488,10 @@ def tool_versions() -> list[str]:
         except OSError:
             continue
         lines = [x.strip() for x in res.stdout.splitlines() if x.strip()]
-        pick = next((x for x in lines if "7-Zip" in x or "Zip " in x or "UnZip " in x
-                     or "tar" in x), lines[0] if lines else "")
+        pick = next(
+            (x for x in lines if "7-Zip" in x or "Zip " in x or "UnZip " in x or "tar" in x),
+            lines[0] if lines else "",
+        )
         out.append(pick[:80])
     return out
 
@@ -462,34 +553,52 @@ def render(rep: Report) -> str:
         lines.append(
             f"| {label} | {r.wall:.2f} | {r.fsync:.2f} | {mbs:,.1f} | {r.out_bytes / MB:,.1f} "
             f"| {ratio:.3f} | {vs_zip} | {rss / 1024:,.1f} | {r.cpu:.1f} | {other} "
-            f"| {vs_tar} |")
+            f"| {vs_tar} |"
+        )
     lines += [
         "",
         "Times, CPU and other load are those of each tool's fastest run; peak RSS is the "
         "largest of its runs. MB/s = input bytes / (wall + fsync); throughput vs tar = tar's "
-        "(wall + fsync) / this tool's. \"other load\" = CPU time used by everything else on "
+        '(wall + fsync) / this tool\'s. "other load" = CPU time used by everything else on '
         "the machine during the run, as a share of all cores.",
     ]
     if rep.warm:
         f, b, s = rep.warm
-        lines.append(f"Warm-up read pass: {f:,} files, {b / MB:,.1f} MB in {s:.2f} s "
-                     f"({b / MB / s:,.0f} MB/s).")
-    lines += ["", "## Checks of our archive", "", "| check | result | seconds | detail |",
-              "| --- | --- | ---: | --- |"]
+        lines.append(
+            f"Warm-up read pass: {f:,} files, {b / MB:,.1f} MB in {s:.2f} s "
+            f"({b / MB / s:,.0f} MB/s)."
+        )
+    lines += [
+        "",
+        "## Checks of our archive",
+        "",
+        "| check | result | seconds | detail |",
+        "| --- | --- | ---: | --- |",
+    ]
     for c in rep.checks:
         detail = c.detail.replace("|", "\\|")
-        lines.append(f"| {c.name} | {'pass' if c.ok else 'FAIL'} | {c.seconds:.2f} | "
-                     f"{detail} |")
-    lines += ["", "## Cheap sizes", "", "| command | seconds (best) | total |",
-              "| --- | ---: | --- |"]
+        lines.append(f"| {c.name} | {'pass' if c.ok else 'FAIL'} | {c.seconds:.2f} | {detail} |")
+    lines += [
+        "",
+        "## Cheap sizes",
+        "",
+        "| command | seconds (best) | total |",
+        "| --- | ---: | --- |",
+    ]
     for name, secs, total in rep.sizes:
         lines.append(f"| `{name}` | {secs:.3f} | {total} |")
-    lines += ["", "## Explorer open cost (`ZipReader.open`)", "",
-              "| archive | entries | first open s | best open s | RSS growth MiB |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "## Explorer open cost (`ZipReader.open`)",
+        "",
+        "| archive | entries | first open s | best open s | RSS growth MiB |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for name, o in rep.opens:
-        lines.append(f"| {name} | {int(o['entries']):,} | {o['first']:.3f} | {o['best']:.3f} | "
-                     f"{o['rss_delta_mib']:.1f} |")
+        lines.append(
+            f"| {name} | {int(o['entries']):,} | {o['first']:.3f} | {o['best']:.3f} | "
+            f"{o['rss_delta_mib']:.1f} |"
+        )
     lines += ["", "## Targets (issue 6)", ""]
     lines += targets(rep)
     if rep.notes:
@@ -518,22 +627,30 @@ def targets(rep: Report) -> list[str]:
         line(rss < 200, f"peak RSS < 200 MiB: {rss:.0f} MiB (largest of its runs)")
     checks = [c for c in rep.checks if c.name != "archive holds every input file"]
     if checks:
-        line(all(c.ok for c in checks), "passes unzip -t, 7z t and verify: "
-             + ", ".join(f"{c.name} {'ok' if c.ok else 'failed'}" for c in checks))
+        line(
+            all(c.ok for c in checks),
+            "passes unzip -t, 7z t and verify: "
+            + ", ".join(f"{c.name} {'ok' if c.ok else 'failed'}" for c in checks),
+        )
     secs = {name: t for name, t, _total in rep.sizes}
     full = secs.get("portal-backup list --json")
     bare = secs.get("portal-backup list --json --no-sizes")
     du = secs.get("du -sb")
     if full is not None and bare is not None and du is not None:
         scan = max(0.0, full - bare)
-        line(scan <= du, f"sizes cost no more than du: the size scan adds {scan:.3f} s to "
-             f"`list` (with minus without sizes; the whole command takes {full:.3f} s with "
-             f"Python's start-up), `du -sb` takes {du:.3f} s")
+        line(
+            scan <= du,
+            f"sizes cost no more than du: the size scan adds {scan:.3f} s to "
+            f"`list` (with minus without sizes; the whole command takes {full:.3f} s with "
+            f"Python's start-up), `du -sb` takes {du:.3f} s",
+        )
     million = next((o for n, o in rep.opens if n.startswith("synthetic")), None)
     if million:
-        line(float(million["best"]) < 3.0 and float(million["first"]) < 3.0,
-             f"opens a {int(million['entries']):,}-entry archive in < 3 s: "
-             f"first {million['first']:.2f} s, best {million['best']:.2f} s")
+        line(
+            float(million["best"]) < 3.0 and float(million["first"]) < 3.0,
+            f"opens a {int(million['entries']):,}-entry archive in < 3 s: "
+            f"first {million['first']:.2f} s, best {million['best']:.2f} s",
+        )
     return out
 
 
@@ -550,8 +667,9 @@ def update_docs(path: Path, results: str) -> None:
     if DOCS_START not in doc or DOCS_END not in doc:
         say(f"{path} has no results markers; not updated")
         return
-    body = "\n".join("#" + line if line.startswith("#") else line
-                     for line in results.strip().splitlines())
+    body = "\n".join(
+        "#" + line if line.startswith("#") else line for line in results.strip().splitlines()
+    )
     head, _, rest = doc.partition(DOCS_START)
     _, _, tail = rest.partition(DOCS_END)
     path.write_text(f"{head}{DOCS_START}\n{body}\n{DOCS_END}{tail}")
@@ -572,25 +690,52 @@ def say(text: str) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark portal-backup create beside tar, zip, 7z.")
     p.add_argument("--data", type=Path, help="a dataset made by make_dataset.py (reused as is)")
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="without --data: generate a dataset of this scale (1.0 = ~1.18 GB)")
-    p.add_argument("--work", type=Path, help="where outputs go (default: a new temporary "
-                   "directory; same file system as the data is best)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="without --data: generate a dataset of this scale (1.0 = ~1.18 GB)",
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        help="where outputs go (default: a new temporary "
+        "directory; same file system as the data is best)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the outputs (and generated data)")
-    p.add_argument("--tools", default=",".join(ALL_TOOLS),
-                   help=f"comma-separated subset of {','.join(ALL_TOOLS)}")
-    p.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
-                   help="also time `portal-backup create` with extra arguments, e.g. "
-                        "--variant 'level2=--level 2' or --variant 't1=--threads 1'")
-    p.add_argument("--cache", choices=("warm", "cold"), default="warm",
-                   help="warm: read the tree once before timing (default); cold: drop the "
-                        "page cache before every timed command (needs root)")
+    p.add_argument(
+        "--tools",
+        default=",".join(ALL_TOOLS),
+        help=f"comma-separated subset of {','.join(ALL_TOOLS)}",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="also time `portal-backup create` with extra arguments, e.g. "
+        "--variant 'level2=--level 2' or --variant 't1=--threads 1'",
+    )
+    p.add_argument(
+        "--cache",
+        choices=("warm", "cold"),
+        default="warm",
+        help="warm: read the tree once before timing (default); cold: drop the "
+        "page cache before every timed command (needs root)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="rounds of every tool; best is kept")
-    p.add_argument("--million", type=int, default=1_000_000,
-                   help="entries in the synthetic archive for the open test (0 skips it)")
+    p.add_argument(
+        "--million",
+        type=int,
+        default=1_000_000,
+        help="entries in the synthetic archive for the open test (0 skips it)",
+    )
     p.add_argument("--results", type=Path, default=BENCH / "results.md")
-    p.add_argument("--update-docs", action="store_true",
-                   help="also copy the results into docs/benchmark.md (between its markers)")
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also copy the results into docs/benchmark.md (between its markers)",
+    )
     p.add_argument("--probe-open", help=argparse.SUPPRESS)
     p.add_argument("--probe-kind", default="ours", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -642,29 +787,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     items, paths, left_out = backup_items(data)
     files, total = tree_stats(data, paths)
     tree_files, tree_bytes = tree_stats(data, ["."])
-    rep = Report(started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), data=data,
-                 files=files, input_bytes=total, tree_files=tree_files, tree_bytes=tree_bytes,
-                 items=items, paths=paths, cache=args.cache, repeat=args.repeat, nproc=nproc,
-                 load_before=uptime(), variants=variants)
+    rep = Report(
+        started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        data=data,
+        files=files,
+        input_bytes=total,
+        tree_files=tree_files,
+        tree_bytes=tree_bytes,
+        items=items,
+        paths=paths,
+        cache=args.cache,
+        repeat=args.repeat,
+        nproc=nproc,
+        load_before=uptime(),
+        variants=variants,
+    )
     if left_out:
-        rep.notes.append(f"Left out because `create` needs Docker for them and this host has "
-                         f"none: {' '.join(left_out)}; every tool reads only the paths of the "
-                         f"items above.")
+        rep.notes.append(
+            f"Left out because `create` needs Docker for them and this host has "
+            f"none: {' '.join(left_out)}; every tool reads only the paths of the "
+            f"items above."
+        )
     if tree_bytes > total:
-        rep.notes.append(f"{tree_bytes - total:,} bytes of the tree are outside those paths "
-                         "(generate with the default `--layout docker-free` to include the "
-                         "apps' data).")
+        rep.notes.append(
+            f"{tree_bytes - total:,} bytes of the tree are outside those paths "
+            "(generate with the default `--layout docker-free` to include the "
+            "apps' data)."
+        )
     cold = args.cache == "cold"
     if cold and not drop_caches():
         say("cannot drop the page cache (not root?); falling back to --cache warm")
         cold = False
         rep.cache = "warm"
     if cold:
-        rep.cache = ("cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before every timed "
-                     "command (tools read from disk)")
+        rep.cache = (
+            "cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before every timed "
+            "command (tools read from disk)"
+        )
     else:
-        rep.cache = ("warm: every file read once before the timings, and RAM holds the tree, "
-                     "so every tool reads from the page cache")
+        rep.cache = (
+            "warm: every file read once before the timings, and RAM holds the tree, "
+            "so every tool reads from the page cache"
+        )
         say("warm-up read pass ...")
         rep.warm = read_pass(data, paths)
     say(f"data: {files:,} files, {total / MB:,.1f} MB; items: {' '.join(items)}")
@@ -681,8 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"round {rnd + 1}: {tool_label(tool, nproc, variants)} ...")
             r = timed(tool, cmd, cwd=cwd, output=out, log_dir=logs)
             rep.runs.setdefault(tool, []).append(r)
-            say(f"  {r.wall:.2f} s + fsync {r.fsync:.2f} s, {r.out_bytes / MB:,.1f} MB, "
-                f"rss {r.maxrss_kib / 1024:.0f} MiB, cpu {r.cpu:.1f} s, exit {r.rc}")
+            say(
+                f"  {r.wall:.2f} s + fsync {r.fsync:.2f} s, {r.out_bytes / MB:,.1f} MB, "
+                f"rss {r.maxrss_kib / 1024:.0f} MiB, cpu {r.cpu:.1f} s, exit {r.rc}"
+            )
             if tool != "portal-backup" and not args.keep:
                 out.unlink(missing_ok=True)
 
@@ -692,8 +858,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("checking our archive ...")
         rep.checks.append(run_check("unzip -tq", ["unzip", "-tq", str(ours)]))
         rep.checks.append(run_check("7z t", ["7z", "t", str(ours)]))
-        rep.checks.append(run_check("portal-backup verify", [portal_backup(), "verify",
-                                                             str(ours)]))
+        rep.checks.append(run_check("portal-backup verify", [portal_backup(), "verify", str(ours)]))
         rep.checks.append(coverage(ours, data, paths))
         for c in rep.checks:
             say(f"  {c.name}: {'pass' if c.ok else 'FAIL'} ({c.seconds:.1f} s) {c.detail}")
@@ -701,10 +866,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ---- cheap sizes
     say("cheap sizes ...")
     size_cmds = [
-        ("portal-backup list --json", [portal_backup(), "--portal-root", str(data), "list",
-                                       "--json"]),
-        ("portal-backup list --json --no-sizes", [portal_backup(), "--portal-root", str(data),
-                                                  "list", "--json", "--no-sizes"]),
+        (
+            "portal-backup list --json",
+            [portal_backup(), "--portal-root", str(data), "list", "--json"],
+        ),
+        (
+            "portal-backup list --json --no-sizes",
+            [portal_backup(), "--portal-root", str(data), "list", "--json", "--no-sizes"],
+        ),
         ("du -sb", ["du", "-sb", str(data)]),
     ]
     for name, cmd in size_cmds:
@@ -739,19 +908,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ---- explorer open cost
     if ours.exists():
         say("open cost ...")
-        rep.opens.append((f"our archive ({ours.stat().st_size / MB:,.0f} MB)",
-                          open_cost(ours, "ours")))
+        rep.opens.append(
+            (f"our archive ({ours.stat().st_size / MB:,.0f} MB)", open_cost(ours, "ours"))
+        )
     if args.million:
         mzip = work / "million.zip"
         say(f"writing a synthetic {args.million:,}-entry zip ...")
         secs = write_million_zip(mzip, args.million)
-        rep.opens.append((f"synthetic {args.million:,} empty entries "
-                          f"({mzip.stat().st_size / MB:,.0f} MB)", open_cost(mzip, "ours")))
-        rep.opens.append(("same, Python zipfile.ZipFile (reference)", open_cost(mzip, "zipfile",
-                                                                                 1)))
-        rep.notes.append(f"The synthetic archive is written by bench/run.py's own minimal "
-                         f"writer ({secs:.1f} s): stored empty files with the same UT and ux "
-                         f"extra fields as ours, ZIP64 end records.")
+        rep.opens.append(
+            (
+                f"synthetic {args.million:,} empty entries ({mzip.stat().st_size / MB:,.0f} MB)",
+                open_cost(mzip, "ours"),
+            )
+        )
+        rep.opens.append(
+            ("same, Python zipfile.ZipFile (reference)", open_cost(mzip, "zipfile", 1))
+        )
+        rep.notes.append(
+            f"The synthetic archive is written by bench/run.py's own minimal "
+            f"writer ({secs:.1f} s): stored empty files with the same UT and ux "
+            f"extra fields as ours, ZIP64 end records."
+        )
         if not args.keep:
             mzip.unlink()
     rep.load_after = uptime()

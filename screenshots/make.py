@@ -35,12 +35,17 @@ async def until(pilot: Any, predicate: Callable[[], object], timeout: float = 30
 
 
 def demo_app(explore: str | None = None, hold: bool = False) -> PortalBackupApp:
-    return PortalBackupApp(DemoSource(hold=hold), explore=explore, wall_clock=lambda: NOW,
-                           clock=FakeClock(), environ=ENVIRON, cwd="/root")
+    return PortalBackupApp(
+        DemoSource(hold=hold),
+        explore=explore,
+        wall_clock=lambda: NOW,
+        clock=FakeClock(),
+        environ=ENVIRON,
+        cwd="/root",
+    )
 
 
-async def shoot(name: str, app: PortalBackupApp,
-                steps: Callable[[Any], Awaitable[None]]) -> None:
+async def shoot(name: str, app: PortalBackupApp, steps: Callable[[Any], Awaitable[None]]) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await steps(pilot)
         await pilot.pause()
@@ -92,8 +97,13 @@ async def main() -> None:
         # From the list: R, the archive's path (the demo restore reads no file), enter.
         await home(pilot)
         await pilot.press("R", "ctrl+u", *ARCHIVE, "enter")
-        await until(pilot, lambda: getattr(pilot.app.screen, "measured", False)
-                    and pilot.app.screen.current_selection() is not None)
+        await until(
+            pilot,
+            lambda: (
+                getattr(pilot.app.screen, "measured", False)
+                and pilot.app.screen.current_selection() is not None
+            ),
+        )
         await pilot.press(*["down"] * 7)  # the immich app: two containers to stop
 
     async def restore_dry_run(pilot: Any) -> None:

@@ -12,14 +12,23 @@ from typing import Any
 COMMAND = [sys.executable, "-m", "tui"]
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
-        check: bool = False) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([*COMMAND, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=Path(__file__).parent.parent,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"portal-backup {' '.join(args)} exited {proc.returncode}:\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"portal-backup {' '.join(args)} exited {proc.returncode}:\n"
+            f"{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

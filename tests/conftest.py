@@ -66,8 +66,9 @@ def portal_host(
 
 
 @pytest.fixture(autouse=True)
-def isolated_state_dir(tmp_path_factory: pytest.TempPathFactory,
-                       monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Each test gets its own journal, lock and last-backup record (subprocesses inherit it).
 
     The lock is host-wide in real use; here it is per test, so parallel test runs on one

@@ -307,14 +307,27 @@ def _write_core(root: Path, apps: AppNames) -> None:
         for i, app in enumerate(apps.all(), start=1)
     }
     tables["terminals"] = {
-        "1": {"id": "a1b2c3d4", "name": "Annas Laptop", "created_at": stamp(1),
-              "last_seen": stamp(12, 9), "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"},
-        "2": {"id": "e5f6a7b8", "name": "Telefon", "created_at": stamp(3),
-              "last_seen": stamp(11, 21), "user_agent": "Mozilla/5.0 (Android 13)"},
+        "1": {
+            "id": "a1b2c3d4",
+            "name": "Annas Laptop",
+            "created_at": stamp(1),
+            "last_seen": stamp(12, 9),
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+        },
+        "2": {
+            "id": "e5f6a7b8",
+            "name": "Telefon",
+            "created_at": stamp(3),
+            "last_seen": stamp(11, 21),
+            "user_agent": "Mozilla/5.0 (Android 13)",
+        },
     }
     tables["peers"] = {
-        "1": {"id": hashlib.sha512(b"ben").hexdigest(), "name": "Bens Portal",
-              "added_at": stamp(5)},
+        "1": {
+            "id": hashlib.sha512(b"ben").hexdigest(),
+            "name": "Bens Portal",
+            "added_at": stamp(5),
+        },
     }
     tables["backups"] = {
         "1": {"created_at": stamp(10, 3), "size": 123_456_789, "status": "done"},
@@ -381,8 +394,10 @@ def _write_shared(root: Path) -> None:
 
     media = shared / "Media"
     for i in range(1, 4):
-        _write(media / f"Photos/2023/IMG_{i:04d}.jpg", b"\xff\xd8\xff\xe0" + _random_bytes(
-            60_000 + i * 1_000, 10 + i))
+        _write(
+            media / f"Photos/2023/IMG_{i:04d}.jpg",
+            b"\xff\xd8\xff\xe0" + _random_bytes(60_000 + i * 1_000, 10 + i),
+        )
     _write(root / RANDOM_FILE, _random_bytes(RANDOM_FILE_SIZE, 42))
     _symlink(root / LINK_RELATIVE_IN, LINK_RELATIVE_IN_TARGET)
     _symlink(root / LINK_ABSOLUTE, LINK_ABSOLUTE_TARGET)
@@ -397,8 +412,10 @@ def _write_shared(root: Path) -> None:
 def _write_app_data(app_data: Path, apps: AppNames) -> None:
     notes = app_data / apps.notes
     _make_sqlite(notes / "data/notes.sqlite")
-    _write(notes / "data/attachments/2023/04/receipt.png",
-           b"\x89PNG\r\n\x1a\n" + _random_bytes(20_000, 3))
+    _write(
+        notes / "data/attachments/2023/04/receipt.png",
+        b"\x89PNG\r\n\x1a\n" + _random_bytes(20_000, 3),
+    )
     _write(notes / "data/attachments/2023/05/Ärger mit dem Vermieter.txt", "Heizung kaputt.\n")
     (notes / "data/tmp").mkdir(parents=True)
     _symlink(notes / "data/current.sqlite", "notes.sqlite")
@@ -408,8 +425,10 @@ def _write_app_data(app_data: Path, apps: AppNames) -> None:
 
     photos = app_data / apps.photos
     for i in range(1, 6):
-        _write(photos / f"library/2023/IMG_{i:04d}.jpg", b"\xff\xd8\xff\xe0" + _random_bytes(
-            50_000, 100 + i))
+        _write(
+            photos / f"library/2023/IMG_{i:04d}.jpg",
+            b"\xff\xd8\xff\xe0" + _random_bytes(50_000, 100 + i),
+        )
     (photos / "library/thumbs").mkdir(parents=True)
     _symlink(photos / "library/latest.jpg", "2023/IMG_0005.jpg")
     _write(photos / "library/.settings.json", '{"face_detection": false}\n', mode=0o640)
@@ -479,13 +498,12 @@ def _static_elf(path: Path) -> bool:
         head = f.read(64)
         if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
             return True  # not something we can judge; let `docker run` tell
-        phoff, = struct.unpack_from("<Q", head, 0x20)
+        (phoff,) = struct.unpack_from("<Q", head, 0x20)
         phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
         f.seek(phoff)
         table = f.read(phentsize * phnum)
     pt_interp = 3
-    return all(struct.unpack_from("<I", table, i * phentsize)[0] != pt_interp
-               for i in range(phnum))
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != pt_interp for i in range(phnum))
 
 
 def _image_tar() -> bytes:

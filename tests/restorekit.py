@@ -18,15 +18,25 @@ SQLITE_GLOB = "*.sqlite"  # stored as a backup-API copy: same rows, not the same
 
 
 def all_items(host: pf.PortalHost) -> list[str]:
-    return ["core/db", "core/identity", "core/config", "core/apps", "shared",
-            *(f"app/{a}" for a in host.apps), f"volume/{host.orphan_volume}"]
+    return [
+        "core/db",
+        "core/identity",
+        "core/config",
+        "core/apps",
+        "shared",
+        *(f"app/{a}" for a in host.apps),
+        f"volume/{host.orphan_volume}",
+    ]
 
 
 @contextlib.contextmanager
 def tmpfs_at(path: Path) -> Iterator[None]:
     """A fresh tmpfs mounted at `path` (an empty directory) for the block; skips without root."""
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)],
-                           capture_output=True, text=True)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if mount.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
     try:
@@ -41,19 +51,34 @@ def env_for(host: pf.PortalHost, root: Path | None = None) -> dict[str, str]:
 
 def backup(host: pf.PortalHost, out: Path, *items: str) -> Path:
     out.mkdir(exist_ok=True)
-    proc = run("create", *(items or all_items(host)), "-o", str(out), "--progress", "none",
-               env=env_for(host), check=True)
+    proc = run(
+        "create",
+        *(items or all_items(host)),
+        "-o",
+        str(out),
+        "--progress",
+        "none",
+        env=env_for(host),
+        check=True,
+    )
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def restore(archive: Path, *args: str, env: dict[str, str], input_text: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def restore(
+    archive: Path, *args: str, env: dict[str, str], input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     if input_text is not None:
         from clirun import COMMAND
 
-        return subprocess.run([*COMMAND, "restore", str(archive), *args], capture_output=True,
-                              text=True, env={**os.environ, **env}, input=input_text,
-                              timeout=300, cwd=Path(__file__).parent.parent)
+        return subprocess.run(
+            [*COMMAND, "restore", str(archive), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            input=input_text,
+            timeout=300,
+            cwd=Path(__file__).parent.parent,
+        )
     return run("restore", str(archive), *args, env=env)
 
 
@@ -72,9 +97,12 @@ def same_tree(expected: Path, actual: Path, *, ignore: set[str] | None = None) -
     """compare_trees, plus the roots' own metadata (compare_trees skips the roots)."""
     diffs = compare_trees(expected, actual, ignore=ignore or {SQLITE_GLOB})
     e, a = expected.lstat(), actual.lstat()
-    for what, x, y in (("mode", e.st_mode, a.st_mode), ("uid", e.st_uid, a.st_uid),
-                       ("gid", e.st_gid, a.st_gid),
-                       ("mtime", e.st_mtime_ns // 10**9, a.st_mtime_ns // 10**9)):
+    for what, x, y in (
+        ("mode", e.st_mode, a.st_mode),
+        ("uid", e.st_uid, a.st_uid),
+        ("gid", e.st_gid, a.st_gid),
+        ("mtime", e.st_mtime_ns // 10**9, a.st_mtime_ns // 10**9),
+    ):
         if x != y:
             diffs.append(f"root {what}: expected {x}, got {y}")
     for db in expected.rglob(SQLITE_GLOB):

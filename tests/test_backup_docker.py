@@ -23,8 +23,15 @@ pytestmark = pytest.mark.docker
 
 
 def items_for(host: pf.PortalHost) -> list[str]:
-    return ["core/db", "core/identity", "core/config", "core/apps", "shared",
-            *(f"app/{a}" for a in host.apps), f"volume/{host.orphan_volume}"]
+    return [
+        "core/db",
+        "core/identity",
+        "core/config",
+        "core/apps",
+        "shared",
+        *(f"app/{a}" for a in host.apps),
+        f"volume/{host.orphan_volume}",
+    ]
 
 
 def portal_env(host: pf.PortalHost) -> dict[str, str]:
@@ -32,8 +39,16 @@ def portal_env(host: pf.PortalHost) -> dict[str, str]:
 
 
 def create(host: pf.PortalHost, out: Path, *extra: str, env: dict[str, str] | None = None):
-    return run("create", *items_for(host), "-o", str(out), "--progress", "json", *extra,
-               env={**portal_env(host), **(env or {})})
+    return run(
+        "create",
+        *items_for(host),
+        "-o",
+        str(out),
+        "--progress",
+        "json",
+        *extra,
+        env={**portal_env(host), **(env or {})},
+    )
 
 
 def unzip_all(archive: Path, dest: Path) -> None:
@@ -51,8 +66,9 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
         event.wait(0.05)
 
 
-def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
-                                                   tmp_path: Path) -> None:
+def test_full_backup_is_standard_complete_and_exact(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     before = portal_host.container_states()
     out = tmp_path / "out"
     out.mkdir()
@@ -60,7 +76,8 @@ def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
     assert proc.returncode == 0, proc.stderr
     archive = Path(proc.stdout.strip().splitlines()[-1])
     assert archive.parent == out and archive.name.startswith(
-        f"portal-backup-{portal_host.identity_id[:6]}-")
+        f"portal-backup-{portal_host.identity_id[:6]}-"
+    )
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600  # it holds the identity
     assert sorted(os.listdir(out)) == [archive.name]  # no temporary file left
 
@@ -75,11 +92,15 @@ def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
     # After a plain unzip, SHA256SUMS checks and every file matches its source.
     dest = tmp_path / "x"
     unzip_all(archive, dest)
-    sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=dest,
-                          capture_output=True, text=True)
+    sums = subprocess.run(
+        ["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=dest, capture_output=True, text=True
+    )
     assert sums.returncode == 0, sums.stdout + sums.stderr
-    for rel in ("core/installed_apps", "user_data/shared",
-                *(f"user_data/app_data/{a}" for a in portal_host.apps)):
+    for rel in (
+        "core/installed_apps",
+        "user_data/shared",
+        *(f"user_data/app_data/{a}" for a in portal_host.apps),
+    ):
         # SQLite files are stored as a backup-API copy: same content, not the same bytes.
         diffs = compare_trees(portal_host.root / rel, dest / rel, ignore={"*.sqlite"})
         assert diffs == [], f"{rel}: {diffs[:10]}"
@@ -110,8 +131,11 @@ def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
 
     # Every data entry of the zip is in the manifest, and only those.
     with zipfile.ZipFile(archive) as zf:
-        data_names = {n for n in zf.namelist() if n not in (
-            "README.txt", "portal-backup.json", "portal-backup.json.sig", "SHA256SUMS")}
+        data_names = {
+            n
+            for n in zf.namelist()
+            if n not in ("README.txt", "portal-backup.json", "portal-backup.json.sig", "SHA256SUMS")
+        }
     assert set(entries) == data_names
     verify = run("verify", str(archive))
     assert verify.returncode == 0, verify.stdout
@@ -131,8 +155,16 @@ def test_full_backup_is_standard_complete_and_exact(portal_host: pf.PortalHost,
 
 
 def test_identity_left_out_strips_private_keys(portal_host: pf.PortalHost, tmp_path: Path) -> None:
-    proc = run("create", "core/db", "shared", "-o", str(tmp_path), "--progress", "none",
-               env=portal_env(portal_host))
+    proc = run(
+        "create",
+        "core/db",
+        "shared",
+        "-o",
+        str(tmp_path),
+        "--progress",
+        "none",
+        env=portal_env(portal_host),
+    )
     assert proc.returncode == 0, proc.stderr
     archive = Path(proc.stdout.strip().splitlines()[-1])
     assert stat.S_IMODE(archive.stat().st_mode) != 0o600 or os.umask(0o022) == 0o077
@@ -147,7 +179,8 @@ def test_identity_left_out_strips_private_keys(portal_host: pf.PortalHost, tmp_p
 
 
 def test_injected_failure_restores_containers_and_leaves_no_archive(
-        portal_host: pf.PortalHost, tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     before = portal_host.container_states()
     photos = portal_host.apps[1]
     out = tmp_path / "out"
@@ -162,15 +195,24 @@ def test_injected_failure_restores_containers_and_leaves_no_archive(
 
 def _start_held(host: pf.PortalHost, out: Path, hold: Path, item: str) -> subprocess.Popen[str]:
     hold.write_text("hold")
-    env = {**os.environ, **portal_env(host), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
-           "PORTAL_BACKUP_TEST_HOLD_ITEM": item}
-    return subprocess.Popen([*COMMAND, "create", *items_for(host), "-o", str(out),
-                             "--progress", "json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        **portal_env(host),
+        "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+        "PORTAL_BACKUP_TEST_HOLD_ITEM": item,
+    }
+    return subprocess.Popen(
+        [*COMMAND, "create", *items_for(host), "-o", str(out), "--progress", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
-def _held_with_app_stopped(host: pf.PortalHost, tmp_path: Path
-                           ) -> tuple[Path, str, subprocess.Popen[str]]:
+def _held_with_app_stopped(
+    host: pf.PortalHost, tmp_path: Path
+) -> tuple[Path, str, subprocess.Popen[str]]:
     """A backup run held while the photos app is stopped: (output dir, web container, run)."""
     photos = host.apps[1]
     web = next(n for n, _i, s in host.containers[photos] if s == "running")
@@ -187,7 +229,8 @@ def _held_with_app_stopped(host: pf.PortalHost, tmp_path: Path
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_mid_run_restores_containers_and_leaves_no_archive(
-        portal_host: pf.PortalHost, tmp_path: Path, sig: signal.Signals) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path, sig: signal.Signals
+) -> None:
     before = portal_host.container_states()
     out, _web, proc = _held_with_app_stopped(portal_host, tmp_path)
     try:
@@ -216,8 +259,9 @@ def test_kill_9_is_repaired_by_the_next_run(portal_host: pf.PortalHost, tmp_path
     assert portal_host.container_states() == before
 
 
-def test_live_sqlite_in_wal_mode_is_copied_consistently(portal_host: pf.PortalHost,
-                                                        tmp_path: Path) -> None:
+def test_live_sqlite_in_wal_mode_is_copied_consistently(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     notes = portal_host.apps[0]
     db_path = portal_host.root / pf.APP_DATA / notes / "data" / "live.sqlite"
     db = sqlite3.connect(db_path, check_same_thread=False)
@@ -241,8 +285,17 @@ def test_live_sqlite_in_wal_mode_is_copied_consistently(portal_host: pf.PortalHo
     try:
         assert wrote.wait(60)
         assert (db_path.parent / "live.sqlite-wal").exists()
-        proc = run("create", f"app/{notes}", "-o", str(tmp_path), "--quiesce", "none",
-                   "--progress", "none", env=portal_env(portal_host))
+        proc = run(
+            "create",
+            f"app/{notes}",
+            "-o",
+            str(tmp_path),
+            "--quiesce",
+            "none",
+            "--progress",
+            "none",
+            env=portal_env(portal_host),
+        )
     finally:
         stop.set()
         t.join()
@@ -261,13 +314,23 @@ def test_live_sqlite_in_wal_mode_is_copied_consistently(portal_host: pf.PortalHo
     assert manifest["quiesce"] == "none"
 
 
-def test_volumes_read_through_the_docker_api_match_the_host(portal_host: pf.PortalHost,
-                                                            tmp_path: Path) -> None:
+def test_volumes_read_through_the_docker_api_match_the_host(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     photos = portal_host.apps[1]
     vol = portal_host.app_volumes[photos][0]
-    proc = run("create", f"app/{photos}", f"volume/{portal_host.orphan_volume}", "-o",
-               str(tmp_path), "--progress", "none", "--volume-access", "docker",
-               env=portal_env(portal_host))
+    proc = run(
+        "create",
+        f"app/{photos}",
+        f"volume/{portal_host.orphan_volume}",
+        "-o",
+        str(tmp_path),
+        "--progress",
+        "none",
+        "--volume-access",
+        "docker",
+        env=portal_env(portal_host),
+    )
     assert proc.returncode == 0, proc.stderr
     dest = tmp_path / "x"
     unzip_all(Path(proc.stdout.strip().splitlines()[-1]), dest)
@@ -276,7 +339,8 @@ def test_volumes_read_through_the_docker_api_match_the_host(portal_host: pf.Port
         diffs = compare_trees(portal_host.volume_path(v), dest / "volumes" / v)
         assert diffs == [], f"{v}: {diffs[:10]}"
     leftovers = portal_host.client.containers.list(
-        all=True, filters={"label": "org.portal-backup.helper"})
+        all=True, filters={"label": "org.portal-backup.helper"}
+    )
     assert leftovers == []
 
 
@@ -288,8 +352,16 @@ def test_disk_full_fails_cleanly(portal_host: pf.PortalHost, tmp_path: Path) -> 
     try:
         # Enough free space by the estimate for the notes app alone, then the shared tree
         # overflows it mid-way: the estimate is checked first, ENOSPC handled after.
-        proc = run("create", "shared", f"app/{portal_host.apps[0]}", "-o", str(small),
-                   "--progress", "none", env=portal_env(portal_host))
+        proc = run(
+            "create",
+            "shared",
+            f"app/{portal_host.apps[0]}",
+            "-o",
+            str(small),
+            "--progress",
+            "none",
+            env=portal_env(portal_host),
+        )
         assert proc.returncode == 1
         assert "Traceback" not in proc.stderr
         assert "space" in proc.stderr or "full" in proc.stderr, proc.stderr
@@ -313,8 +385,9 @@ def test_list_json_names_every_item(portal_host: pf.PortalHost) -> None:
     assert rows["core/identity"]["holds_identity"] is True
 
 
-def test_without_docker_lists_portal_items_and_refuses_apps(portal_root: Path,
-                                                           tmp_path: Path) -> None:
+def test_without_docker_lists_portal_items_and_refuses_apps(
+    portal_root: Path, tmp_path: Path
+) -> None:
     env = {"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
     proc = run("list", env=env)
     assert proc.returncode == 0
@@ -322,13 +395,13 @@ def test_without_docker_lists_portal_items_and_refuses_apps(portal_root: Path,
     assert "core/db" in proc.stdout and "shared" in proc.stdout
     proc = run("create", "app/*", "-o", str(tmp_path), env=env)
     assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr
-    proc = run("create", "shared", "core/config", "-o", str(tmp_path), "--progress", "none",
-               env=env)
+    proc = run(
+        "create", "shared", "core/config", "-o", str(tmp_path), "--progress", "none", env=env
+    )
     assert proc.returncode == 0, proc.stderr
 
 
-def test_plain_docker_host_without_portal_root(portal_host: pf.PortalHost,
-                                               tmp_path: Path) -> None:
+def test_plain_docker_host_without_portal_root(portal_host: pf.PortalHost, tmp_path: Path) -> None:
     env = {"PORTAL_ROOT": str(tmp_path / "absent")}
     proc = run("list", "--json", env=env)
     assert proc.returncode == 0
@@ -348,20 +421,39 @@ def test_usage_errors_exit_2(portal_root: Path, tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-def test_pause_mode_freezes_during_the_read_and_thaws_after(portal_host: pf.PortalHost,
-                                                            tmp_path: Path) -> None:
+def test_pause_mode_freezes_during_the_read_and_thaws_after(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     before = portal_host.container_states()
     notes = portal_host.apps[0]
     web = portal_host.containers[notes][0][0]
     hold = tmp_path / "hold"
     hold.write_text("hold")
-    env = {**os.environ, **portal_env(portal_host), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
-           "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{notes}"}
+    env = {
+        **os.environ,
+        **portal_env(portal_host),
+        "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+        "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{notes}",
+    }
     out = tmp_path / "out"
     out.mkdir()
-    proc = subprocess.Popen([*COMMAND, "create", f"app/{notes}", "-o", str(out), "--quiesce",
-                             "pause", "--progress", "json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            *COMMAND,
+            "create",
+            f"app/{notes}",
+            "-o",
+            str(out),
+            "--quiesce",
+            "pause",
+            "--progress",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         wait_for(lambda: portal_host.container_states()[web] == "paused", what="app paused")
         hold.unlink()
@@ -371,8 +463,9 @@ def test_pause_mode_freezes_during_the_read_and_thaws_after(portal_host: pf.Port
             proc.kill()
     assert proc.returncode == 0, stderr
     assert portal_host.container_states() == before
-    manifest = json.loads(zipfile.ZipFile(stdout.strip().splitlines()[-1]).read(
-        "portal-backup.json"))
+    manifest = json.loads(
+        zipfile.ZipFile(stdout.strip().splitlines()[-1]).read("portal-backup.json")
+    )
     item = next(i for i in manifest["items"] if i["id"] == f"app/{notes}")
     assert item["containers"][0]["quiesced"] == "paused"
     finished = json_lines(stdout)[-1]

@@ -38,10 +38,18 @@ def _env(root: Path, **extra: str) -> dict[str, str]:
     return {"PORTAL_ROOT": str(root), **extra}
 
 
-def _create(root: Path, out: Path | str, *items: str, **env: str
-            ) -> subprocess.CompletedProcess[str]:
-    return run("create", *(items or ("shared",)), "-o", str(out), "--progress", "none",
-               env=_env(root, **env))
+def _create(
+    root: Path, out: Path | str, *items: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        "create",
+        *(items or ("shared",)),
+        "-o",
+        str(out),
+        "--progress",
+        "none",
+        env=_env(root, **env),
+    )
 
 
 def _archive(proc: subprocess.CompletedProcess[str]) -> Path:
@@ -73,8 +81,9 @@ def _partials(directory: Path) -> list[Path]:
 
 
 @contextmanager
-def _held_create(root: Path, output: Path, tmp_path: Path, item: str = "shared",
-                 *args: str, **env: str) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
+def _held_create(
+    root: Path, output: Path, tmp_path: Path, item: str = "shared", *args: str, **env: str
+) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
     """A create of `item` that waits (hold hook, after it created its partial file and before
     it reads the item) until the hold file is removed: yields (process, hold file, its partial
     file)."""
@@ -84,15 +93,24 @@ def _held_create(root: Path, output: Path, tmp_path: Path, item: str = "shared",
     before = set(_partials(watch))
     proc = subprocess.Popen(
         [*COMMAND, "create", item, "-o", str(output), "--progress", "none", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         cwd=Path(__file__).parent.parent,
-        env={**os.environ, **_env(root, **env), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
-             "PORTAL_BACKUP_TEST_HOLD_ITEM": item})
+        env={
+            **os.environ,
+            **_env(root, **env),
+            "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+            "PORTAL_BACKUP_TEST_HOLD_ITEM": item,
+        },
+    )
     try:
+
         def partial() -> Path | None:
             assert proc.poll() is None, proc.communicate()
             new = set(_partials(watch)) - before
             return new.pop() if new else None
+
         yield proc, hold, _wait_for(partial, "the held run's partial file")  # type: ignore[misc]
     finally:
         hold.unlink(missing_ok=True)
@@ -132,8 +150,9 @@ def _remove_deep(top: Path) -> None:
 # ----------------------------------------------------------------------- deep trees
 
 
-def test_tree_deeper_than_python_recursion_limit_backs_up(portal_root: Path,
-                                                          tmp_path: Path) -> None:
+def test_tree_deeper_than_python_recursion_limit_backs_up(
+    portal_root: Path, tmp_path: Path
+) -> None:
     levels = 1_100  # beyond sys.getrecursionlimit() (1,000): the old walk recursed per level
     deep = portal_root / pf.SHARED / "deep"
     _make_deep(deep, levels)
@@ -152,8 +171,9 @@ def test_tree_deeper_than_python_recursion_limit_backs_up(portal_root: Path,
     assert run("verify", str(archive)).returncode == 0
 
 
-def test_tree_too_deep_for_a_path_is_refused_with_a_sentence(portal_root: Path,
-                                                             tmp_path: Path) -> None:
+def test_tree_too_deep_for_a_path_is_refused_with_a_sentence(
+    portal_root: Path, tmp_path: Path
+) -> None:
     deep = portal_root / pf.SHARED / "abyss"
     levels = PATH_MAX // 2 + 50  # its paths are longer than the kernel resolves
     _make_deep(deep, levels)
@@ -173,6 +193,7 @@ def test_tree_too_deep_for_a_path_is_refused_with_a_sentence(portal_root: Path,
 def test_volume_stream_deeper_than_the_archive_allows_is_refused() -> None:
     """Volumes read through Docker arrive as a tar stream, where no PATH_MAX applies: there the
     component limit (the same one verify and restore apply) is what refuses."""
+
     def tar_of(depth: int) -> bytes:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -190,16 +211,18 @@ def test_volume_stream_deeper_than_the_archive_allows_is_refused() -> None:
 # ----------------------------------------------------------------------- never overwrite
 
 
-def test_racing_creates_to_one_file_name_never_replace_each_other(portal_root: Path,
-                                                                  tmp_path: Path) -> None:
+def test_racing_creates_to_one_file_name_never_replace_each_other(
+    portal_root: Path, tmp_path: Path
+) -> None:
     """Run B checks that out/same.zip is free and is held; run A then writes out/same.zip
     completely; B must not replace it. Different lock files stand for two hosts (or two
     containers) sharing one output directory, which no host lock can serialise."""
     out = tmp_path / "out"
     out.mkdir()
     target = out / "same.zip"
-    with _held_create(portal_root, target, tmp_path,
-                      PORTAL_BACKUP_LOCK_FILE=str(tmp_path / "lock-b")) as (b, hold, _):
+    with _held_create(
+        portal_root, target, tmp_path, PORTAL_BACKUP_LOCK_FILE=str(tmp_path / "lock-b")
+    ) as (b, hold, _):
         a = _create(portal_root, target, PORTAL_BACKUP_LOCK_FILE=str(tmp_path / "lock-a"))
         assert _archive(a) == target
         a_bytes = target.read_bytes()
@@ -211,14 +234,13 @@ def test_racing_creates_to_one_file_name_never_replace_each_other(portal_root: P
     assert sorted(p.name for p in out.iterdir()) == ["same.zip"]  # ...and B left nothing
 
 
-def test_default_names_within_one_second_stay_distinct(portal_root: Path,
-                                                       tmp_path: Path) -> None:
+def test_default_names_within_one_second_stay_distinct(portal_root: Path, tmp_path: Path) -> None:
     """Another run takes the default name (one-second resolution) while this one runs: this
     one gets NAME-2 instead of replacing it."""
     out = tmp_path / "out"
     out.mkdir()
     with _held_create(portal_root, out, tmp_path) as (proc, hold, partial):
-        name = partial.name[1:partial.name.rindex(".partial-")]
+        name = partial.name[1 : partial.name.rindex(".partial-")]
         assert name.startswith("portal-backup-") and name.endswith(".zip")
         taken = out / name
         taken.write_bytes(b"PK\x05\x06" + bytes(18))  # the other run's (empty) archive
@@ -251,15 +273,22 @@ def _create_steps(root: Path, out: Path, steps: Path, *items: str) -> list[str]:
 
 
 def test_kill_at_every_create_step_leaves_nothing_the_next_run_does_not_clean(
-        portal_root: Path, run_token: str, tmp_path: Path,
-        docker_client: docker.DockerClient) -> None:
+    portal_root: Path, run_token: str, tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
     items = ("shared", f"app/{pf.AppNames.for_token(run_token).notes}")
     out = tmp_path / "out"
     out.mkdir()
-    steps = [s for s in _create_steps(portal_root, out, tmp_path / "steps", *items)
-             if s.startswith("backup.")]
-    assert {"backup.partial-created", "backup.sqlite-snapshot", "backup.before-rename",
-            "backup.renamed"} <= set(steps), steps
+    steps = [
+        s
+        for s in _create_steps(portal_root, out, tmp_path / "steps", *items)
+        if s.startswith("backup.")
+    ]
+    assert {
+        "backup.partial-created",
+        "backup.sqlite-snapshot",
+        "backup.before-rename",
+        "backup.renamed",
+    } <= set(steps), steps
     complete = set(out.iterdir())
     for step in steps:
         killed = _create(portal_root, out, *items, PORTAL_BACKUP_TEST_KILL_AT=step)
@@ -305,9 +334,13 @@ def _files_with_sqlite_data(*roots: Path) -> list[Path]:
     return found
 
 
-def test_sqlite_snapshot_is_never_on_disk(portal_root: Path, run_token: str, tmp_path: Path,
-                                          isolated_state_dir: Path,
-                                          docker_client: docker.DockerClient) -> None:
+def test_sqlite_snapshot_is_never_on_disk(
+    portal_root: Path,
+    run_token: str,
+    tmp_path: Path,
+    isolated_state_dir: Path,
+    docker_client: docker.DockerClient,
+) -> None:
     notes = pf.AppNames.for_token(run_token).notes
     originals = set(_files_with_sqlite_data(portal_root))
     assert originals, "the fixture has a SQLite database"
@@ -316,8 +349,13 @@ def test_sqlite_snapshot_is_never_on_disk(portal_root: Path, run_token: str, tmp
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     # Killed while it holds the snapshot: no copy of the database exists anywhere on disk.
-    killed = _create(portal_root, out, f"app/{notes}", TMPDIR=str(scratch),
-                     PORTAL_BACKUP_TEST_KILL_AT="backup.sqlite-snapshot")
+    killed = _create(
+        portal_root,
+        out,
+        f"app/{notes}",
+        TMPDIR=str(scratch),
+        PORTAL_BACKUP_TEST_KILL_AT="backup.sqlite-snapshot",
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     places = (portal_root, out, scratch, isolated_state_dir)
     assert set(_files_with_sqlite_data(*places)) == originals
@@ -331,8 +369,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
     def mount(name: str, size: str) -> Path:
         path = tmp_path / name
         path.mkdir(mode=0o700)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                        str(path)], check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True
+        )
         mounted.append(path)
         return path
 
@@ -357,8 +396,12 @@ def _fill(directory: Path) -> None:
 
 
 def test_full_state_directory_is_not_blamed_on_the_output_disk(
-        portal_root: Path, run_token: str, tmp_path: Path, tmpfs: Callable[[str, str], Path],
-        docker_client: docker.DockerClient) -> None:
+    portal_root: Path,
+    run_token: str,
+    tmp_path: Path,
+    tmpfs: Callable[[str, str], Path],
+    docker_client: docker.DockerClient,
+) -> None:
     """The state directory's disk fills up while a backup runs. The SQLite copy used to be
     written there and its ENOSPC reported as the output disk being full; now the backup's
     data never goes there. Only the quiesce journal may still need room there, and then the
@@ -367,8 +410,14 @@ def test_full_state_directory_is_not_blamed_on_the_output_disk(
     state = tmpfs("state", "1m")
     out = tmp_path / "out"
     out.mkdir()
-    with _held_create(portal_root, out, tmp_path, notes, PORTAL_BACKUP_STATE_DIR=str(state),
-                      PORTAL_BACKUP_LOCK_FILE=str(tmp_path / "run.lock")) as (proc, hold, _):
+    with _held_create(
+        portal_root,
+        out,
+        tmp_path,
+        notes,
+        PORTAL_BACKUP_STATE_DIR=str(state),
+        PORTAL_BACKUP_LOCK_FILE=str(tmp_path / "run.lock"),
+    ) as (proc, hold, _):
         _fill(state)
         hold.unlink()
         done = _finish(proc)
@@ -386,8 +435,9 @@ def test_full_state_directory_is_not_blamed_on_the_output_disk(
     con.close()
 
 
-def test_full_output_disk_is_named(portal_root: Path, tmp_path: Path,
-                                   tmpfs: Callable[[str, str], Path]) -> None:
+def test_full_output_disk_is_named(
+    portal_root: Path, tmp_path: Path, tmpfs: Callable[[str, str], Path]
+) -> None:
     out = tmpfs("out", "64m")
     with _held_create(portal_root, out, tmp_path) as (proc, hold, _):
         _fill(out)  # the disk fills up while the backup runs
@@ -416,16 +466,21 @@ def test_name_that_is_not_utf8_round_trips_exactly(portal_root: Path, tmp_path: 
     assert stored in listing.stdout.splitlines()  # the raw bytes, as Info-ZIP stores them
     with zipfile.ZipFile(archive) as z:
         manifest = json.loads(z.read("portal-backup.json"))
-    rec = next(e for e in manifest["entries"] if e.get("path_raw")
-               and base64.b64decode(e["path_raw"]) == stored)
+    rec = next(
+        e
+        for e in manifest["entries"]
+        if e.get("path_raw") and base64.b64decode(e["path_raw"]) == stored
+    )
     assert os.fsencode(rec["path"]) == stored and rec["type"] == "file"
     assert run("verify", str(archive)).returncode == 0
 
     unzipped = tmp_path / "unzipped"
     subprocess.run(["unzip", "-q", str(archive), "-d", str(unzipped)], check=True)
     assert (os.fsencode(unzipped) + b"/" + stored) in [
-        os.fsencode(os.path.join(d, n)) for d, _, names in os.walk(os.fsencode(unzipped))
-        for n in names]
+        os.fsencode(os.path.join(d, n))
+        for d, _, names in os.walk(os.fsencode(unzipped))
+        for n in names
+    ]
 
     subprocess.run(["rm", "-rf", "--", os.fsencode(shared + b"/" + raw_dir)], check=True)
     proc = run("restore", str(archive), "shared", "--yes", env=_env(portal_root))
@@ -448,8 +503,9 @@ def test_control_characters_in_names_pass_sha256sum(portal_root: Path, tmp_path:
     subprocess.run(["unzip", "-q", "-^", str(archive), "-d", str(unzipped)], check=True)
     for name in names:
         assert (unzipped / pf.SHARED / name).is_file(), name
-    check = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=unzipped,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=unzipped, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "unzip -X -^" in (unzipped / "README.txt").read_text()
     assert run("verify", str(archive)).returncode == 0

@@ -16,8 +16,11 @@ AGE = "/usr/bin/age"
 def keypair(tmp_path: Path) -> tuple[Path, str]:
     key = tmp_path / "key.txt"
     subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = next(line.split(": ", 1)[1] for line in key.read_text().splitlines()
-                  if line.startswith("# public key: "))
+    public = next(
+        line.split(": ", 1)[1]
+        for line in key.read_text().splitlines()
+        if line.startswith("# public key: ")
+    )
     return key, public
 
 
@@ -27,12 +30,23 @@ def plain_portal(portal_root: Path) -> dict[str, str]:
 
 
 def test_recipient_encrypted_archive_decrypts_with_stock_age(
-        plain_portal: dict[str, str], tmp_path: Path) -> None:
+    plain_portal: dict[str, str], tmp_path: Path
+) -> None:
     key, public = keypair(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    proc = run("create", "core/*", "shared", "-o", str(out), "--recipient", public,
-               "--progress", "none", env=plain_portal)
+    proc = run(
+        "create",
+        "core/*",
+        "shared",
+        "-o",
+        str(out),
+        "--recipient",
+        public,
+        "--progress",
+        "none",
+        env=plain_portal,
+    )
     assert proc.returncode == 0, proc.stderr
     archive = Path(proc.stdout.strip().splitlines()[-1])
     assert archive.name.endswith(".zip.age")
@@ -59,13 +73,23 @@ def test_recipient_encrypted_archive_decrypts_with_stock_age(
 
 
 def test_passphrase_archive_verifies_and_tampering_is_refused(
-        plain_portal: dict[str, str], tmp_path: Path) -> None:
+    plain_portal: dict[str, str], tmp_path: Path
+) -> None:
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery staple\n")
     out = tmp_path / "out"
     out.mkdir()
-    proc = run("create", "shared", "-o", str(out), "--passphrase-file", str(pw),
-               "--progress", "none", env=plain_portal)
+    proc = run(
+        "create",
+        "shared",
+        "-o",
+        str(out),
+        "--passphrase-file",
+        str(pw),
+        "--progress",
+        "none",
+        env=plain_portal,
+    )
     assert proc.returncode == 0, proc.stderr
     archive = Path(proc.stdout.strip().splitlines()[-1])
     assert run("verify", str(archive), "--passphrase-file", str(pw)).returncode == 0
@@ -89,13 +113,15 @@ def test_passphrase_archive_verifies_and_tampering_is_refused(
     assert res.returncode == 1 and "truncated" in (res.stderr + res.stdout)
 
 
-def test_stock_age_encrypted_archive_opens_in_verify(plain_portal: dict[str, str],
-                                                     tmp_path: Path) -> None:
+def test_stock_age_encrypted_archive_opens_in_verify(
+    plain_portal: dict[str, str], tmp_path: Path
+) -> None:
     key, public = keypair(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    proc = run("create", "core/config", "shared", "-o", str(out), "--progress", "none",
-               env=plain_portal)
+    proc = run(
+        "create", "core/config", "shared", "-o", str(out), "--progress", "none", env=plain_portal
+    )
     archive = Path(proc.stdout.strip().splitlines()[-1])
     enc = tmp_path / "stock.zip.age"
     subprocess.run([AGE, "-r", public, "-o", str(enc), str(archive)], check=True)
@@ -103,11 +129,21 @@ def test_stock_age_encrypted_archive_opens_in_verify(plain_portal: dict[str, str
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_passphrase_and_recipient_together_is_a_usage_error(plain_portal: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_passphrase_and_recipient_together_is_a_usage_error(
+    plain_portal: dict[str, str], tmp_path: Path
+) -> None:
     _key, public = keypair(tmp_path)
     pw = tmp_path / "pw"
     pw.write_text("x\n")
-    res = run("create", "shared", "-o", str(tmp_path), "--passphrase-file", str(pw),
-              "--recipient", public, env=plain_portal)
+    res = run(
+        "create",
+        "shared",
+        "-o",
+        str(tmp_path),
+        "--passphrase-file",
+        str(pw),
+        "--recipient",
+        public,
+        env=plain_portal,
+    )
     assert res.returncode == 2 and "passphrase" in res.stderr

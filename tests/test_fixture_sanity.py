@@ -33,9 +33,10 @@ def test_layout(portal_root: Path, run_token: str) -> None:
         compose = portal_root / pf.INSTALLED_APPS / app / "docker-compose.yml"
         assert compose.read_text().startswith("services:\n")
         assert (portal_root / pf.APP_DATA / app).is_dir()
-    assert f"{apps.photos}_db" in (
-        portal_root / pf.INSTALLED_APPS / apps.photos / "docker-compose.yml"
-    ).read_text()
+    assert (
+        f"{apps.photos}_db"
+        in (portal_root / pf.INSTALLED_APPS / apps.photos / "docker-compose.yml").read_text()
+    )
 
 
 def test_database_and_identity(portal_root: Path) -> None:
@@ -94,8 +95,9 @@ def test_each_app_has_the_awkward_cases(portal_root: Path, run_token: str) -> No
     for app in pf.AppNames.for_token(run_token).all():
         entries = [os.lstat(p) for p in (portal_root / pf.APP_DATA / app).rglob("*")]
         assert any(stat.S_ISLNK(st.st_mode) for st in entries), app
-        assert any(stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640
-                   for st in entries), app
+        assert any(
+            stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640 for st in entries
+        ), app
         dirs = [p for p in (portal_root / pf.APP_DATA / app).rglob("*") if p.is_dir()]
         assert any(not any(d.iterdir()) for d in dirs), f"{app} has no empty directory"
 
@@ -193,7 +195,8 @@ def test_compose_labels_mounts_and_network(portal_host: pf.PortalHost) -> None:
             assert labels["com.docker.compose.project"] == app
             assert name == f"{app}-{labels['com.docker.compose.service']}-1"
             assert labels["com.docker.compose.project.working_dir"] == str(
-                root / pf.INSTALLED_APPS / app)
+                root / pf.INSTALLED_APPS / app
+            )
             assert info["HostConfig"]["NetworkMode"] == "none"
             assert info["Config"]["Image"] == pf.TEST_IMAGE
     solo = api.inspect_container(portal_host.solo[1])
@@ -211,7 +214,10 @@ def test_compose_labels_mounts_and_network(portal_host: pf.PortalHost) -> None:
     db = api.inspect_container(portal_host.containers[names.photos][1][1])
     (mount,) = db["Mounts"]
     assert (mount["Type"], mount["Name"], mount["Destination"]) == (
-        "volume", f"{names.photos}_db", "/var/lib/db")
+        "volume",
+        f"{names.photos}_db",
+        "/var/lib/db",
+    )
 
 
 def test_volumes(portal_host: pf.PortalHost) -> None:
@@ -250,9 +256,10 @@ def test_teardown_removes_everything_even_after_a_failure(
 ) -> None:
     token = pf.new_token()
     root = pf.build_portal_root(tmp_path / "portal", token)
-    with pytest.raises(RuntimeError, match="boom"), pf.running_portal_host(
-        root, token, docker_client, test_image
-    ) as host:
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        pf.running_portal_host(root, token, docker_client, test_image) as host,
+    ):
         assert len(host.all_containers()) == 6
         raise RuntimeError("boom")
     label = f"{pf.TEST_LABEL}={token}"

@@ -51,8 +51,14 @@ from tui.core.restore.run import RestoreOptions, run_restore
 
 # Hypothesis' deadline only measures an example after it returns, so a real hang is caught by
 # the watchdog below instead; a slow CI machine then cannot turn a timing into a failure.
-SETTINGS = settings(max_examples=200, derandomize=True, database=None, deadline=None,
-                    suppress_health_check=list(HealthCheck), print_blob=False)
+SETTINGS = settings(
+    max_examples=200,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
 RESTORE_SETTINGS = settings(SETTINGS, max_examples=100)
 WATCHDOG_SECONDS = 30
 GENERATED: Counter[str] = Counter()  # archives generated per property, printed at the end
@@ -97,7 +103,8 @@ def report_counts(request: pytest.FixtureRequest) -> Iterator[None]:
     """After the module: how many archives each property generated (for the CI log)."""
     yield
     line = "property archives generated: " + ", ".join(
-        f"{prop} {n}" for prop, n in GENERATED.items())
+        f"{prop} {n}" for prop, n in GENERATED.items()
+    )
     plugins = request.config.pluginmanager
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is None or capture is None:
@@ -109,8 +116,26 @@ def report_counts(request: pytest.FixtureRequest) -> Iterator[None]:
 
 # --------------------------------------------------------------------------- strategies
 
-COMPONENTS = st.sampled_from(["a", "b", "..", ".", "", "ü", "日本語", "x\\y", "\\", "C:", " ",
-                              "\x7f", "a" * 300, "..\\..", "con", "\x00"])
+COMPONENTS = st.sampled_from(
+    [
+        "a",
+        "b",
+        "..",
+        ".",
+        "",
+        "ü",
+        "日本語",
+        "x\\y",
+        "\\",
+        "C:",
+        " ",
+        "\x7f",
+        "a" * 300,
+        "..\\..",
+        "con",
+        "\x00",
+    ]
+)
 NAMES = st.builds(
     lambda lead, parts, deep, trail: lead + "/".join([*parts, *["d"] * deep]) + trail,
     st.sampled_from(["", "", "", "/", "\\", "C:/"]),
@@ -118,16 +143,28 @@ NAMES = st.builds(
     st.sampled_from([0, 0, 0, 1, 40, 300]),
     st.sampled_from(["", "", "/"]),
 )
-MODES = st.sampled_from([stat.S_IFREG | 0o644, stat.S_IFREG | 0o4755, stat.S_IFDIR | 0o755,
-                         stat.S_IFLNK | 0o777, stat.S_IFCHR | 0o644, 0o644, 0]) | st.integers(
-    0, 0xFFFF)
-EXTRAS = st.sampled_from([
-    b"", zf.unix_extra(0, 0, 0), zf.unix_extra(-5, 2**32 - 1, 7),
-    struct.pack("<HHB", 0x5455, 1, 1),  # a timestamp flag without the time
-    struct.pack("<HHBB", 0x7875, 2, 1, 200),  # a uid length past the field
-    struct.pack("<HH", 0x0001, 8) + b"\xff" * 8,
-    struct.pack("<HH", 0x0001, 40),  # longer than what follows
-]) | st.binary(max_size=24)
+MODES = st.sampled_from(
+    [
+        stat.S_IFREG | 0o644,
+        stat.S_IFREG | 0o4755,
+        stat.S_IFDIR | 0o755,
+        stat.S_IFLNK | 0o777,
+        stat.S_IFCHR | 0o644,
+        0o644,
+        0,
+    ]
+) | st.integers(0, 0xFFFF)
+EXTRAS = st.sampled_from(
+    [
+        b"",
+        zf.unix_extra(0, 0, 0),
+        zf.unix_extra(-5, 2**32 - 1, 7),
+        struct.pack("<HHB", 0x5455, 1, 1),  # a timestamp flag without the time
+        struct.pack("<HHBB", 0x7875, 2, 1, 200),  # a uid length past the field
+        struct.pack("<HH", 0x0001, 8) + b"\xff" * 8,
+        struct.pack("<HH", 0x0001, 40),  # longer than what follows
+    ]
+) | st.binary(max_size=24)
 
 
 @st.composite
@@ -135,22 +172,30 @@ def raw_entries(draw: st.DrawFn) -> RawEntry:
     zip64 = draw(st.booleans())
     wide = U64 if zip64 else U32  # the 32-bit slots hold 0xFFFFFFFF then, the extra the rest
     return RawEntry(
-        name=draw(NAMES), data=draw(st.binary(max_size=200)),
-        method=draw(st.sampled_from([0, 8, 8, 12])), mode=draw(MODES),
+        name=draw(NAMES),
+        data=draw(st.binary(max_size=200)),
+        method=draw(st.sampled_from([0, 8, 8, 12])),
+        mode=draw(MODES),
         flags=draw(st.sampled_from([0x800, 0x800, 0, 0x1, 0x808])),
         raw_name=draw(st.none() | st.none() | st.binary(max_size=12)),
         local=draw(st.sampled_from([True, True, True, False])),
-        header_offset=draw(st.none() | st.none() | wide), zip64=zip64, extra=draw(EXTRAS),
-        crc=draw(st.none() | st.none() | U32), size=draw(st.none() | st.none() | U32),
-        compressed_size=draw(st.none() | st.none() | wide))
+        header_offset=draw(st.none() | st.none() | wide),
+        zip64=zip64,
+        extra=draw(EXTRAS),
+        crc=draw(st.none() | st.none() | U32),
+        size=draw(st.none() | st.none() | U32),
+        compressed_size=draw(st.none() | st.none() | wide),
+    )
 
 
 @st.composite
 def hand_made(draw: st.DrawFn) -> bytes:
-    return build_zip(draw(st.lists(raw_entries(), max_size=6)),
-                     comment=draw(st.sampled_from([b"", b"PK\x05\x06"])),
-                     prefix=draw(st.sampled_from([b"", b"#!/bin/sh\n"])),
-                     force_zip64=draw(st.booleans()))
+    return build_zip(
+        draw(st.lists(raw_entries(), max_size=6)),
+        comment=draw(st.sampled_from([b"", b"PK\x05\x06"])),
+        prefix=draw(st.sampled_from([b"", b"#!/bin/sh\n"])),
+        force_zip64=draw(st.booleans()),
+    )
 
 
 @st.composite
@@ -169,9 +214,18 @@ def mutated(draw: st.DrawFn, base: bytes) -> bytes:
         elif op == "cut":
             del data[i:]
         elif op == "word":
-            word = draw(st.sampled_from([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\xff" * 8,
-                                         b"\xfe\xff\xff\x7f", b"\x00\x00\x00\x80" * 2]))
-            data[i:i + len(word)] = word
+            word = draw(
+                st.sampled_from(
+                    [
+                        b"\xff\xff\xff\xff",
+                        b"\x00\x00\x00\x00",
+                        b"\xff" * 8,
+                        b"\xfe\xff\xff\x7f",
+                        b"\x00\x00\x00\x80" * 2,
+                    ]
+                )
+            )
+            data[i : i + len(word)] = word
         else:
             data[i:i] = draw(st.binary(min_size=1, max_size=8))
     return bytes(data)
@@ -188,8 +242,9 @@ def writer_backup(entries: list[tuple[str, str, bytes]]) -> bytes:
     out = io.BytesIO()
     writer = ZipWriter(out, threads=2, on_written=written.append)
     for name, kind, data in entries:
-        meta = EntryMeta(name, 0o755 if kind == "dir" else 0o640, 1000, 100,
-                         1_700_000_000_123_456_789)
+        meta = EntryMeta(
+            name, 0o755 if kind == "dir" else 0o640, 1000, 100, 1_700_000_000_123_456_789
+        )
         if kind == "dir":
             writer.add_dir(meta)
         elif kind == "symlink":
@@ -197,21 +252,26 @@ def writer_backup(entries: list[tuple[str, str, bytes]]) -> bytes:
         else:
             writer.add_bytes(meta, data)
     writer.drain()
-    doc = {"format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
-           "created": "2026-11-29T12:00:00Z", "host": "writer", "portal": None,
-           "identity_included": False, "db_private_keys_removed": False,
-           "items": [{"id": "shared", "kind": "shared", "label": "Documents",
-                      "paths": [SHARED]}],
-           "volumes": [], "entries": [entry_record(e) for e in written],
-           "skipped": [], "warnings": []}
+    doc = {
+        "format": 1,
+        "tool": {"name": "portal-backup", "version": "0.1.0"},
+        "created": "2026-11-29T12:00:00Z",
+        "host": "writer",
+        "portal": None,
+        "identity_included": False,
+        "db_private_keys_removed": False,
+        "items": [{"id": "shared", "kind": "shared", "label": "Documents", "paths": [SHARED]}],
+        "volumes": [],
+        "entries": [entry_record(e) for e in written],
+        "skipped": [],
+        "warnings": [],
+    }
     manifest = json.dumps(doc).encode()
     sums = "".join(zf.sums_line(e.sha256, e.name) for e in written if e.sha256)
-    sums += zf.sums_line(hashlib.sha256(manifest).hexdigest(),
-                         "portal-backup.json")
+    sums += zf.sums_line(hashlib.sha256(manifest).hexdigest(), "portal-backup.json")
     meta = EntryMeta("portal-backup.json", 0o644, 0, 0, 1_700_000_000 * 10**9)
     writer.add_bytes(meta, manifest)
-    writer.add_bytes(EntryMeta("SHA256SUMS", 0o644, 0, 0, 1_700_000_000 * 10**9),
-                     sums.encode())
+    writer.add_bytes(EntryMeta("SHA256SUMS", 0o644, 0, 0, 1_700_000_000 * 10**9), sums.encode())
     writer.close()
     return out.getvalue()
 
@@ -219,24 +279,35 @@ def writer_backup(entries: list[tuple[str, str, bytes]]) -> bytes:
 @cache
 def base_archives() -> tuple[bytes, ...]:
     noise = random.Random(9).randbytes(3000)
-    real = writer_backup([(SHARED, "dir", b""), (SHARED + "a.txt", "file", b"hello\n" * 300),
-                          (SHARED + "noise.bin", "file", noise),
-                          (SHARED + "sub/", "dir", b""),
-                          (SHARED + "sub/link", "symlink", b"../a.txt"),
-                          (SHARED + "empty", "file", b"")])
+    real = writer_backup(
+        [
+            (SHARED, "dir", b""),
+            (SHARED + "a.txt", "file", b"hello\n" * 300),
+            (SHARED + "noise.bin", "file", noise),
+            (SHARED + "sub/", "dir", b""),
+            (SHARED + "sub/link", "symlink", b"../a.txt"),
+            (SHARED + "empty", "file", b""),
+        ]
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        made = zf.make_backup(Path(tmp) / "b.zip", {SHARED + "a.txt": b"alpha\n" * 100,
-                                                    SHARED + "n.bin": noise[:700]},
-                              dirs=[SHARED], symlinks={SHARED + "l": "a.txt"},
-                              stored=[SHARED + "n.bin"]).path.read_bytes()
-    crafted = crafted_backup([RawEntry(SHARED, mode=stat.S_IFDIR | 0o755),
-                              RawEntry(SHARED + "z", b"zip64 " * 50, method=8, zip64=True)],
-                             [{"id": "shared", "kind": "shared", "paths": [SHARED]}])
+        made = zf.make_backup(
+            Path(tmp) / "b.zip",
+            {SHARED + "a.txt": b"alpha\n" * 100, SHARED + "n.bin": noise[:700]},
+            dirs=[SHARED],
+            symlinks={SHARED + "l": "a.txt"},
+            stored=[SHARED + "n.bin"],
+        ).path.read_bytes()
+    crafted = crafted_backup(
+        [
+            RawEntry(SHARED, mode=stat.S_IFDIR | 0o755),
+            RawEntry(SHARED + "z", b"zip64 " * 50, method=8, zip64=True),
+        ],
+        [{"id": "shared", "kind": "shared", "paths": [SHARED]}],
+    )
     return real, made, crafted
 
 
-ARCHIVES = hand_made() | st.sampled_from(range(3)).flatmap(
-    lambda i: mutated(base_archives()[i]))
+ARCHIVES = hand_made() | st.sampled_from(range(3)).flatmap(lambda i: mutated(base_archives()[i]))
 
 
 def test_the_base_archives_verify_clean() -> None:
@@ -303,19 +374,59 @@ def test_verify_gives_a_report_of_sentences(data: bytes) -> None:
 DELETE = object()
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=3),
-    max_leaves=6)
-ODD = st.sampled_from([-1, 0, 1, 2**31, 2**32 - 1, 2**32, 2**40, 2**63, -(2**63) - 1, 0o7777,
-                       0o10000, 10**30, "", "../../etc", "/etc", "binds/etc/", True, [], {}])
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+ODD = st.sampled_from(
+    [
+        -1,
+        0,
+        1,
+        2**31,
+        2**32 - 1,
+        2**32,
+        2**40,
+        2**63,
+        -(2**63) - 1,
+        0o7777,
+        0o10000,
+        10**30,
+        "",
+        "../../etc",
+        "/etc",
+        "binds/etc/",
+        True,
+        [],
+        {},
+    ]
+)
 VALUES = JSON | ODD | st.just(DELETE)
-TOP_KEYS = ["format", "items", "entries", "volumes", "tool", "portal", "created", "host",
-            "identity_included", "db_private_keys_removed"]
+TOP_KEYS = [
+    "format",
+    "items",
+    "entries",
+    "volumes",
+    "tool",
+    "portal",
+    "created",
+    "host",
+    "identity_included",
+    "db_private_keys_removed",
+]
 ENTRY_KEYS = ["path", "type", "size", "mode", "uid", "gid", "mtime_ns", "sha256", "target"]
 ITEM_KEYS = ["id", "kind", "label", "paths", "containers", "mounts"]
 CONTAINER_KEYS = ["name", "image", "config", "state_before", "service", "id"]
-EDITS = st.lists(st.tuples(st.sampled_from(["top", "entry", "item", "container", "volume"]),
-                           st.integers(0, 6), st.integers(0, 9), VALUES), max_size=4)
+EDITS = st.lists(
+    st.tuples(
+        st.sampled_from(["top", "entry", "item", "container", "volume"]),
+        st.integers(0, 6),
+        st.integers(0, 9),
+        VALUES,
+    ),
+    max_size=4,
+)
 
 
 def _put(record: Any, key: str, value: Any) -> None:
@@ -332,8 +443,11 @@ def apply_edits(doc: dict[str, Any], edits: list[tuple[str, int, int, Any]]) -> 
         if where == "top":
             _put(doc, TOP_KEYS[key % len(TOP_KEYS)], value)
             continue
-        lists = {"entry": doc.get("entries"), "item": doc.get("items"),
-                 "volume": doc.get("volumes")}
+        lists = {
+            "entry": doc.get("entries"),
+            "item": doc.get("items"),
+            "volume": doc.get("volumes"),
+        }
         if where == "container":
             items = doc.get("items")
             item = items[index % len(items)] if isinstance(items, list) and items else None
@@ -341,24 +455,41 @@ def apply_edits(doc: dict[str, Any], edits: list[tuple[str, int, int, Any]]) -> 
         records = lists[where]
         if not isinstance(records, list) or not records:
             continue
-        keys = {"entry": ENTRY_KEYS, "item": ITEM_KEYS, "container": CONTAINER_KEYS,
-                "volume": ["name", "driver", "labels", "options", "archive_path"]}[where]
+        keys = {
+            "entry": ENTRY_KEYS,
+            "item": ITEM_KEYS,
+            "container": CONTAINER_KEYS,
+            "volume": ["name", "driver", "labels", "options", "archive_path"],
+        }[where]
         _put(records[index % len(records)], keys[key % len(keys)], value)
 
 
 def manifest_entries() -> list[RawEntry]:
-    return [RawEntry(SHARED, mode=stat.S_IFDIR | 0o755),
-            RawEntry(SHARED + "a.txt", b"alpha\n", method=8),
-            RawEntry(SHARED + "link", b"a.txt", mode=stat.S_IFLNK | 0o777),
-            RawEntry(APP, mode=stat.S_IFDIR | 0o700),
-            RawEntry(APP + "state.db", b"\x00" * 40, mode=stat.S_IFREG | 0o600)]
+    return [
+        RawEntry(SHARED, mode=stat.S_IFDIR | 0o755),
+        RawEntry(SHARED + "a.txt", b"alpha\n", method=8),
+        RawEntry(SHARED + "link", b"a.txt", mode=stat.S_IFLNK | 0o777),
+        RawEntry(APP, mode=stat.S_IFDIR | 0o700),
+        RawEntry(APP + "state.db", b"\x00" * 40, mode=stat.S_IFREG | 0o600),
+    ]
 
 
 MANIFEST_ITEMS = [
     {"id": "shared", "kind": "shared", "label": "Documents", "paths": [SHARED]},
-    {"id": "app/gen", "kind": "app", "label": "gen", "paths": [APP],
-     "containers": [{"name": "gen-web-1", "image": "busybox", "state_before": "running",
-                     "config": {"image": "busybox"}}]},
+    {
+        "id": "app/gen",
+        "kind": "app",
+        "label": "gen",
+        "paths": [APP],
+        "containers": [
+            {
+                "name": "gen-web-1",
+                "image": "busybox",
+                "state_before": "running",
+                "config": {"image": "busybox"},
+            }
+        ],
+    },
 ]
 
 
@@ -372,8 +503,9 @@ def portal_root(tmp_path: Path) -> Path:
 
 @SETTINGS
 @given(edits=EDITS)
-def test_manifest_values_give_a_plan_or_a_sentence(edits: list[tuple[str, int, int, Any]],
-                                                   portal_root: Path) -> None:
+def test_manifest_values_give_a_plan_or_a_sentence(
+    edits: list[tuple[str, int, int, Any]], portal_root: Path
+) -> None:
     GENERATED["manifest"] += 1
     docs: list[dict[str, Any]] = []
 
@@ -381,8 +513,7 @@ def test_manifest_values_give_a_plan_or_a_sentence(edits: list[tuple[str, int, i
         apply_edits(doc, edits)
         docs.append(doc)
 
-    data = crafted_backup(manifest_entries(), json.loads(json.dumps(MANIFEST_ITEMS)),
-                          edit=edit)
+    data = crafted_backup(manifest_entries(), json.loads(json.dumps(MANIFEST_ITEMS)), edit=edit)
     with watchdog():
         verified = verify_sentences(data)
         refusal = plan_error(data, portal_root)
@@ -406,8 +537,11 @@ def trees(draw: st.DrawFn, bind_prefix: str) -> tuple[list[RawEntry], list[dict[
     prefixes = [SHARED, APP, bind_prefix]
     for prefix in prefixes:
         if draw(st.booleans()):
-            entries.append(RawEntry(prefix, mode=stat.S_IFDIR | draw(st.sampled_from(
-                [0o755, 0o700, 0o555, 0o1777]))))
+            entries.append(
+                RawEntry(
+                    prefix, mode=stat.S_IFDIR | draw(st.sampled_from([0o755, 0o700, 0o555, 0o1777]))
+                )
+            )
     for _ in range(draw(st.integers(0, 6))):
         prefix = draw(st.sampled_from(prefixes))
         rel = draw(NAMES | st.sampled_from(["f", "dir/f", "dir/", "d/" * 30 + "f"]))
@@ -419,14 +553,25 @@ def trees(draw: st.DrawFn, bind_prefix: str) -> tuple[list[RawEntry], list[dict[
             target = draw(st.sampled_from(["f", "../../..", "/etc", bind_prefix[6:], "."]))
             entries.append(RawEntry(name, target.encode(), mode=stat.S_IFLNK | 0o777))
         else:
-            entries.append(RawEntry(name, draw(st.binary(max_size=64)),
-                                    method=draw(st.sampled_from([0, 8])),
-                                    mode=stat.S_IFREG | draw(st.sampled_from([0o644, 0o4755,
-                                                                              0o000]))))
-    items = [{"id": "shared", "kind": "shared", "label": "Documents", "paths": [SHARED]},
-             {"id": "app/gen", "kind": "app", "label": "gen", "paths": [APP]},
-             {"id": "app/gen/bind", "kind": "mount", "parent": "app/gen",
-              "label": bind_prefix, "paths": [bind_prefix]}]
+            entries.append(
+                RawEntry(
+                    name,
+                    draw(st.binary(max_size=64)),
+                    method=draw(st.sampled_from([0, 8])),
+                    mode=stat.S_IFREG | draw(st.sampled_from([0o644, 0o4755, 0o000])),
+                )
+            )
+    items = [
+        {"id": "shared", "kind": "shared", "label": "Documents", "paths": [SHARED]},
+        {"id": "app/gen", "kind": "app", "label": "gen", "paths": [APP]},
+        {
+            "id": "app/gen/bind",
+            "kind": "mount",
+            "parent": "app/gen",
+            "label": bind_prefix,
+            "paths": [bind_prefix],
+        },
+    ]
     return entries, items
 
 
@@ -445,7 +590,8 @@ def outside_listing(tmp: Path, root: Path) -> dict[str, tuple[int, int, int]]:
 @RESTORE_SETTINGS
 @given(data=st.data())
 def test_restoring_generated_archives_never_writes_outside_the_portal_root(
-        data: st.DataObject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data: st.DataObject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PORTAL_BACKUP_LOCK_FILE", str(tmp_path / "run.lock"))
     # The sentinel directory is where binds may go: only the trust model keeps it untouched.
     monkeypatch.setenv(BIND_ROOTS_ENV, str(tmp_path))
@@ -479,8 +625,9 @@ def restore_all(archive: bytes, root: Path) -> None:
 
     try:
         plan = load_plan(reader, str(root), None)
-        result = run_restore(reader, plan.select([], select_all=True), RestoreOptions(), None,
-                             on_event)
+        result = run_restore(
+            reader, plan.select([], select_all=True), RestoreOptions(), None, on_event
+        )
     except PortalBackupError as exc:
         assert_sentence(exc)
         GENERATED["restore (refused)"] += 1
@@ -503,5 +650,3 @@ def remove_tree(path: Path) -> None:
                 with contextlib.suppress(OSError):
                     os.chmod(path_, 0o700)
     shutil.rmtree(path, ignore_errors=True)
-
-

@@ -45,8 +45,9 @@ class App:
     client: docker.DockerClient
 
     def states(self) -> dict[str, str]:
-        return {s: self.client.api.inspect_container(i)["State"]["Status"]
-                for s, i in self.ids.items()}
+        return {
+            s: self.client.api.inspect_container(i)["State"]["Status"] for s, i in self.ids.items()
+        }
 
     def started_at(self, service: str) -> str:
         return self.client.api.inspect_container(self.ids[service])["State"]["StartedAt"]
@@ -55,8 +56,14 @@ class App:
         return {"PORTAL_ROOT": str(self.root), **extra}
 
 
-def make_app(client: docker.DockerClient, image: str, root: Path, name: str,
-             services: dict[str, tuple[list[str], str]], made: list[str]) -> App:
+def make_app(
+    client: docker.DockerClient,
+    image: str,
+    root: Path,
+    name: str,
+    services: dict[str, tuple[list[str], str]],
+    made: list[str],
+) -> App:
     """services: name -> (command, state to leave it in: running, paused or exited)."""
     data = root / pf.APP_DATA / name / "data"
     data.mkdir(parents=True)
@@ -64,10 +71,18 @@ def make_app(client: docker.DockerClient, image: str, root: Path, name: str,
     ids = {}
     for service, (command, state) in services.items():
         c = client.containers.create(
-            image, command=command, name=f"{name}-{service}-1", network_mode="none",
-            labels={"com.docker.compose.project": name, "com.docker.compose.service": service,
-                    pf.TEST_LABEL: name},
-            mounts=[docker.types.Mount("/data", str(data), type="bind")], detach=True)
+            image,
+            command=command,
+            name=f"{name}-{service}-1",
+            network_mode="none",
+            labels={
+                "com.docker.compose.project": name,
+                "com.docker.compose.service": service,
+                pf.TEST_LABEL: name,
+            },
+            mounts=[docker.types.Mount("/data", str(data), type="bind")],
+            detach=True,
+        )
         made.append(c.id)
         if state != "created":
             c.start()
@@ -80,13 +95,20 @@ def make_app(client: docker.DockerClient, image: str, root: Path, name: str,
 
 
 @pytest.fixture
-def apps(docker_client: docker.DockerClient, test_image: str, tmp_path: Path
-         ) -> Iterator[Callable[[dict[str, tuple[list[str], str]]], App]]:
+def apps(
+    docker_client: docker.DockerClient, test_image: str, tmp_path: Path
+) -> Iterator[Callable[[dict[str, tuple[list[str], str]]], App]]:
     made: list[str] = []
 
     def factory(services: dict[str, tuple[list[str], str]]) -> App:
-        return make_app(docker_client, test_image, tmp_path / "portal",
-                        f"qc{len(made)}-{pf.new_token()}", services, made)
+        return make_app(
+            docker_client,
+            test_image,
+            tmp_path / "portal",
+            f"qc{len(made)}-{pf.new_token()}",
+            services,
+            made,
+        )
 
     yield factory
     for cid in made:
@@ -132,33 +154,50 @@ def state_leftovers(state: Path) -> list[str]:
 # ----------------------------------------------------------------------------- slow stops
 
 
-def test_create_killed_while_a_slow_stop_is_in_flight(apps, isolated_state_dir: Path,
-                                                      tmp_path: Path) -> None:
+def test_create_killed_while_a_slow_stop_is_in_flight(
+    apps, isolated_state_dir: Path, tmp_path: Path
+) -> None:
     """Defect 5: killed while Docker is still stopping the container, which still looks
     running; the next command must wait for it to exit and start it again."""
     app = apps({"web": (SLOW_COMMAND, "running")})
     before = app.started_at("web")
-    killed_at("quiesce.stop-in-flight",
-              ["create", f"app/{app.name}", "-o", str(tmp_path), "--progress", "none"],
-              app.env())
+    killed_at(
+        "quiesce.stop-in-flight",
+        ["create", f"app/{app.name}", "-o", str(tmp_path), "--progress", "none"],
+        app.env(),
+    )
     repair(app)
     assert app.states() == {"web": "running"}
     assert app.started_at("web") != before  # it did stop, and was started again
     assert state_leftovers(isolated_state_dir) == []
 
 
-def test_restore_killed_while_stopping_a_paused_app(apps, isolated_state_dir: Path,
-                                                    tmp_path: Path) -> None:
+def test_restore_killed_while_stopping_a_paused_app(
+    apps, isolated_state_dir: Path, tmp_path: Path
+) -> None:
     """The restore's stopper: a paused container is unpaused and stopped; killed while the
     stop is in flight, it must end up paused again, not stopped for good."""
     app = apps({"web": (SLOW_COMMAND, "running"), "db": (SLOW_COMMAND, "running")})
-    made = run("create", f"app/{app.name}", "-o", str(tmp_path), "--quiesce", "none",
-               "--progress", "none", env=app.env(), check=True)
+    made = run(
+        "create",
+        f"app/{app.name}",
+        "-o",
+        str(tmp_path),
+        "--quiesce",
+        "none",
+        "--progress",
+        "none",
+        env=app.env(),
+        check=True,
+    )
     archive = made.stdout.strip().splitlines()[-1]
     app.client.api.pause(app.ids["db"])
     before = app.started_at("db")
-    killed_at("quiesce.stop-in-flight",
-              ["restore", archive, f"app/{app.name}", "--yes", "--progress", "none"], app.env())
+    killed_at(
+        "quiesce.stop-in-flight",
+        ["restore", archive, f"app/{app.name}", "--yes", "--progress", "none"],
+        app.env(),
+    )
     repair(app)
     assert app.states() == {"web": "running", "db": "paused"}
     assert app.started_at("db") != before
@@ -169,8 +208,9 @@ def test_restore_killed_while_stopping_a_paused_app(apps, isolated_state_dir: Pa
 
 
 @pytest.mark.parametrize("mode", ["stop", "pause"])
-def test_kill_at_every_quiesce_step_of_a_create(apps, mode: str, isolated_state_dir: Path,
-                                                tmp_path: Path) -> None:
+def test_kill_at_every_quiesce_step_of_a_create(
+    apps, mode: str, isolated_state_dir: Path, tmp_path: Path
+) -> None:
     """Every boundary of a normal run; afterwards every container is as it was before."""
     services = {"web": (pf.RUN_COMMAND, "running"), "old": (pf.RUN_COMMAND, "exited")}
     if mode == "stop":
@@ -178,8 +218,16 @@ def test_kill_at_every_quiesce_step_of_a_create(apps, mode: str, isolated_state_
         services["cache"] = (pf.RUN_COMMAND, "paused")
     app = apps(services)
     before = app.states()
-    args = ["create", f"app/{app.name}", "-o", str(tmp_path), "--quiesce", mode,
-            "--progress", "none"]
+    args = [
+        "create",
+        f"app/{app.name}",
+        "-o",
+        str(tmp_path),
+        "--quiesce",
+        mode,
+        "--progress",
+        "none",
+    ]
     steps = steps_of(args, app.env(), tmp_path)
     expected = 11 if mode == "stop" else 6  # journal, call, resume: per container, per app
     assert len(steps) == expected, steps
@@ -201,8 +249,10 @@ def test_the_journal_keeps_a_container_until_it_is_back(apps, isolated_state_dir
     data.rename(data.with_name("away"))  # its bind source is missing: it cannot start
     app.client.api.remove_container(app.ids["gone"])
     journal = isolated_state_dir / "journal.json"
-    changes = [{"id": app.ids[s], "name": f"{app.name}-{s}-1", "action": "stopped"}
-               for s in ("web", "gone")]
+    changes = [
+        {"id": app.ids[s], "name": f"{app.name}-{s}-1", "action": "stopped"}
+        for s in ("web", "gone")
+    ]
     journal.write_text(json.dumps({"pid": 1, "written": 0, "changes": changes}))
 
     proc = repair(app)
@@ -218,7 +268,6 @@ def test_the_journal_keeps_a_container_until_it_is_back(apps, isolated_state_dir
     assert not journal.exists()
 
 
-
 FORGED = {
     "bad action": {"changes": [{"id": "a" * 64, "name": "web", "action": "rm -rf"}]},
     "path as id": {"changes": [{"id": "../../etc/passwd", "name": "web", "action": "stopped"}]},
@@ -230,8 +279,9 @@ FORGED = {
 
 
 @pytest.mark.parametrize("shape", sorted(FORGED))
-def test_a_forged_journal_is_refused_and_left(shape: str, isolated_state_dir: Path,
-                                              tmp_path: Path) -> None:
+def test_a_forged_journal_is_refused_and_left(
+    shape: str, isolated_state_dir: Path, tmp_path: Path
+) -> None:
     journal = isolated_state_dir / "journal.json"
     journal.write_text(json.dumps(FORGED[shape]))
     original = journal.read_bytes()
@@ -242,11 +292,20 @@ def test_a_forged_journal_is_refused_and_left(shape: str, isolated_state_dir: Pa
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
-                    max_leaves=20)
-       | st.fixed_dictionaries({"changes": st.lists(st.fixed_dictionaries({
-           "id": st.text(), "name": st.text(), "action": st.text()}))}))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+        max_leaves=20,
+    )
+    | st.fixed_dictionaries(
+        {
+            "changes": st.lists(
+                st.fixed_dictionaries({"id": st.text(), "name": st.text(), "action": st.text()})
+            )
+        }
+    )
+)
 def test_any_journal_is_read_or_refused_with_a_sentence(data: object) -> None:
     path = Path(os.environ["PORTAL_BACKUP_STATE_DIR"]) / "generated.json"
     path.write_text(json.dumps(data))
@@ -276,8 +335,9 @@ def test_a_journal_an_earlier_item_could_not_undo_is_kept(isolated_state_dir: Pa
 # ----------------------------------------------------------------------------- state directory
 
 
-def test_a_state_directory_writable_by_others_is_refused(isolated_state_dir: Path,
-                                                         tmp_path: Path) -> None:
+def test_a_state_directory_writable_by_others_is_refused(
+    isolated_state_dir: Path, tmp_path: Path
+) -> None:
     os.chmod(isolated_state_dir, 0o777)
     try:
         proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(tmp_path), **NO_DOCKER})
@@ -286,11 +346,13 @@ def test_a_state_directory_writable_by_others_is_refused(isolated_state_dir: Pat
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
         f"portal-backup: the state directory {isolated_state_dir} is writable by others; fix "
-        f"its permissions with chmod 700 {isolated_state_dir}")
+        f"its permissions with chmod 700 {isolated_state_dir}"
+    )
 
 
-def test_a_state_directory_of_another_user_is_refused(isolated_state_dir: Path,
-                                                      tmp_path: Path) -> None:
+def test_a_state_directory_of_another_user_is_refused(
+    isolated_state_dir: Path, tmp_path: Path
+) -> None:
     os.chown(isolated_state_dir, 1234, 1234)
     try:
         proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(tmp_path), **NO_DOCKER})
@@ -300,14 +362,15 @@ def test_a_state_directory_of_another_user_is_refused(isolated_state_dir: Path,
     assert f"the state directory {isolated_state_dir} belongs to uid 1234" in proc.stderr
 
 
-def test_leftover_temporary_files_of_killed_writers_are_cleaned(isolated_state_dir: Path
-                                                                ) -> None:
+def test_leftover_temporary_files_of_killed_writers_are_cleaned(isolated_state_dir: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     names = {
-        f".journal.json.tmp-{dead.pid}": False, f".last-backup.json.tmp-{dead.pid}-0a1b": False,
+        f".journal.json.tmp-{dead.pid}": False,
+        f".last-backup.json.tmp-{dead.pid}-0a1b": False,
         f".journal.json.tmp-{os.getpid()}-ffff": True,  # a live writer's: kept
-        "journal.json": True, "notes.tmp-1": True,  # not ours to judge
+        "journal.json": True,
+        "notes.tmp-1": True,  # not ours to judge
     }
     for name in names:
         (isolated_state_dir / name).write_text("{}")
@@ -341,8 +404,9 @@ def test_concurrent_writers_never_share_a_temporary_file(isolated_state_dir: Pat
 def full_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     state = tmp_path / "full-state"
     state.mkdir(mode=0o700)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs", str(state)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs", str(state)], check=True
+    )
     try:
         fd = os.open(state / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
         try:  # fill it up
@@ -359,8 +423,9 @@ def full_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         subprocess.run(["umount", str(state)], check=True)
 
 
-def test_a_full_state_directory_is_named_not_the_output_disk(apps, full_state_dir: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_full_state_directory_is_named_not_the_output_disk(
+    apps, full_state_dir: Path, tmp_path: Path
+) -> None:
     app = apps({"web": (pf.RUN_COMMAND, "running")})
     out = tmp_path / "out"
     out.mkdir()
@@ -393,16 +458,32 @@ def test_a_second_run_with_another_state_directory_is_refused(apps, tmp_path: Pa
     other_state.mkdir(mode=0o700)
     first = subprocess.Popen(
         [*COMMAND, "create", f"app/{app.name}", "-o", str(out), "--progress", "none"],
-        env={**os.environ, **app.env(), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
-             "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{app.name}"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env={
+            **os.environ,
+            **app.env(),
+            "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+            "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{app.name}",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: app.states()["web"] == "exited", what="the first run to stop the app")
-        second = run("create", f"app/{app.name}", "-o", str(out), "--progress", "none",
-                     env=app.env(PORTAL_BACKUP_STATE_DIR=str(other_state)))
+        second = run(
+            "create",
+            f"app/{app.name}",
+            "-o",
+            str(out),
+            "--progress",
+            "none",
+            env=app.env(PORTAL_BACKUP_STATE_DIR=str(other_state)),
+        )
         assert second.returncode == 1
-        assert (f"another portal-backup run (pid {first.pid}) is in progress on this host"
-                in second.stderr), second.stderr
+        assert (
+            f"another portal-backup run (pid {first.pid}) is in progress on this host"
+            in second.stderr
+        ), second.stderr
         assert app.states()["web"] == "exited"  # the second run did not touch it
     finally:
         hold.unlink()

@@ -35,9 +35,14 @@ KEPT = ".pre-restore*"  # where a repair keeps the previous data of a completed 
 
 
 def _restore(archive: Path, item: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*COMMAND, "restore", str(archive), item, "--yes", "--progress",
-                           "none"], capture_output=True, text=True, env={**os.environ, **env},
-                          timeout=300, cwd=Path(__file__).parent.parent)
+    return subprocess.run(
+        [*COMMAND, "restore", str(archive), item, "--yes", "--progress", "none"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        cwd=Path(__file__).parent.parent,
+    )
 
 
 def _kill_points(archive: Path, item: str, env: dict[str, str], tmp: Path) -> list[str]:
@@ -69,9 +74,17 @@ def _reset_mount(dest: Path, old: Path) -> None:
     os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _kill_and_repair(host: pf.PortalHost, archive: Path, item: str, dest: Path, old: Path,
-                     new: Path, points: list[str], reset: Callable[[Path, Path], None],
-                     state: Path) -> int:
+def _kill_and_repair(
+    host: pf.PortalHost,
+    archive: Path,
+    item: str,
+    dest: Path,
+    old: Path,
+    new: Path,
+    points: list[str],
+    reset: Callable[[Path, Path], None],
+    state: Path,
+) -> int:
     before = states_by_name(host)
     for point in points:
         reset(dest, old)
@@ -91,9 +104,9 @@ def _kill_and_repair(host: pf.PortalHost, archive: Path, item: str, dest: Path, 
 
 
 @pytest.mark.docker
-def test_kill_at_every_step_of_a_whole_directory_swap(portal_host: pf.PortalHost,
-                                                      isolated_state_dir: Path,
-                                                      tmp_path: Path) -> None:
+def test_kill_at_every_step_of_a_whole_directory_swap(
+    portal_host: pf.PortalHost, isolated_state_dir: Path, tmp_path: Path
+) -> None:
     """(a) app/<notes>: its directory renamed aside and the staged one renamed in."""
     notes = portal_host.apps[0]
     dest = portal_host.root / pf.APP_DATA / notes
@@ -105,8 +118,9 @@ def test_kill_at_every_step_of_a_whole_directory_swap(portal_host: pf.PortalHost
     points = _kill_points(archive, f"app/{notes}", env_for(portal_host), tmp_path)
     new = snapshot(dest, tmp_path / "new")
     assert same_tree(old, new) != []  # the two trees differ, so "old or new" means something
-    count = _kill_and_repair(portal_host, archive, f"app/{notes}", dest, old, new, points,
-                             _reset_dir, isolated_state_dir)
+    count = _kill_and_repair(
+        portal_host, archive, f"app/{notes}", dest, old, new, points, _reset_dir, isolated_state_dir
+    )
     print(f"whole mode: {count} kill points")
     assert count >= 8, points
 
@@ -132,10 +146,9 @@ def mounted_library(portal_host: pf.PortalHost) -> Iterator[Path]:
 
 
 @pytest.mark.docker
-def test_kill_at_every_step_of_a_mount_point_swap(portal_host: pf.PortalHost,
-                                                  mounted_library: Path,
-                                                  isolated_state_dir: Path,
-                                                  tmp_path: Path) -> None:
+def test_kill_at_every_step_of_a_mount_point_swap(
+    portal_host: pf.PortalHost, mounted_library: Path, isolated_state_dir: Path, tmp_path: Path
+) -> None:
     """(b) a mount point (contents moved, not renamed), the app's web container stopped."""
     photos = portal_host.apps[1]
     item = f"app/{photos}/library"
@@ -151,8 +164,9 @@ def test_kill_at_every_step_of_a_mount_point_swap(portal_host: pf.PortalHost,
     assert os.path.ismount(lib)
     new = snapshot(lib, tmp_path / "new")
     assert same_tree(old, new) != []
-    count = _kill_and_repair(portal_host, archive, item, lib, old, new, points, _reset_mount,
-                             isolated_state_dir)
+    count = _kill_and_repair(
+        portal_host, archive, item, lib, old, new, points, _reset_mount, isolated_state_dir
+    )
     assert os.path.ismount(lib)
     print(f"content mode: {count} kill points")
     assert count >= 15, points  # every child moved out and in is a boundary of its own
@@ -160,7 +174,8 @@ def test_kill_at_every_step_of_a_mount_point_swap(portal_host: pf.PortalHost,
 
 @pytest.mark.docker
 def test_a_mount_point_inside_an_app_is_refused_before_anything_changes(
-        portal_host: pf.PortalHost, mounted_library: Path, tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, mounted_library: Path, tmp_path: Path
+) -> None:
     """(c) issue 9 defect 4: restoring app/<photos> would rename the library's mount away."""
     photos = portal_host.apps[1]
     app_dir = portal_host.root / pf.APP_DATA / photos
@@ -177,18 +192,19 @@ def test_a_mount_point_inside_an_app_is_refused_before_anything_changes(
     assert same_tree(before, app_dir) == []
     assert leftovers(portal_host.root) == []
     assert states_by_name(portal_host) == states
-    swap_steps = [s for s in steps.read_text().split() if s.startswith("swap.")] \
-        if steps.exists() else []
+    swap_steps = (
+        [s for s in steps.read_text().split() if s.startswith("swap.")] if steps.exists() else []
+    )
     assert swap_steps == []  # refused before the first step: there is nothing to kill
 
 
-def test_a_symlink_at_the_destination_is_replaced_not_followed(portal_root: Path,
-                                                               tmp_path: Path) -> None:
+def test_a_symlink_at_the_destination_is_replaced_not_followed(
+    portal_root: Path, tmp_path: Path
+) -> None:
     """Issue 9 defect 3: user_data/shared replaced by a link to a directory standing for /etc."""
     env = {"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"}
     shared = portal_root / pf.SHARED
-    proc = run("create", "shared", "-o", str(tmp_path), "--progress", "none", env=env,
-               check=True)
+    proc = run("create", "shared", "-o", str(tmp_path), "--progress", "none", env=env, check=True)
     archive = Path(proc.stdout.strip().splitlines()[-1])
     expected = snapshot(shared, tmp_path / "expected")
     etc = tmp_path / "etc"
@@ -209,8 +225,7 @@ def test_a_symlink_at_the_destination_is_replaced_not_followed(portal_root: Path
 
 def test_a_symlink_above_the_destination_is_refused(portal_root: Path, tmp_path: Path) -> None:
     env = {"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"}
-    proc = run("create", "shared", "-o", str(tmp_path), "--progress", "none", env=env,
-               check=True)
+    proc = run("create", "shared", "-o", str(tmp_path), "--progress", "none", env=env, check=True)
     archive = Path(proc.stdout.strip().splitlines()[-1])
     user_data = portal_root / "user_data"
     elsewhere = tmp_path / "elsewhere"

@@ -63,15 +63,22 @@ def test_whole_portal_onto_a_fresh_host(wiped: pf.PortalHost, tmp_path: Path) ->
     trusted = tmp_path / "old-portal.pem"
     trusted.write_text(public_key_pem(host.private_key_pem))
 
-    proc = restore(archive, "--dry-run", "--all", "--trust-key", str(trusted),
-                   env={"PORTAL_ROOT": str(new_root)})
+    proc = restore(
+        archive,
+        "--dry-run",
+        "--all",
+        "--trust-key",
+        str(trusted),
+        env={"PORTAL_ROOT": str(new_root)},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not new_root.exists()
     for name in records:
         assert f"create container {name} from {pf.TEST_IMAGE}" in proc.stdout
 
-    proc = restore(archive, "--all", "--yes", "--trust-key", str(trusted),
-                   env={"PORTAL_ROOT": str(new_root)})
+    proc = restore(
+        archive, "--all", "--yes", "--trust-key", str(trusted), env={"PORTAL_ROOT": str(new_root)}
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # Every container is back, in the state it had, on the restored data.
@@ -88,8 +95,10 @@ def test_whole_portal_onto_a_fresh_host(wiped: pf.PortalHost, tmp_path: Path) ->
     notes_web = client.api.inspect_container(f"{host.apps[0]}-web-1")
     assert notes_web["Config"]["Cmd"] == pf.RUN_COMMAND
     assert notes_web["Config"]["Hostname"] == f"{host.apps[0]}-web"
-    assert {m["Destination"]: m["RW"] for m in notes_web["Mounts"]} == {"/data": True,
-                                                                        "/shared": False}
+    assert {m["Destination"]: m["RW"] for m in notes_web["Mounts"]} == {
+        "/data": True,
+        "/shared": False,
+    }
     # The data, byte for byte with owners, modes and mtimes, in the new root and the volumes.
     for rel in ("core", pf.SHARED, pf.APP_DATA):
         assert same_tree(snap / rel, new_root / rel) == [], rel
@@ -101,7 +110,8 @@ def test_whole_portal_onto_a_fresh_host(wiped: pf.PortalHost, tmp_path: Path) ->
     assert db["identities"]["1"]["id"] == host.identity_id
     # A running container really runs on the restored data.
     out = client.containers.get(f"{host.apps[0]}-web-1").exec_run(
-        ["cat", "/data/attachments/2023/05/Ärger mit dem Vermieter.txt"])
+        ["cat", "/data/attachments/2023/05/Ärger mit dem Vermieter.txt"]
+    )
     assert out.output == b"Heizung kaputt.\n"
 
 
@@ -114,8 +124,9 @@ def _tiny_image(client: docker.DockerClient, tag: str) -> str:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     repo, version = tag.split(":")
-    client.api.import_image_from_data(buf.getvalue(), repository=repo, tag=version,
-                                      changes=['CMD ["/marker"]'])
+    client.api.import_image_from_data(
+        buf.getvalue(), repository=repo, tag=version, changes=['CMD ["/marker"]']
+    )
     return tag
 
 
@@ -127,10 +138,16 @@ def test_missing_images_fail_that_app_clearly(portal_host: pf.PortalHost, tmp_pa
     data.mkdir(parents=True)
     (data / "file.txt").write_text("ghost data\n")
     container = client.containers.create(
-        image, name=f"{app}-web-1", network_mode="none",
-        labels={"com.docker.compose.project": app, "com.docker.compose.service": "web",
-                pf.TEST_LABEL: portal_host.token},
-        mounts=[docker.types.Mount("/state", str(data), type="bind")])
+        image,
+        name=f"{app}-web-1",
+        network_mode="none",
+        labels={
+            "com.docker.compose.project": app,
+            "com.docker.compose.service": "web",
+            pf.TEST_LABEL: portal_host.token,
+        },
+        mounts=[docker.types.Mount("/state", str(data), type="bind")],
+    )
     try:
         archive = backup(portal_host, tmp_path / "out", f"app/{app}", "shared")
     finally:

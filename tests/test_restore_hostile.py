@@ -28,29 +28,47 @@ def portal(portal_root: Path, tmp_path: Path) -> tuple[Path, Path]:
     return portal_root, snapshot(portal_root, tmp_path / "snap")
 
 
-def manifest(records: list[dict[str, object]], paths: list[str] | None = None,
-             item: str = "shared") -> bytes:
-    return json.dumps({
-        "format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
-        "created": "2026-11-29T12:00:00Z", "host": "evil", "portal": None,
-        "identity_included": False, "db_private_keys_removed": False,
-        "items": [{"id": item, "kind": "shared", "label": "Documents",
-                   "paths": paths or [SHARED]}],
-        "volumes": [], "entries": records, "skipped": [], "warnings": []}).encode()
+def manifest(
+    records: list[dict[str, object]], paths: list[str] | None = None, item: str = "shared"
+) -> bytes:
+    return json.dumps(
+        {
+            "format": 1,
+            "tool": {"name": "portal-backup", "version": "0.1.0"},
+            "created": "2026-11-29T12:00:00Z",
+            "host": "evil",
+            "portal": None,
+            "identity_included": False,
+            "db_private_keys_removed": False,
+            "items": [
+                {"id": item, "kind": "shared", "label": "Documents", "paths": paths or [SHARED]}
+            ],
+            "volumes": [],
+            "entries": records,
+            "skipped": [],
+            "warnings": [],
+        }
+    ).encode()
 
 
-def raw_archive(path: Path, entries: list[RawEntry], *, paths: list[str] | None = None,
-                item: str = "shared") -> Path:
+def raw_archive(
+    path: Path, entries: list[RawEntry], *, paths: list[str] | None = None, item: str = "shared"
+) -> Path:
     """Data entries as given, then a manifest that lists them faithfully."""
     records = [manifest_record(e) for e in entries]
-    path.write_bytes(build_zip([*entries, RawEntry("portal-backup.json",
-                                                   manifest(records, paths, item), method=8)]))
+    path.write_bytes(
+        build_zip(
+            [*entries, RawEntry("portal-backup.json", manifest(records, paths, item), method=8)]
+        )
+    )
     return path
 
 
 def base_entries() -> list[RawEntry]:
-    return [RawEntry(SHARED, mode=stat.S_IFDIR | 0o755),
-            RawEntry(SHARED + "ok.txt", b"harmless\n", method=8)]
+    return [
+        RawEntry(SHARED, mode=stat.S_IFDIR | 0o755),
+        RawEntry(SHARED + "ok.txt", b"harmless\n", method=8),
+    ]
 
 
 def assert_refused(proc, portal: tuple[Path, Path], reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -75,23 +93,25 @@ def test_zip_slip_name(portal: tuple[Path, Path], tmp_path: Path) -> None:
 def test_absolute_name(portal: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = portal
     target = tmp_path / "abs-target.txt"
-    archive = raw_archive(tmp_path / "abs.zip",
-                          [*base_entries(), RawEntry(str(target), b"gotcha")])
+    archive = raw_archive(tmp_path / "abs.zip", [*base_entries(), RawEntry(str(target), b"gotcha")])
     proc = restore(archive, "shared", "--yes", env={"PORTAL_ROOT": str(root)})
     assert_refused(proc, portal, "absolute path")
     assert not target.exists()
 
 
-def test_symlink_then_a_file_written_through_it(portal: tuple[Path, Path],
-                                                tmp_path: Path) -> None:
+def test_symlink_then_a_file_written_through_it(portal: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = portal
     outside = tmp_path / "outside"
     outside.mkdir()
     for link, target in (("evil", str(outside)), ("rel", "../../..")):
-        archive = raw_archive(tmp_path / f"{link}.zip", [
-            *base_entries(),
-            RawEntry(SHARED + link, target.encode(), mode=stat.S_IFLNK | 0o777),
-            RawEntry(SHARED + link + "/pwned.txt", b"gotcha", method=8)])
+        archive = raw_archive(
+            tmp_path / f"{link}.zip",
+            [
+                *base_entries(),
+                RawEntry(SHARED + link, target.encode(), mode=stat.S_IFLNK | 0o777),
+                RawEntry(SHARED + link + "/pwned.txt", b"gotcha", method=8),
+            ],
+        )
         proc = restore(archive, "shared", "--yes", env={"PORTAL_ROOT": str(root)})
         assert_refused(proc, portal, "refusing to write through it")
         assert os.listdir(outside) == []
@@ -101,8 +121,11 @@ def test_symlink_then_a_file_written_through_it(portal: tuple[Path, Path],
 def test_duplicate_names(portal: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = portal
     archive = tmp_path / "dup.zip"
-    entries = [*base_entries(), RawEntry(SHARED + "a.txt", b"first"),
-               RawEntry(SHARED + "a.txt", b"second, longer")]
+    entries = [
+        *base_entries(),
+        RawEntry(SHARED + "a.txt", b"first"),
+        RawEntry(SHARED + "a.txt", b"second, longer"),
+    ]
     raw_archive(archive, entries)
     proc = restore(archive, "shared", "--yes", env={"PORTAL_ROOT": str(root)})
     assert_refused(proc, portal, "appears 2 times")
@@ -125,8 +148,9 @@ def test_overlapping_entries(portal: tuple[Path, Path], tmp_path: Path) -> None:
     data = b"shared bytes" * 100
     # A central record whose data span runs over the next entry's header and data.
     runs_over = RawEntry(SHARED + "a.txt", data, compressed_size=len(data) + 200)
-    archive = raw_archive(tmp_path / "overlap.zip",
-                          [runs_over, *base_entries(), RawEntry(SHARED + "b.txt", data)])
+    archive = raw_archive(
+        tmp_path / "overlap.zip", [runs_over, *base_entries(), RawEntry(SHARED + "b.txt", data)]
+    )
     proc = restore(archive, "shared", "--yes", env={"PORTAL_ROOT": str(root)})
     assert_refused(proc, portal, "overlaps that of user_data/shared/a.txt")
 
@@ -143,38 +167,70 @@ def test_ratio_bomb_with_a_lying_header(portal: tuple[Path, Path], tmp_path: Pat
     zeros = bytes(64 << 20)  # 64 MiB that deflate to about 64 KiB
     bomb = RawEntry(SHARED + "bomb.bin", zeros, method=8, size=1000)
     records = [manifest_record(e) for e in base_entries()]
-    records.append({"path": bomb.name, "type": "file", "size": 1000, "mode": 0o644, "uid": 0,
-                    "gid": 0, "mtime_ns": 0, "sha256": hashlib.sha256(zeros[:1000]).hexdigest()})
+    records.append(
+        {
+            "path": bomb.name,
+            "type": "file",
+            "size": 1000,
+            "mode": 0o644,
+            "uid": 0,
+            "gid": 0,
+            "mtime_ns": 0,
+            "sha256": hashlib.sha256(zeros[:1000]).hexdigest(),
+        }
+    )
     archive = tmp_path / "bomb.zip"
-    archive.write_bytes(build_zip([*base_entries(), bomb,
-                                   RawEntry("portal-backup.json", manifest(records), method=8)]))
+    archive.write_bytes(
+        build_zip(
+            [*base_entries(), bomb, RawEntry("portal-backup.json", manifest(records), method=8)]
+        )
+    )
     assert archive.stat().st_size < 1 << 20
     proc = restore(archive, "shared", "--yes", env={"PORTAL_ROOT": str(root)})
     assert_refused(proc, portal, "larger than the declared 1000 bytes")
 
 
-def test_a_corrupt_entry_refuses_the_whole_restore(portal: tuple[Path, Path],
-                                                   tmp_path: Path) -> None:
+def test_a_corrupt_entry_refuses_the_whole_restore(
+    portal: tuple[Path, Path], tmp_path: Path
+) -> None:
     """Two items; the second holds a damaged entry: neither is restored."""
     root, _ = portal
     good = RawEntry("core/portal_core_config.yml", b"new: config\n", method=8)
     bad = RawEntry(SHARED + "x.txt", b"payload" * 100, method=8, crc=0x12345678)
     records = [manifest_record(e) for e in (good, *base_entries(), bad)]
     doc = json.loads(manifest(records))
-    doc["items"].insert(0, {"id": "core/config", "kind": "core", "label": "Portal settings",
-                            "paths": ["core/portal_core_config.yml"]})
+    doc["items"].insert(
+        0,
+        {
+            "id": "core/config",
+            "kind": "core",
+            "label": "Portal settings",
+            "paths": ["core/portal_core_config.yml"],
+        },
+    )
     archive = tmp_path / "crc.zip"
-    archive.write_bytes(build_zip([good, *base_entries(), bad, RawEntry(
-        "portal-backup.json", json.dumps(doc).encode(), method=8)]))
+    archive.write_bytes(
+        build_zip(
+            [
+                good,
+                *base_entries(),
+                bad,
+                RawEntry("portal-backup.json", json.dumps(doc).encode(), method=8),
+            ]
+        )
+    )
     proc = restore(archive, "--all", "--yes", env={"PORTAL_ROOT": str(root)})
     assert_refused(proc, portal, "CRC-32 does not match")
 
 
-def test_hostile_manifest_cannot_aim_at_system_directories(portal: tuple[Path, Path],
-                                                           tmp_path: Path) -> None:
+def test_hostile_manifest_cannot_aim_at_system_directories(
+    portal: tuple[Path, Path], tmp_path: Path
+) -> None:
     root, _ = portal
-    entries = [RawEntry("binds/etc/", mode=stat.S_IFDIR | 0o755),
-               RawEntry("binds/etc/pb-test-should-not-exist", b"gotcha")]
+    entries = [
+        RawEntry("binds/etc/", mode=stat.S_IFDIR | 0o755),
+        RawEntry("binds/etc/pb-test-should-not-exist", b"gotcha"),
+    ]
     archive = raw_archive(tmp_path / "etc.zip", entries, paths=["binds/etc/"], item="app/evil")
     proc = restore(archive, "app/evil", "--yes", env={"PORTAL_ROOT": str(root)})
     assert proc.returncode == 0, proc.stderr
@@ -182,14 +238,17 @@ def test_hostile_manifest_cannot_aim_at_system_directories(portal: tuple[Path, P
     assert not Path("/etc/pb-test-should-not-exist").exists()
 
 
-def test_symlinks_are_restored_as_stored_never_followed(portal: tuple[Path, Path],
-                                                        tmp_path: Path) -> None:
+def test_symlinks_are_restored_as_stored_never_followed(
+    portal: tuple[Path, Path], tmp_path: Path
+) -> None:
     root, _ = portal
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
-    entries = [*base_entries(),
-               RawEntry(SHARED + "to-victim", str(victim).encode(), mode=stat.S_IFLNK | 0o777),
-               RawEntry(SHARED + "up", b"../../../..", mode=stat.S_IFLNK | 0o777)]
+    entries = [
+        *base_entries(),
+        RawEntry(SHARED + "to-victim", str(victim).encode(), mode=stat.S_IFLNK | 0o777),
+        RawEntry(SHARED + "up", b"../../../..", mode=stat.S_IFLNK | 0o777),
+    ]
     archive = raw_archive(tmp_path / "links.zip", entries)
     proc = restore(archive, "shared", "--yes", env={"PORTAL_ROOT": str(root)})
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -28,13 +28,13 @@ def mounted_shared(portal_root: Path, tmp_path: Path) -> Iterator[Path]:
         yield shared
 
 
-def test_restore_onto_a_mount_point(portal_root: Path, mounted_shared: Path,
-                                    tmp_path: Path) -> None:
+def test_restore_onto_a_mount_point(
+    portal_root: Path, mounted_shared: Path, tmp_path: Path
+) -> None:
     assert os.path.ismount(mounted_shared)
     expected = snapshot(mounted_shared, tmp_path / "expected")
     env = {"PORTAL_ROOT": str(portal_root)}
-    proc = run("create", "shared", "-o", str(tmp_path), "--progress", "none", env=env,
-               check=True)
+    proc = run("create", "shared", "-o", str(tmp_path), "--progress", "none", env=env, check=True)
     archive = Path(proc.stdout.strip().splitlines()[-1])
     (mounted_shared / "Einkaufsliste.txt").write_text("changed\n")
     (mounted_shared / "new.txt").write_text("new\n")
@@ -42,8 +42,9 @@ def test_restore_onto_a_mount_point(portal_root: Path, mounted_shared: Path,
     broken = snapshot(mounted_shared, tmp_path / "broken")
 
     # A failure after the swap puts the previous contents back, mount point and all.
-    proc = restore(archive, "shared", "--yes",
-                   env={**env, "PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP": "shared"})
+    proc = restore(
+        archive, "shared", "--yes", env={**env, "PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP": "shared"}
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert os.path.ismount(mounted_shared)
     assert same_tree(broken, mounted_shared, ignore=set()) == []

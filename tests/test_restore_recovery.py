@@ -28,19 +28,29 @@ def _journal(state: Path, **record: object) -> None:
     (state / "restore-journal.json").write_text(json.dumps({"pid": 1, "swaps": [record]}))
 
 
-def test_half_swapped_directory_is_put_back(portal_root: Path, state: Path,
-                                            tmp_path: Path) -> None:
+def test_half_swapped_directory_is_put_back(portal_root: Path, state: Path, tmp_path: Path) -> None:
     app_data = portal_root / pf.APP_DATA
     app = next(p.name for p in app_data.iterdir())
     expected = snapshot(app_data / app, tmp_path / "expected")
     # Killed while moving the old tree aside, the staged tree only half written.
     os.rename(app_data / app, app_data / ".pb-old-0000aaaa-1")
     (app_data / ".pb-restore-0000aaaa-1" / "half").mkdir(parents=True)
-    _journal(state, key="0000aaaa-1", mode="whole", dir=str(app_data), name=app,
-             staging=".pb-restore-0000aaaa-1", aside=".pb-old-0000aaaa-1", phase="old-out")
+    _journal(
+        state,
+        key="0000aaaa-1",
+        mode="whole",
+        dir=str(app_data),
+        name=app,
+        staging=".pb-restore-0000aaaa-1",
+        aside=".pb-old-0000aaaa-1",
+        phase="old-out",
+    )
 
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "put the previous data back" in proc.stderr
     assert same_tree(expected, app_data / app, ignore=set()) == []
@@ -53,10 +63,21 @@ def test_completed_swap_keeps_both_and_says_where(portal_root: Path, state: Path
     os.rename(shared, shared.parent / ".pb-old-0000aaaa-2")
     shared.mkdir()
     (shared / "restored.txt").write_text("new\n")
-    _journal(state, key="0000aaaa-2", mode="whole", dir=str(shared.parent), name="shared",
-             staging=".pb-restore-0000aaaa-2", aside=".pb-old-0000aaaa-2", phase="swapped")
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    _journal(
+        state,
+        key="0000aaaa-2",
+        mode="whole",
+        dir=str(shared.parent),
+        name="shared",
+        staging=".pb-restore-0000aaaa-2",
+        aside=".pb-old-0000aaaa-2",
+        phase="swapped",
+    )
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "the previous data is kept at" in proc.stderr
     assert (shared / "restored.txt").exists()
@@ -67,8 +88,9 @@ def test_completed_swap_keeps_both_and_says_where(portal_root: Path, state: Path
 
 
 @pytest.mark.docker
-def test_killed_restore_leaves_nothing_half_done(portal_host: pf.PortalHost, state: Path,
-                                                 tmp_path: Path) -> None:
+def test_killed_restore_leaves_nothing_half_done(
+    portal_host: pf.PortalHost, state: Path, tmp_path: Path
+) -> None:
     """SIGKILL in the middle of a real restore; the next command repairs it."""
     photos = portal_host.apps[1]
     archive = backup(portal_host, tmp_path / "out", f"app/{photos}")
@@ -77,11 +99,19 @@ def test_killed_restore_leaves_nothing_half_done(portal_host: pf.PortalHost, sta
     current = snapshot(portal_host.root / pf.APP_DATA / photos, tmp_path / "current")
     hold = tmp_path / "hold"
     hold.write_text("hold")
-    env = {**os.environ, **env_for(portal_host), "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
-           "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{photos}"}
-    proc = subprocess.Popen([*COMMAND, "restore", str(archive), f"app/{photos}", "--yes",
-                             "--progress", "json"], stdout=subprocess.PIPE, text=True,
-                            env=env, cwd=Path(__file__).parent.parent)
+    env = {
+        **os.environ,
+        **env_for(portal_host),
+        "PORTAL_BACKUP_TEST_HOLD_FILE": str(hold),
+        "PORTAL_BACKUP_TEST_HOLD_ITEM": f"app/{photos}",
+    }
+    proc = subprocess.Popen(
+        [*COMMAND, "restore", str(archive), f"app/{photos}", "--yes", "--progress", "json"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+    )
     assert proc.stdout is not None
     # The hook holds the run with the tree staged and the app stopped, just before the swap.
     for line in proc.stdout:
@@ -101,23 +131,25 @@ def test_killed_restore_leaves_nothing_half_done(portal_host: pf.PortalHost, sta
 
 
 @pytest.mark.docker
-def test_a_stopped_paused_container_is_paused_again(portal_host: pf.PortalHost,
-                                                    state: Path) -> None:
+def test_a_stopped_paused_container_is_paused_again(
+    portal_host: pf.PortalHost, state: Path
+) -> None:
     """The quiesce journal's new action: a restore stopped a paused container and died."""
-    name, cid, _ = next(c for c in portal_host.containers[portal_host.apps[1]]
-                        if c[2] == "paused")
+    name, cid, _ = next(c for c in portal_host.containers[portal_host.apps[1]] if c[2] == "paused")
     api = portal_host.client.api
     api.unpause(cid)
     api.stop(cid, timeout=5)
-    (state / "journal.json").write_text(json.dumps(
-        {"pid": 1, "changes": [{"id": cid, "name": name, "action": "stopped-paused"}]}))
+    (state / "journal.json").write_text(
+        json.dumps({"pid": 1, "changes": [{"id": cid, "name": name, "action": "stopped-paused"}]})
+    )
     run("list", "--no-sizes", env=env_for(portal_host), check=True)
     assert api.inspect_container(cid)["State"]["Status"] == "paused"
     assert not (state / "journal.json").exists()
 
 
-def _half_content_swap(shared: Path, tmp_path: Path, moved_old: int, moved_new: int
-                       ) -> tuple[Path, Path, dict[str, object]]:
+def _half_content_swap(
+    shared: Path, tmp_path: Path, moved_old: int, moved_new: int
+) -> tuple[Path, Path, dict[str, object]]:
     """A content-mode swap stopped by hand: `moved_old` old children already in aside and,
     when `moved_new` is not None, `moved_new` new children already moved in. The new tree has
     subdirectories of the same names as the old one (what made the old repair stick)."""
@@ -141,11 +173,27 @@ def _half_content_swap(shared: Path, tmp_path: Path, moved_old: int, moved_new: 
     # repair's data loss (it moved the old children still in place into staging, then
     # deleted staging).
     record: dict[str, object] = dict(
-        key=key, mode="content", dir=str(shared), name="", staging=staging.name,
-        aside=aside.name, phase="old-out", old_root=old_root)
+        key=key,
+        mode="content",
+        dir=str(shared),
+        name="",
+        staging=staging.name,
+        aside=aside.name,
+        phase="old-out",
+        old_root=old_root,
+    )
     if moved_new:
-        record.update(phase="new-in", had_old=True, new_root=[
-            nst.st_mode & 0o7777, nst.st_uid, nst.st_gid, nst.st_atime_ns, nst.st_mtime_ns])
+        record.update(
+            phase="new-in",
+            had_old=True,
+            new_root=[
+                nst.st_mode & 0o7777,
+                nst.st_uid,
+                nst.st_gid,
+                nst.st_atime_ns,
+                nst.st_mtime_ns,
+            ],
+        )
         for child in sorted(os.listdir(old)):
             os.rename(shared / child, aside / child) if (shared / child).exists() else None
         for child in sorted(os.listdir(staging))[:moved_new]:
@@ -155,13 +203,17 @@ def _half_content_swap(shared: Path, tmp_path: Path, moved_old: int, moved_new: 
 
 @pytest.mark.parametrize("moved_old", [0, 1, 3])
 def test_killed_while_moving_old_contents_out_loses_nothing(
-        portal_root: Path, state: Path, tmp_path: Path, moved_old: int) -> None:
+    portal_root: Path, state: Path, tmp_path: Path, moved_old: int
+) -> None:
     """Issue 9 defect 1: old children not yet moved aside must come back, never be deleted."""
     shared = portal_root / pf.SHARED
     old, _, record = _half_content_swap(shared, tmp_path, moved_old, 0)
     _journal(state, **record)
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "put the previous data back" in proc.stderr
     assert same_tree(old, shared, ignore=set()) == []
@@ -169,8 +221,9 @@ def test_killed_while_moving_old_contents_out_loses_nothing(
     assert not (state / "restore-journal.json").exists()
 
 
-def test_killed_while_moving_new_contents_in_rolls_forward(portal_root: Path, state: Path,
-                                                           tmp_path: Path) -> None:
+def test_killed_while_moving_new_contents_in_rolls_forward(
+    portal_root: Path, state: Path, tmp_path: Path
+) -> None:
     """Issue 9 defect 6: a repair with same-named subdirectories on both sides converges."""
     shared = portal_root / pf.SHARED
     _, new, record = _half_content_swap(shared, tmp_path, 0, 2)
@@ -196,29 +249,46 @@ def _victim(tmp_path: Path) -> Path:
     return victim
 
 
-@pytest.mark.parametrize("record", [
-    # a directory outside every root the tool manages, with the tool's own names
-    {"root": "portal", "phase": "dropping-old"},
-    # a bind destination outside the allowed places
-    {"root": "bind", "phase": "dropping-old"},
-    # names that are not the tool's own: "staging" pointing at the precious directory (the
-    # old journal's fields only: this record made the old repair delete it)
-    {"phase": "staging", "staging": "precious"},
-    {"root": "portal", "phase": "staging", "staging": "../victim/precious"},
-    # a volume record whose directory is not under Docker's volumes
-    {"root": "volume", "phase": "dropping-old"},
-], ids=["outside-root", "bind-outside", "foreign-name", "path-in-name", "fake-volume"])
-def test_a_forged_journal_deletes_nothing(portal_root: Path, state: Path, tmp_path: Path,
-                                          record: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "record",
+    [
+        # a directory outside every root the tool manages, with the tool's own names
+        {"root": "portal", "phase": "dropping-old"},
+        # a bind destination outside the allowed places
+        {"root": "bind", "phase": "dropping-old"},
+        # names that are not the tool's own: "staging" pointing at the precious directory (the
+        # old journal's fields only: this record made the old repair delete it)
+        {"phase": "staging", "staging": "precious"},
+        {"root": "portal", "phase": "staging", "staging": "../victim/precious"},
+        # a volume record whose directory is not under Docker's volumes
+        {"root": "volume", "phase": "dropping-old"},
+    ],
+    ids=["outside-root", "bind-outside", "foreign-name", "path-in-name", "fake-volume"],
+)
+def test_a_forged_journal_deletes_nothing(
+    portal_root: Path, state: Path, tmp_path: Path, record: dict[str, str]
+) -> None:
     """Issue 9: a journal in the state directory made `list` delete an arbitrary path."""
     victim = _victim(tmp_path)
     before = snapshot(victim, tmp_path / "before")
     key = "0000aaaa-9"
-    _journal(state, **{"key": key, "mode": "whole", "dir": str(victim), "name": "precious",
-                       "staging": f".pb-restore-{key}", "aside": f".pb-old-{key}",
-                       **record})
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    _journal(
+        state,
+        **{
+            "key": key,
+            "mode": "whole",
+            "dir": str(victim),
+            "name": "precious",
+            "staging": f".pb-restore-{key}",
+            "aside": f".pb-old-{key}",
+            **record,
+        },
+    )
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "nothing was changed" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -226,30 +296,49 @@ def test_a_forged_journal_deletes_nothing(portal_root: Path, state: Path, tmp_pa
 
 
 def test_a_journal_never_follows_a_symlink_into_another_directory(
-        portal_root: Path, state: Path, tmp_path: Path) -> None:
+    portal_root: Path, state: Path, tmp_path: Path
+) -> None:
     """The record's directory lies in the Portal root by name, but through a planted link."""
     victim = _victim(tmp_path)
     before = snapshot(victim, tmp_path / "before")
     app_data = portal_root / pf.APP_DATA
     (app_data / "evil").symlink_to(victim)
     key = "0000aaaa-9"
-    _journal(state, key=key, mode="whole", dir=str(app_data / "evil"), name="precious",
-             staging=f".pb-restore-{key}", aside=f".pb-old-{key}", phase="dropping-old",
-             root="portal")
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    _journal(
+        state,
+        key=key,
+        mode="whole",
+        dir=str(app_data / "evil"),
+        name="precious",
+        staging=f".pb-restore-{key}",
+        aside=f".pb-old-{key}",
+        phase="dropping-old",
+        root="portal",
+    )
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "is a symlink" in proc.stderr
     assert same_tree(before, victim, ignore=set()) == []
 
 
-@pytest.mark.parametrize("content", ["{not json", "[" * 100_000 + "]" * 100_000, "[]"],
-                         ids=["garbage", "deeply-nested", "not-an-object"])
-def test_an_unreadable_journal_blocks_no_command(portal_root: Path, state: Path,
-                                                 content: str) -> None:
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", "[" * 100_000 + "]" * 100_000, "[]"],
+    ids=["garbage", "deeply-nested", "not-an-object"],
+)
+def test_an_unreadable_journal_blocks_no_command(
+    portal_root: Path, state: Path, content: str
+) -> None:
     (state / "restore-journal.json").write_text(content)
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "restore journal" in proc.stderr and "left alone" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -269,11 +358,22 @@ def test_a_deep_staging_tree_is_repaired(portal_root: Path, state: Path) -> None
         cur = nxt
     os.close(cur)
     os.close(fd)
-    _journal(state, key=key, mode="whole", dir=str(app_data), name="new-app",
-             staging=f".pb-restore-{key}", aside=f".pb-old-{key}", phase="staging",
-             root="portal")
-    proc = run("list", "--no-sizes", env={"PORTAL_ROOT": str(portal_root),
-                                          "DOCKER_HOST": "unix:///nonexistent.sock"})
+    _journal(
+        state,
+        key=key,
+        mode="whole",
+        dir=str(app_data),
+        name="new-app",
+        staging=f".pb-restore-{key}",
+        aside=f".pb-old-{key}",
+        phase="staging",
+        root="portal",
+    )
+    proc = run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert not (app_data / f".pb-restore-{key}").exists()
     assert not (state / "restore-journal.json").exists()

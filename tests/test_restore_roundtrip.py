@@ -39,8 +39,9 @@ def saved(portal_host: pf.PortalHost, tmp_path: Path) -> tuple[Path, Path, dict[
     return backup(portal_host, tmp_path / "out"), snap, vols
 
 
-def test_restore_one_mount(portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]],
-                           tmp_path: Path) -> None:
+def test_restore_one_mount(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]], tmp_path: Path
+) -> None:
     archive, snap, _ = saved
     photos = portal_host.apps[1]
     before = states_by_name(portal_host)
@@ -61,7 +62,8 @@ def test_restore_one_mount(portal_host: pf.PortalHost, saved: tuple[Path, Path, 
 
 
 def test_restore_one_app_with_volume_and_paused_container(
-        portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]) -> None:
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     archive, snap, vols = saved
     photos = portal_host.apps[1]
     before = states_by_name(portal_host)
@@ -86,8 +88,9 @@ def test_restore_one_app_with_volume_and_paused_container(
     assert app_data.stat().st_mtime_ns == parent_mtime
 
 
-def test_restore_everything_in_place(portal_host: pf.PortalHost,
-                                     saved: tuple[Path, Path, dict[str, Path]]) -> None:
+def test_restore_everything_in_place(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     archive, snap, vols = saved
     before = states_by_name(portal_host)
     touch_up(portal_host)
@@ -105,15 +108,19 @@ def test_restore_everything_in_place(portal_host: pf.PortalHost,
     assert not (state / "journal.json").exists() and not (state / "restore-journal.json").exists()
 
 
-def test_keep_old_keeps_the_replaced_data(portal_host: pf.PortalHost,
-                                          saved: tuple[Path, Path, dict[str, Path]]) -> None:
+def test_keep_old_keeps_the_replaced_data(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     archive, snap, _ = saved
     wiki = portal_host.apps[2]
     touch_up(portal_host)
     proc = restore(archive, f"app/{wiki}", "--yes", "--keep-old", env=env_for(portal_host))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    kept = [line.split(" at ", 1)[1] for line in proc.stdout.splitlines()
-            if line.startswith("previous data kept at ")]
+    kept = [
+        line.split(" at ", 1)[1]
+        for line in proc.stdout.splitlines()
+        if line.startswith("previous data kept at ")
+    ]
     assert len(kept) == 1
     kept_dir = Path(kept[0])
     assert kept_dir.is_relative_to(portal_host.root / ".pre-restore")
@@ -122,9 +129,9 @@ def test_keep_old_keeps_the_replaced_data(portal_host: pf.PortalHost,
     assert same_tree(snap / rel, portal_host.root / rel) == []
 
 
-def test_dry_run_changes_nothing(portal_host: pf.PortalHost,
-                                 saved: tuple[Path, Path, dict[str, Path]],
-                                 tmp_path: Path) -> None:
+def test_dry_run_changes_nothing(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]], tmp_path: Path
+) -> None:
     archive, _, _ = saved
     touch_up(portal_host)
     before_root = snapshot(portal_host.root, tmp_path / "before")
@@ -154,8 +161,8 @@ def test_dry_run_changes_nothing(portal_host: pf.PortalHost,
 
 
 def test_failure_after_swap_puts_the_old_data_back(
-        portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]],
-        tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]], tmp_path: Path
+) -> None:
     archive, _, _ = saved
     photos = portal_host.apps[1]
     touch_up(portal_host)
@@ -165,8 +172,12 @@ def test_failure_after_swap_puts_the_old_data_back(
     broken_vol = snapshot(portal_host.volume_path(vol), tmp_path / "broken-vol")
     before = states_by_name(portal_host)
 
-    proc = restore(archive, f"app/{photos}", "--yes", env={
-        **env_for(portal_host), "PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP": f"app/{photos}"})
+    proc = restore(
+        archive,
+        f"app/{photos}",
+        "--yes",
+        env={**env_for(portal_host), "PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP": f"app/{photos}"},
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"FAILED app/{photos}: injected failure" in proc.stdout
 
@@ -177,28 +188,37 @@ def test_failure_after_swap_puts_the_old_data_back(
     assert leftovers(portal_host.root, portal_host.volume_path(vol).parent) == []
 
 
-def test_volumes_through_the_docker_api(portal_host: pf.PortalHost,
-                                        saved: tuple[Path, Path, dict[str, Path]]) -> None:
+def test_volumes_through_the_docker_api(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     """As a non-root user would: the volumes are written by a helper container."""
     archive, _, vols = saved
     photos = portal_host.apps[1]
     before = states_by_name(portal_host)
     touch_up(portal_host)
-    proc = restore(archive, f"app/{photos}/{photos}_db", f"volume/{portal_host.orphan_volume}",
-                   "--yes", "--volume-access", "docker", env=env_for(portal_host))
+    proc = restore(
+        archive,
+        f"app/{photos}/{photos}_db",
+        f"volume/{portal_host.orphan_volume}",
+        "--yes",
+        "--volume-access",
+        "docker",
+        env=env_for(portal_host),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for vol in (f"{photos}_db", portal_host.orphan_volume):
         # Through the API the volume's root keeps its mtime to the second only.
         assert same_tree(vols[vol], portal_host.volume_path(vol)) == [], vol
     assert states_by_name(portal_host) == before
     helpers = portal_host.client.api.containers(
-        all=True, filters={"label": "org.portal-backup.helper"})
+        all=True, filters={"label": "org.portal-backup.helper"}
+    )
     assert helpers == []
 
 
 def test_refuses_without_confirmation_when_not_a_terminal(
-        portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]],
-        tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]], tmp_path: Path
+) -> None:
     archive, _, _ = saved
     touch_up(portal_host)
     before = snapshot(portal_host.root, tmp_path / "before")
@@ -209,7 +229,8 @@ def test_refuses_without_confirmation_when_not_a_terminal(
 
 
 def test_identity_change_needs_yes_and_merges_identities(
-        portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]) -> None:
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     archive, snap, _ = saved
     db_path = portal_host.root / pf.DB
     doc = json.loads(db_path.read_text())
@@ -237,8 +258,9 @@ def test_identity_change_needs_yes_and_merges_identities(
     assert db_path.read_bytes() == (snap / pf.DB).read_bytes()
 
 
-def test_unknown_item_is_a_usage_error(portal_host: pf.PortalHost,
-                                       saved: tuple[Path, Path, dict[str, Path]]) -> None:
+def test_unknown_item_is_a_usage_error(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     archive, _, _ = saved
     proc = restore(archive, "app/nope", "--yes", env=env_for(portal_host))
     assert proc.returncode == 2
@@ -254,16 +276,27 @@ def test_encrypted_archive_round_trip(portal_host: pf.PortalHost, tmp_path: Path
     env = {**env_for(portal_host), "PB_PASS": "correct horse battery staple"}
     out = tmp_path / "out"
     out.mkdir()
-    proc = run("create", f"app/{wiki}", "-o", str(out), "--progress", "none",
-               "--passphrase-env", "PB_PASS", env=env, check=True)
+    proc = run(
+        "create",
+        f"app/{wiki}",
+        "-o",
+        str(out),
+        "--progress",
+        "none",
+        "--passphrase-env",
+        "PB_PASS",
+        env=env,
+        check=True,
+    )
     archive = Path(proc.stdout.strip().splitlines()[-1])
     assert archive.name.endswith(".zip.age")
     (portal_host.root / pf.APP_DATA / wiki / "pages/Home.md").unlink()
 
     proc = restore(archive, f"app/{wiki}", "--yes", env=env)
     assert proc.returncode == 2 and "is encrypted" in proc.stderr
-    proc = restore(archive, f"app/{wiki}", "--yes", "--json", "--passphrase-env", "PB_PASS",
-                   env=env)
+    proc = restore(
+        archive, f"app/{wiki}", "--yes", "--json", "--passphrase-env", "PB_PASS", env=env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert lines[0]["selection"]["items"][0]["id"] == f"app/{wiki}"
@@ -271,9 +304,9 @@ def test_encrypted_archive_round_trip(portal_host: pf.PortalHost, tmp_path: Path
     assert same_tree(snap, portal_host.root / pf.APP_DATA / wiki) == []
 
 
-
-def test_asks_at_a_terminal(portal_host: pf.PortalHost,
-                            saved: tuple[Path, Path, dict[str, Path]]) -> None:
+def test_asks_at_a_terminal(
+    portal_host: pf.PortalHost, saved: tuple[Path, Path, dict[str, Path]]
+) -> None:
     """stdin is a real pseudo-terminal: "n" changes nothing, "y" restores."""
     archive, snap, _ = saved
     wiki = portal_host.apps[2]
@@ -281,10 +314,15 @@ def test_asks_at_a_terminal(portal_host: pf.PortalHost,
     home = portal_host.root / pf.APP_DATA / wiki / "pages/Home.md"
     for answer, code in (("n\n", 1), ("y\n", 0)):
         master, slave = pty.openpty()
-        proc = subprocess.Popen([*COMMAND, "restore", str(archive), f"app/{wiki}"],
-                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env={**os.environ, **env_for(portal_host)},
-                                cwd=Path(__file__).parent.parent)
+        proc = subprocess.Popen(
+            [*COMMAND, "restore", str(archive), f"app/{wiki}"],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env_for(portal_host)},
+            cwd=Path(__file__).parent.parent,
+        )
         os.close(slave)
         os.write(master, answer.encode())  # the terminal holds the line until it is read
         out, err = proc.communicate(timeout=120)

@@ -38,26 +38,48 @@ OLD_ROOT = "/home/portal"  # the archive's Portal root, as a real backup records
 
 
 def new_key() -> str:
-    return ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode()
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
-def crafted(path: Path, entries: list[RawEntry], items: list[dict[str, object]], *,
-            key: str | None = None, volumes: list[dict[str, object]] | None = None,
-            tamper: bool = False) -> Path:
+def crafted(
+    path: Path,
+    entries: list[RawEntry],
+    items: list[dict[str, object]],
+    *,
+    key: str | None = None,
+    volumes: list[dict[str, object]] | None = None,
+    tamper: bool = False,
+) -> Path:
     """A portal-backup archive made by hand; signed with `key` (its public key in the
     manifest, as a real archive has it) or unsigned. `tamper`: the manifest is changed after
     it was signed."""
     portal = {"id": "ee" * 64, "name": "eeeeee", "root": OLD_ROOT}
     if key:
         portal["public_key"] = public_key_pem(key)
-    manifest = json.dumps({
-        "format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
-        "created": "2026-11-29T12:00:00Z", "host": "evil", "portal": portal,
-        "identity_included": False, "db_private_keys_removed": False, "items": items,
-        "volumes": volumes or [], "entries": [manifest_record(e) for e in entries],
-        "skipped": [], "warnings": []}).encode()
+    manifest = json.dumps(
+        {
+            "format": 1,
+            "tool": {"name": "portal-backup", "version": "0.1.0"},
+            "created": "2026-11-29T12:00:00Z",
+            "host": "evil",
+            "portal": portal,
+            "identity_included": False,
+            "db_private_keys_removed": False,
+            "items": items,
+            "volumes": volumes or [],
+            "entries": [manifest_record(e) for e in entries],
+            "skipped": [],
+            "warnings": [],
+        }
+    ).encode()
     signature = sign_manifest(manifest, key) if key else None
     if tamper:
         manifest = manifest.replace(b'"host": "evil"', b'"host": "evi1"')
@@ -75,21 +97,39 @@ def key_file(path: Path, private_pem: str) -> Path:
 
 def plan_of(archive: Path, root: Path, trust_keys: list[bytes] | None = None) -> RestorePlan:
     with open(archive, "rb") as f:
-        return load_plan(ZipReader(f, name=str(archive)), str(root), None, sizes=False,
-                         trust_keys=trust_keys)
+        return load_plan(
+            ZipReader(f, name=str(archive)), str(root), None, sizes=False, trust_keys=trust_keys
+        )
 
 
 def hostile_container(name: str, image: str) -> dict[str, object]:
-    return {"name": name, "service": "web", "image": image, "state_before": "running",
-            "id": "ab" * 32,
-            "config": {"image": image, "command": ["sh", "-c", "exit 0"],  # harmless if ever run
-                       "env": [], "labels": {}, "user": "0",
-                       "restart_policy": {"Name": "always"}, "network_mode": "host",
-                       "privileged": True, "cap_add": ["SYS_ADMIN"],
-                       "mounts": [{"type": "bind", "source": "/", "target": "/host",
-                                   "read_only": False},
-                                  {"type": "bind", "source": "/var/run/docker.sock",
-                                   "target": "/var/run/docker.sock", "read_only": False}]}}
+    return {
+        "name": name,
+        "service": "web",
+        "image": image,
+        "state_before": "running",
+        "id": "ab" * 32,
+        "config": {
+            "image": image,
+            "command": ["sh", "-c", "exit 0"],  # harmless if ever run
+            "env": [],
+            "labels": {},
+            "user": "0",
+            "restart_policy": {"Name": "always"},
+            "network_mode": "host",
+            "privileged": True,
+            "cap_add": ["SYS_ADMIN"],
+            "mounts": [
+                {"type": "bind", "source": "/", "target": "/host", "read_only": False},
+                {
+                    "type": "bind",
+                    "source": "/var/run/docker.sock",
+                    "target": "/var/run/docker.sock",
+                    "read_only": False,
+                },
+            ],
+        },
+    }
 
 
 # --------------------------------------------------------------------------- defect 2 itself
@@ -104,18 +144,28 @@ def evil_name(docker_client: docker.DockerClient, run_token: str) -> Iterator[st
 
 
 def test_unsigned_hostile_archive_gets_no_container_and_no_host_path(
-        docker_client: docker.DockerClient, test_image: str, evil_name: str,
-        tmp_path: Path) -> None:
+    docker_client: docker.DockerClient, test_image: str, evil_name: str, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"  # stands for /root and /var/spool: never the real ones
     outside.mkdir()
     ssh, cron = f"binds{outside}/root/.ssh/", f"binds{outside}/spool/cron/"
-    entries = [RawEntry("user_data/app_data/evil/", mode=DIR),
-               RawEntry("user_data/app_data/evil/state.txt", b"plain app data\n"),
-               RawEntry(ssh, mode=DIR), RawEntry(ssh + "authorized_keys", b"ssh-ed25519 AAA\n"),
-               RawEntry(cron, mode=DIR), RawEntry(cron + "root", b"* * * * * sh /x\n")]
-    items = [{"id": "app/evil", "kind": "app", "label": "evil",
-              "paths": ["user_data/app_data/evil/", ssh, cron],
-              "containers": [hostile_container(evil_name, test_image)]}]
+    entries = [
+        RawEntry("user_data/app_data/evil/", mode=DIR),
+        RawEntry("user_data/app_data/evil/state.txt", b"plain app data\n"),
+        RawEntry(ssh, mode=DIR),
+        RawEntry(ssh + "authorized_keys", b"ssh-ed25519 AAA\n"),
+        RawEntry(cron, mode=DIR),
+        RawEntry(cron + "root", b"* * * * * sh /x\n"),
+    ]
+    items = [
+        {
+            "id": "app/evil",
+            "kind": "app",
+            "label": "evil",
+            "paths": ["user_data/app_data/evil/", ssh, cron],
+            "containers": [hostile_container(evil_name, test_image)],
+        }
+    ]
     archive = crafted(tmp_path / "evil.zip", entries, items)
     root = tmp_path / "fresh" / "portal"  # a fresh host: an empty Portal root, no database
     root.mkdir(parents=True)
@@ -126,9 +176,14 @@ def test_unsigned_hostile_archive_gets_no_container_and_no_host_path(
     assert dry.returncode == 1, dry.stdout + dry.stderr
     assert "signature: unsigned: containers" in dry.stdout
     refusal = next(line for line in dry.stdout.splitlines() if f"container {evil_name}" in line)
-    for setting in ("binds / (outside the Portal root)",
-                    "binds the Docker socket /var/run/docker.sock", "uses host networking",
-                    "runs privileged", "adds capabilities", "the archive is unsigned"):
+    for setting in (
+        "binds / (outside the Portal root)",
+        "binds the Docker socket /var/run/docker.sock",
+        "uses host networking",
+        "runs privileged",
+        "adds capabilities",
+        "the archive is unsigned",
+    ):
         assert setting in refusal, refusal
     assert f"create container {evil_name}" not in dry.stdout
     assert f"{outside}/root/.ssh not restored: bind mounts outside the Portal root" in dry.stdout
@@ -145,10 +200,19 @@ def test_unsigned_hostile_archive_gets_no_container_and_no_host_path(
 
 
 def test_system_paths_are_refused_even_when_signed_allowed_and_named(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = new_key()
-    places = ["/root/x/.ssh", "/var/spool/cron/crontabs", "/var/lib/x", "/home/other/x",
-              "/var/run", "/run/docker", "/etc/cron.d", "/"]
+    places = [
+        "/root/x/.ssh",
+        "/var/spool/cron/crontabs",
+        "/var/lib/x",
+        "/home/other/x",
+        "/var/run",
+        "/run/docker",
+        "/etc/cron.d",
+        "/",
+    ]
     entries, items = [], []
     for n, place in enumerate(places):
         path = "binds" + place.rstrip("/") + "/"
@@ -170,13 +234,17 @@ def test_outside_binds_need_trust_an_explicit_name_and_an_allowed_place(tmp_path
     out = tmp_path / "srv"
     out.mkdir()
     bind = f"binds{out}/app-data/"
-    entries = [RawEntry("user_data/app_data/x/", mode=DIR),
-               RawEntry("user_data/app_data/x/a.txt", b"inside\n"),
-               RawEntry(bind, mode=DIR), RawEntry(bind + "b.txt", b"outside\n")]
+    entries = [
+        RawEntry("user_data/app_data/x/", mode=DIR),
+        RawEntry("user_data/app_data/x/a.txt", b"inside\n"),
+        RawEntry(bind, mode=DIR),
+        RawEntry(bind + "b.txt", b"outside\n"),
+    ]
     mount_id = f"app/x/{out}/app-data"
-    items = [{"id": "app/x", "kind": "app", "label": "x",
-              "paths": ["user_data/app_data/x/", bind]},
-             {"id": mount_id, "kind": "mount", "label": "bind", "paths": [bind]}]
+    items = [
+        {"id": "app/x", "kind": "app", "label": "x", "paths": ["user_data/app_data/x/", bind]},
+        {"id": mount_id, "kind": "mount", "label": "bind", "paths": [bind]},
+    ]
     archive = crafted(tmp_path / "signed.zip", entries, items, key=key)
     trusted = key_file(tmp_path / "old-portal.pem", key)
     root = tmp_path / "portal"
@@ -198,8 +266,9 @@ def test_outside_binds_need_trust_an_explicit_name_and_an_allowed_place(tmp_path
     assert list(out.iterdir()) == []
 
     # Named, trusted, but not under an allowed directory (the default list): refused.
-    proc = restore(archive, mount_id, "--yes", "--trust-key", str(trusted),
-                   env={"PORTAL_ROOT": str(root)})
+    proc = restore(
+        archive, mount_id, "--yes", "--trust-key", str(trusted), env={"PORTAL_ROOT": str(root)}
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "restored only under /srv, /opt, /mnt, /media, /data" in proc.stdout
     assert list(out.iterdir()) == []
@@ -211,39 +280,56 @@ def test_outside_binds_need_trust_an_explicit_name_and_an_allowed_place(tmp_path
 
 
 def test_core_files_need_a_trusted_signature(tmp_path: Path) -> None:
-    entries = [RawEntry("core/", mode=DIR),
-               RawEntry("core/portal_core_config.yml", b"evil: true\n"),
-               RawEntry("user_data/shared/", mode=DIR),
-               RawEntry("user_data/shared/ok.txt", b"fine\n")]
-    items = [{"id": "core/config", "kind": "core", "label": "settings",
-              "paths": ["core/portal_core_config.yml"]},
-             {"id": "shared", "kind": "shared", "label": "Documents",
-              "paths": ["user_data/shared/"]}]
+    entries = [
+        RawEntry("core/", mode=DIR),
+        RawEntry("core/portal_core_config.yml", b"evil: true\n"),
+        RawEntry("user_data/shared/", mode=DIR),
+        RawEntry("user_data/shared/ok.txt", b"fine\n"),
+    ]
+    items = [
+        {
+            "id": "core/config",
+            "kind": "core",
+            "label": "settings",
+            "paths": ["core/portal_core_config.yml"],
+        },
+        {"id": "shared", "kind": "shared", "label": "Documents", "paths": ["user_data/shared/"]},
+    ]
     root = tmp_path / "portal"
     (root / "core").mkdir(parents=True)
     (root / "core/portal_core_config.yml").write_text("mine: true\n")
     unsigned = crafted(tmp_path / "core.zip", entries, items)
     proc = restore(unsigned, "core/config", "shared", "--yes", env={"PORTAL_ROOT": str(root)})
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "core/portal_core_config.yml not restored: the Portal's core files are restored " \
-           "only from an archive signed by this Portal" in proc.stdout
+    assert (
+        "core/portal_core_config.yml not restored: the Portal's core files are restored "
+        "only from an archive signed by this Portal" in proc.stdout
+    )
     assert (root / "core/portal_core_config.yml").read_text() == "mine: true\n"
     assert (root / "user_data/shared/ok.txt").read_text() == "fine\n"
 
     key = new_key()
     signed = crafted(tmp_path / "core-signed.zip", entries, items, key=key)
-    proc = restore(signed, "core/config", "--yes", "--trust-key",
-                   str(key_file(tmp_path / "k.pem", key)), env={"PORTAL_ROOT": str(root)})
+    proc = restore(
+        signed,
+        "core/config",
+        "--yes",
+        "--trust-key",
+        str(key_file(tmp_path / "k.pem", key)),
+        env={"PORTAL_ROOT": str(root)},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (root / "core/portal_core_config.yml").read_text() == "evil: true\n"
 
 
 def test_a_tampered_manifest_is_not_trusted_and_the_tui_says_whose_signature(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     key = new_key()
     entries = [RawEntry("user_data/shared/", mode=DIR)]
-    items = [{"id": "shared", "kind": "shared", "label": "Documents",
-              "paths": ["user_data/shared/"]}]
+    items = [
+        {"id": "shared", "kind": "shared", "label": "Documents", "paths": ["user_data/shared/"]}
+    ]
     good = crafted(tmp_path / "good.zip", entries, items, key=key)
     plan = plan_of(good, tmp_path / "portal", [key.encode()])
     assert plan.trust.state == "key" and plan.trust.fingerprint
@@ -260,13 +346,18 @@ def test_policy_follows_links_and_refuses_foreign_volumes(tmp_path: Path) -> Non
     (root / "user_data/app_data/x").mkdir(parents=True)
     (root / "user_data/app_data/x/escape").symlink_to("/")
     policy = ContainerPolicy(str(root), OLD_ROOT, frozenset({"x_db"}), ("ab" * 32,))
-    cfg = {"mounts": [
-        {"type": "bind", "source": f"{OLD_ROOT}/user_data/app_data/x/escape", "target": "/h"},
-        {"type": "bind", "source": f"{OLD_ROOT}/core", "target": "/core"},
-        {"type": "bind", "source": f"{OLD_ROOT}/user_data/app_data/x/ok", "target": "/ok"},
-        {"type": "volume", "source": "x_db", "target": "/db"},
-        {"type": "volume", "source": "someone_elses", "target": "/other"}],
-        "network_mode": "container:" + "cd" * 32, "pid_mode": "host", "devices": ["/dev/sda"]}
+    cfg = {
+        "mounts": [
+            {"type": "bind", "source": f"{OLD_ROOT}/user_data/app_data/x/escape", "target": "/h"},
+            {"type": "bind", "source": f"{OLD_ROOT}/core", "target": "/core"},
+            {"type": "bind", "source": f"{OLD_ROOT}/user_data/app_data/x/ok", "target": "/ok"},
+            {"type": "volume", "source": "x_db", "target": "/db"},
+            {"type": "volume", "source": "someone_elses", "target": "/other"},
+        ],
+        "network_mode": "container:" + "cd" * 32,
+        "pid_mode": "host",
+        "devices": ["/dev/sda"],
+    }
     why = policy.refusals(cfg)
     assert any("(a link to /)" in w and "outside the Portal root" in w for w in why), why
     assert any("the Portal's own files" in w for w in why), why
@@ -287,7 +378,8 @@ def _remove(client: docker.DockerClient, names: list[str]) -> None:
 
 
 def test_signed_archive_recreates_here_and_elsewhere_needs_trust_key(
-        portal_host: pf.PortalHost, tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     host, client = portal_host, portal_host.client
     app = host.apps[0]  # notes: one running container, binds inside the Portal root
     names = [name for name, _, _ in host.containers[app]]
@@ -304,8 +396,15 @@ def test_signed_archive_recreates_here_and_elsewhere_needs_trust_key(
         _remove(client, names)
         other = tmp_path / "other" / "portal"
         (other / "core").mkdir(parents=True)
-        (other / pf.DB).write_text(json.dumps({"identities": {"1": {
-            "id": "cd" * 64, "is_default": True, "private_key": new_key()}}}))
+        (other / pf.DB).write_text(
+            json.dumps(
+                {
+                    "identities": {
+                        "1": {"id": "cd" * 64, "is_default": True, "private_key": new_key()}
+                    }
+                }
+            )
+        )
         proc = restore(archive, f"app/{app}", "--yes", env={"PORTAL_ROOT": str(other)})
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "signed by a key this host does not trust" in proc.stdout
@@ -317,8 +416,9 @@ def test_signed_archive_recreates_here_and_elsewhere_needs_trust_key(
 
         # --trust-key with the old Portal's public key: recreated on the restored data.
         pem = key_file(tmp_path / "old.pem", host.private_key_pem)
-        proc = restore(archive, f"app/{app}", "--yes", "--trust-key", str(pem),
-                       env={"PORTAL_ROOT": str(other)})
+        proc = restore(
+            archive, f"app/{app}", "--yes", "--trust-key", str(pem), env={"PORTAL_ROOT": str(other)}
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "signature: signed by a trusted key" in proc.stdout
         mounts = client.api.inspect_container(names[0])["Mounts"]
@@ -329,13 +429,21 @@ def test_signed_archive_recreates_here_and_elsewhere_needs_trust_key(
 
 
 def test_an_unreadable_trust_key_is_a_sentence(tmp_path: Path) -> None:
-    archive = crafted(tmp_path / "a.zip", [RawEntry("user_data/shared/", mode=DIR)],
-                      [{"id": "shared", "kind": "shared", "label": "D",
-                        "paths": ["user_data/shared/"]}])
+    archive = crafted(
+        tmp_path / "a.zip",
+        [RawEntry("user_data/shared/", mode=DIR)],
+        [{"id": "shared", "kind": "shared", "label": "D", "paths": ["user_data/shared/"]}],
+    )
     bad = tmp_path / "not-a-key.pem"
     bad.write_text("hello\n")
-    proc = restore(archive, "shared", "--dry-run", "--trust-key", str(bad),
-                   env={"PORTAL_ROOT": str(tmp_path / "portal")})
+    proc = restore(
+        archive,
+        "shared",
+        "--dry-run",
+        "--trust-key",
+        str(bad),
+        env={"PORTAL_ROOT": str(tmp_path / "portal")},
+    )
     assert proc.returncode == 1
     assert "is not a PEM key" in proc.stderr and "Traceback" not in proc.stderr
     assert os.listdir(tmp_path) == ["a.zip", "not-a-key.pem"]

@@ -36,17 +36,34 @@ def poll(predicate: Callable[[], object], timeout: float, what: str) -> None:
 class Tmux:
     """One tmux server of our own (-L), one window running `command`."""
 
-    def __init__(self, command: list[str], cwd: Path, env: dict[str, str],
-                 size: tuple[int, int] = (100, 40)) -> None:
+    def __init__(
+        self, command: list[str], cwd: Path, env: dict[str, str], size: tuple[int, int] = (100, 40)
+    ) -> None:
         self.socket = f"pb-e2e-{os.getpid()}-{pf.new_token()}"
         self.env = env
-        self._tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]),
-                   "-c", str(cwd), " ".join(_quote(c) for c in command))
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            str(size[0]),
+            "-y",
+            str(size[1]),
+            "-c",
+            str(cwd),
+            " ".join(_quote(c) for c in command),
+        )
         self.pid = int(self._tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
 
     def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], env=self.env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     def keys(self, *keys: str, literal: bool = False) -> None:
         self._tmux("send-keys", "-t", "t", *(["-l"] if literal else []), *keys)
@@ -67,8 +84,9 @@ class Tmux:
         return Path(f"/proc/{self.pid}").exists()
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env,
-                       capture_output=True)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True
+        )
 
 
 def _quote(text: str) -> str:
@@ -118,13 +136,13 @@ def select_and_start(t: Tmux, token: str) -> None:
     t.keys("a")  # back up anyway
 
 
-def test_backup_in_tmux_then_quit(portal_host: pf.PortalHost, tmp_path: Path,
-                                  terminals: list[Tmux]) -> None:
+def test_backup_in_tmux_then_quit(
+    portal_host: pf.PortalHost, tmp_path: Path, terminals: list[Tmux]
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     before = portal_host.container_states()
-    t = Tmux([sys.executable, "-m", "tui", "--portal-root", str(portal_host.root)], out,
-             app_env())
+    t = Tmux([sys.executable, "-m", "tui", "--portal-root", str(portal_host.root)], out, app_env())
     terminals.append(t)
     select_and_start(t, portal_host.token)
     t.wait_text("Backup complete", timeout=300)
@@ -136,11 +154,15 @@ def test_backup_in_tmux_then_quit(portal_host: pf.PortalHost, tmp_path: Path,
     poll(lambda: not t.alive(), 30, "the app to exit")
 
 
-def test_sighup_in_tmux_stops_the_backup_cleanly(portal_host: pf.PortalHost, tmp_path: Path,
-                                                 terminals: list[Tmux]) -> None:
+def test_sighup_in_tmux_stops_the_backup_cleanly(
+    portal_host: pf.PortalHost, tmp_path: Path, terminals: list[Tmux]
+) -> None:
     held = held_run(portal_host, tmp_path)
-    t = Tmux([sys.executable, "-m", "tui", "--portal-root", str(portal_host.root)], held.out,
-             app_env(held.env))
+    t = Tmux(
+        [sys.executable, "-m", "tui", "--portal-root", str(portal_host.root)],
+        held.out,
+        app_env(held.env),
+    )
     terminals.append(t)
     select_and_start(t, portal_host.token)
     poll(held.stopped, 120, "notes to be stopped")
@@ -168,20 +190,24 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         pytest.skip("needs sshd and root")
     d = tmp_path / "ssh"
     d.mkdir(mode=0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")],
-                   check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client")],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")], check=True
+    )
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client")], check=True
+    )
     (d / "authorized_keys").write_text((d / "client.pub").read_text())
     port = free_port()
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin yes\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-        f"StrictModes no\nPidFile {d / 'sshd.pid'}\nAcceptEnv LANG LC_*\n")
+        f"StrictModes no\nPidFile {d / 'sshd.pid'}\nAcceptEnv LANG LC_*\n"
+    )
     Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")],
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.DEVNULL
+    )
 
     def listening() -> bool:
         with socket.socket() as s:
@@ -195,21 +221,45 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         proc.wait(10)
 
 
-def test_backup_over_ssh(portal_host: pf.PortalHost, tmp_path: Path, sshd: tuple[int, Path],
-                         terminals: list[Tmux]) -> None:
+def test_backup_over_ssh(
+    portal_host: pf.PortalHost, tmp_path: Path, sshd: tuple[int, Path], terminals: list[Tmux]
+) -> None:
     port, key = sshd
     out = tmp_path / "out"
     out.mkdir()
     before = portal_host.container_states()
-    remote_env = " ".join(f"{k}={_quote(v)}" for k, v in {
-        "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
-        "PORTAL_BACKUP_STATE_DIR": os.environ["PORTAL_BACKUP_STATE_DIR"],
-        "PYTHONPATH": str(REPO)}.items())
-    remote = (f"cd {_quote(str(out))} && env {remote_env} {_quote(sys.executable)} -m tui "
-              f"--portal-root {_quote(str(portal_host.root))}")
-    t = Tmux(["ssh", "-t", "-p", str(port), "-i", str(key), "-o", "StrictHostKeyChecking=no",
-              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-              remote], out, app_env())
+    remote_env = " ".join(
+        f"{k}={_quote(v)}"
+        for k, v in {
+            "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
+            "PORTAL_BACKUP_STATE_DIR": os.environ["PORTAL_BACKUP_STATE_DIR"],
+            "PYTHONPATH": str(REPO),
+        }.items()
+    )
+    remote = (
+        f"cd {_quote(str(out))} && env {remote_env} {_quote(sys.executable)} -m tui "
+        f"--portal-root {_quote(str(portal_host.root))}"
+    )
+    t = Tmux(
+        [
+            "ssh",
+            "-t",
+            "-p",
+            str(port),
+            "-i",
+            str(key),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "root@127.0.0.1",
+            remote,
+        ],
+        out,
+        app_env(),
+    )
     terminals.append(t)
     select_and_start(t, portal_host.token)
     t.wait_text("Backup complete", timeout=300)

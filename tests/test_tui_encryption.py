@@ -65,8 +65,9 @@ def keygen(tmp_path: Path, name: str = "key.txt") -> tuple[Path, str]:
     """An identity file made by the stock age-keygen, and its public key."""
     path = tmp_path / name
     subprocess.run([_tool("age-keygen"), "-o", str(path)], check=True, capture_output=True)
-    public = subprocess.run([_tool("age-keygen"), "-y", str(path)], check=True,
-                            capture_output=True, text=True).stdout.strip()
+    public = subprocess.run(
+        [_tool("age-keygen"), "-y", str(path)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     return path, public
 
 
@@ -98,8 +99,7 @@ class RecordingSource(DemoSource):
         super().__init__()
         self.runs: list[Any] = []
 
-    def run_backup(self, loaded: Any, plan: Any, options: Any, on_event: Any,
-                   cancel: Any) -> Any:
+    def run_backup(self, loaded: Any, plan: Any, options: Any, on_event: Any, cancel: Any) -> Any:
         self.runs.append(options)
         return super().run_backup(loaded, plan, options, on_event, cancel)
 
@@ -107,27 +107,46 @@ class RecordingSource(DemoSource):
 async def done_screen(pilot: Any, timeout: float = 60) -> DoneScreen:
     """The done screen, once its content is on it (it is composed after it is switched to)."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen)
-                   and bool(app.screen.query("#fetch")), timeout=timeout, what="the done screen")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, DoneScreen) and bool(app.screen.query("#fetch")),
+        timeout=timeout,
+        what="the done screen",
+    )
     return app.screen
 
 
 async def unlock_dialog(pilot: Any) -> UnlockDialog:
     """The unlock dialog, once it is up and its passphrase field has the keys."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog)
-                   and getattr(app.focused, "id", None) == "passphrase", what="the unlock dialog")
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, UnlockDialog)
+            and getattr(app.focused, "id", None) == "passphrase"
+        ),
+        what="the unlock dialog",
+    )
     return app.screen
 
 
 def demo_app(**kw: Any) -> PortalBackupApp:
-    return PortalBackupApp(RecordingSource(), wall_clock=lambda: NOW, clock=FakeClock(),
-                           environ=ENVIRON, cwd="/root", **kw)
+    return PortalBackupApp(
+        RecordingSource(),
+        wall_clock=lambda: NOW,
+        clock=FakeClock(),
+        environ=ENVIRON,
+        cwd="/root",
+        **kw,
+    )
 
 
 async def demo_home(pilot: Any) -> HomeScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, HomeScreen)
-                   and pilot.app.screen.sizes_done, what="the demo list")
+    await wait_for(
+        pilot,
+        lambda: isinstance(pilot.app.screen, HomeScreen) and pilot.app.screen.sizes_done,
+        what="the demo list",
+    )
     return pilot.app.screen
 
 
@@ -135,7 +154,8 @@ async def demo_home(pilot: Any) -> HomeScreen:
 
 
 def test_passphrase_backup_through_the_ui_decrypts_with_stock_age(
-        portal_host: pf.PortalHost, tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     age = _tool("age")
     out = out_dir(tmp_path)
     before = portal_host.container_states()
@@ -175,13 +195,21 @@ def test_passphrase_backup_through_the_ui_decrypts_with_stock_age(
             await pilot.press("e")
             unlock = await unlock_dialog(pilot)
             await pilot.press(*"not the passphrase", "enter")
-            await wait_for(pilot, lambda: unlock.error is not None, timeout=60,
-                           what="the wrong passphrase to be refused")
+            await wait_for(
+                pilot,
+                lambda: unlock.error is not None,
+                timeout=60,
+                what="the wrong passphrase to be refused",
+            )
             assert app.screen is unlock
             assert "wrong passphrase" in text_of(unlock, "#unlock-status").lower()
             await pilot.press(*PASSPHRASE, "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
-                           and app.screen.opened is not None, timeout=60, what="the archive")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, ExplorerScreen) and app.screen.opened is not None,
+                timeout=60,
+                what="the archive",
+            )
             explorer = app.screen
             assert isinstance(explorer, ExplorerScreen)
             assert "encrypted (age)" in text_of(explorer, "#heading")
@@ -201,13 +229,16 @@ def test_passphrase_backup_through_the_ui_decrypts_with_stock_age(
     assert archives_in(out) == [archive.name]  # no plaintext zip beside it, ever
     assert portal_host.container_states() == before
     plain = tmp_path / "backup.zip"
-    _run_in_pty([age, "-d", "-o", str(plain), str(archive)],
-                [(b"Enter passphrase", PASSPHRASE.encode() + b"\n")])
+    _run_in_pty(
+        [age, "-d", "-o", str(plain), str(archive)],
+        [(b"Enter passphrase", PASSPHRASE.encode() + b"\n")],
+    )
     unzip_ok(plain)
 
 
 def test_backup_to_age_keys_decrypts_with_stock_age_identity(
-        portal_host: pf.PortalHost, tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     age = _tool("age")
     key, public = keygen(tmp_path)
     other_key, other_public = keygen(tmp_path, "other.txt")
@@ -241,16 +272,24 @@ def test_backup_to_age_keys_decrypts_with_stock_age_identity(
             await pilot.press("tab")
             await paste(pilot, str(other_key))
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
-                           and app.screen.opened is not None, timeout=60, what="the archive")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, ExplorerScreen) and app.screen.opened is not None,
+                timeout=60,
+                what="the archive",
+            )
 
     run(scenario())
     archive = Path(result["finished"].path)
     assert archives_in(out) == [archive.name] and archive.name.endswith(".zip.age")
     for identity in (key, other_key):  # each recipient can decrypt it
         plain = tmp_path / f"{identity.stem}.zip"
-        subprocess.run([age, "-d", "-i", str(identity), "-o", str(plain), str(archive)],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [age, "-d", "-i", str(identity), "-o", str(plain), str(archive)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         unzip_ok(plain)
 
 
@@ -376,8 +415,10 @@ def encrypted_demo_archive(tmp_path: Path) -> Path:
     plain.write_bytes(demo_archive_bytes())
     archive = tmp_path / "demo.zip.age"
     answer = PASSPHRASE.encode() + b"\n"
-    _run_in_pty([_tool("age"), "-p", "-o", str(archive), str(plain)],
-                [(b"Enter passphrase", answer), (b"Confirm passphrase", answer)])
+    _run_in_pty(
+        [_tool("age"), "-p", "-o", str(archive), str(plain)],
+        [(b"Enter passphrase", answer), (b"Confirm passphrase", answer)],
+    )
     shutil.rmtree(plain.parent)
     return archive
 
@@ -391,8 +432,7 @@ def test_explorer_asks_for_the_passphrase_and_refuses_a_wrong_one(tmp_path: Path
     before = files_under(tmp_path)
 
     async def scenario() -> None:
-        app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive),
-                              cwd=str(tmp_path))
+        app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive), cwd=str(tmp_path))
         async with app.run_test(size=SIZE) as pilot:
             dialog = await unlock_dialog(pilot)
             explorer = app.screen_stack[-2]
@@ -401,22 +441,31 @@ def test_explorer_asks_for_the_passphrase_and_refuses_a_wrong_one(tmp_path: Path
             await pilot.press("enter")
             assert "Type the passphrase" in text_of(dialog, "#unlock-status")
             await pilot.press(*"wrong horse", "enter")
-            await wait_for(pilot, lambda: dialog.error is not None, timeout=60,
-                           what="the refusal")
+            await wait_for(pilot, lambda: dialog.error is not None, timeout=60, what="the refusal")
             assert app.screen is dialog  # another try
             assert "Wrong passphrase or not encrypted for this key" in text_of(
-                dialog, "#unlock-status")
+                dialog, "#unlock-status"
+            )
             assert dialog.query_one("#passphrase").value == ""
             await pilot.press(*PASSPHRASE, "enter")
-            await wait_for(pilot, lambda: explorer.opened is not None, timeout=60,
-                           what="the archive")
+            await wait_for(
+                pilot, lambda: explorer.opened is not None, timeout=60, what="the archive"
+            )
             tree = explorer.query_one(ArchiveTree)
             assert {n.data.name for n in tree.root.children if n.data} == {
-                "core/", "user_data/", "volumes/", "portal-backup.json", "SHA256SUMS"}
+                "core/",
+                "user_data/",
+                "volumes/",
+                "portal-backup.json",
+                "SHA256SUMS",
+            }
             assert "Portal" in text_of(explorer, "#manifest")
             await pilot.press("right", "down", "down", "down")
-            await wait_for(pilot, lambda: explorer.previewed == "core/portal_core_db.json",
-                           what="a preview, decrypted in memory")
+            await wait_for(
+                pilot,
+                lambda: explorer.previewed == "core/portal_core_db.json",
+                what="a preview, decrypted in memory",
+            )
             await pilot.press("q")
         assert app.return_code == 0
 
@@ -428,19 +477,27 @@ def test_explorer_unlocks_with_an_identity_file_or_goes_back(tmp_path: Path) -> 
     key, public = keygen(tmp_path)
     other_key, _ = keygen(tmp_path, "other.txt")
     archive = tmp_path / "demo.zip.age"
-    archive.write_bytes(subprocess.run([_tool("age"), "-r", public], input=demo_archive_bytes(),
-                                       capture_output=True, check=True).stdout)
+    archive.write_bytes(
+        subprocess.run(
+            [_tool("age"), "-r", public],
+            input=demo_archive_bytes(),
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
 
     async def open_with(identity: Path) -> tuple[str, bool, int | None]:
-        app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive),
-                              cwd=str(tmp_path))
+        app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive), cwd=str(tmp_path))
         async with app.run_test(size=SIZE) as pilot:
             dialog = await unlock_dialog(pilot)
             await pilot.press("tab")
             await paste(pilot, str(identity))
             await pilot.press("enter")
-            await wait_for(pilot, lambda: dialog.error is not None
-                           or not isinstance(app.screen, UnlockDialog), what="the check")
+            await wait_for(
+                pilot,
+                lambda: dialog.error is not None or not isinstance(app.screen, UnlockDialog),
+                what="the check",
+            )
             opened = False
             status = "" if dialog.error is None else text_of(dialog, "#unlock-status")
             if dialog.error is None:
@@ -462,18 +519,25 @@ def test_explorer_unlocks_with_an_identity_file_or_goes_back(tmp_path: Path) -> 
 def test_a_wrong_key_from_the_command_line_asks_again(tmp_path: Path) -> None:
     archive = tmp_path / "demo.zip.age"
     with archive.open("wb") as sink:
-        encrypt_stream(io.BytesIO(demo_archive_bytes()), sink,
-                       [ScryptRecipient(SHORT, work_factor=10)])
+        encrypt_stream(
+            io.BytesIO(demo_archive_bytes()), sink, [ScryptRecipient(SHORT, work_factor=10)]
+        )
 
     async def scenario() -> None:
-        app = PortalBackupApp(HostSource("/nonexistent"), explore=str(archive),
-                              identities=[ScryptIdentity("given but wrong")])
+        app = PortalBackupApp(
+            HostSource("/nonexistent"),
+            explore=str(archive),
+            identities=[ScryptIdentity("given but wrong")],
+        )
         async with app.run_test(size=SIZE) as pilot:
             dialog = await unlock_dialog(pilot)
             assert "Wrong passphrase" in text_of(dialog, "#unlock-status")
             await pilot.press(*SHORT, "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
-                           and app.screen.opened is not None, what="the archive")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, ExplorerScreen) and app.screen.opened is not None,
+                what="the archive",
+            )
 
     run(scenario())
 
@@ -521,7 +585,8 @@ def test_encryption_choice_summary_recipients_and_names(tmp_path: Path) -> None:
 
 
 def test_archive_keys_open_plain_and_encrypted_and_remember(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = tmp_path / "a.zip"
     plain.write_bytes(demo_archive_bytes())
     encrypted = tmp_path / "a.zip.age"
@@ -537,8 +602,7 @@ def test_archive_keys_open_plain_and_encrypted_and_remember(
     # Once unlocked, opening again (verify after the explorer) runs no second scrypt.
     calls: list[int] = []
     real = recipients_module._scrypt_key
-    monkeypatch.setattr(recipients_module, "_scrypt_key",
-                        lambda *a: calls.append(1) or real(*a))  # type: ignore[func-returns-value]
+    monkeypatch.setattr(recipients_module, "_scrypt_key", lambda *a: calls.append(1) or real(*a))  # type: ignore[func-returns-value]
     keys.unlock(str(encrypted), [RememberingScryptIdentity(PASSPHRASE)])
     for _ in range(3):
         with keys.open(str(encrypted)) as f:
@@ -547,8 +611,9 @@ def test_archive_keys_open_plain_and_encrypted_and_remember(
     # The command line's keys: none for the bare TUI, a passphrase for explore.
     assert cli_identities(argparse.Namespace()) == []
     monkeypatch.setenv("PB_TEST_PASSPHRASE", PASSPHRASE)
-    given = cli_identities(argparse.Namespace(identity=[], passphrase_file=None,
-                                              passphrase_env="PB_TEST_PASSPHRASE"))
+    given = cli_identities(
+        argparse.Namespace(identity=[], passphrase_file=None, passphrase_env="PB_TEST_PASSPHRASE")
+    )
     assert [type(i) for i in given] == [RememberingScryptIdentity]
     with ArchiveKeys(given).open(str(encrypted)) as f:
         assert f.read(2) == b"PK"

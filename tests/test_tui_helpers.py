@@ -123,8 +123,10 @@ def test_extract_refuses_escapes_and_never_writes_through_symlinks(tmp_path: Pat
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "trap").symlink_to(outside)  # already in the destination
-    data = _zip({"../evil": b"!", "ok/a.txt": b"fine", "trap/x.txt": b"no", "link/y.txt": b"no"},
-                links={"link": str(outside), "ok/up": "../../outside"})
+    data = _zip(
+        {"../evil": b"!", "ok/a.txt": b"fine", "trap/x.txt": b"no", "link/y.txt": b"no"},
+        links={"link": str(outside), "ok/up": "../../outside"},
+    )
     reader = ZipReader(io.BytesIO(data))
     report = extract(reader, reader.entries, "", str(dest))
     assert (dest / "ok" / "a.txt").read_bytes() == b"fine"
@@ -139,8 +141,9 @@ def test_extract_refuses_escapes_and_never_writes_through_symlinks(tmp_path: Pat
 
 
 @pytest.mark.parametrize("strip,expected", [("ok/", "a.txt"), ("", "ok/a.txt")])
-def test_extract_strips_the_selected_folder_parent(tmp_path: Path, strip: str,
-                                                   expected: str) -> None:
+def test_extract_strips_the_selected_folder_parent(
+    tmp_path: Path, strip: str, expected: str
+) -> None:
     reader = ZipReader(io.BytesIO(_zip({"ok/a.txt": b"fine"})))
     extract(reader, reader.entries, strip, str(tmp_path))
     assert (tmp_path / expected).read_bytes() == b"fine"

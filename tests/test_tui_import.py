@@ -18,15 +18,31 @@ from tui.ui.screens.home import HomeScreen
 from tui.ui.widgets.item_tree import ItemTree
 
 REPO = Path(__file__).resolve().parent.parent
-SCREENS = ["home", "progress", "done", "explorer", "help", "dialogs", "verify", "encryption",
-           "unlock", "restore", "restore_dryrun", "restore_run", "restore_done"]
+SCREENS = [
+    "home",
+    "progress",
+    "done",
+    "explorer",
+    "help",
+    "dialogs",
+    "verify",
+    "encryption",
+    "unlock",
+    "restore",
+    "restore_dryrun",
+    "restore_run",
+    "restore_done",
+]
 
 
 @pytest.mark.parametrize("name", SCREENS)
 def test_screen_modules_import_and_their_styles_exist(name: str) -> None:
     module = importlib.import_module(f"tui.ui.screens.{name}")
-    css = [getattr(obj, "CSS_PATH", None) for obj in vars(module).values()
-           if isinstance(obj, type) and obj.__module__ == module.__name__]
+    css = [
+        getattr(obj, "CSS_PATH", None)
+        for obj in vars(module).values()
+        if isinstance(obj, type) and obj.__module__ == module.__name__
+    ]
     for path in filter(None, css):
         assert (Path(module.__file__).parent / str(path)).is_file(), path  # type: ignore[arg-type]
 
@@ -55,20 +71,30 @@ def test_first_paint_with_100_containers_comes_before_sizes() -> None:
     async def scenario() -> Any:
         app = PortalBackupApp(DemoSource(containers=100, size_gate=gate))
         async with app.run_test(size=(100, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen)
-                           and app.screen.first_paint is not None, what="the first paint")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, HomeScreen) and app.screen.first_paint is not None,
+                what="the first paint",
+            )
             home = app.screen
             assert isinstance(home, HomeScreen) and home.loaded is not None
-            containers = sum(len(i.containers) for i in home.loaded.inventory.items
-                             if i.kind == "app")
-            painted = (home.first_paint, home.sizes_known_at_first_paint, containers,
-                       len(home.query_one(ItemTree).visible_item_ids()))
+            containers = sum(
+                len(i.containers) for i in home.loaded.inventory.items if i.kind == "app"
+            )
+            painted = (
+                home.first_paint,
+                home.sizes_known_at_first_paint,
+                containers,
+                len(home.query_one(ItemTree).visible_item_ids()),
+            )
             gate.set()
             await wait_for(pilot, lambda: home.sizes_done, what="the sizes")
             return painted
 
     first_paint, known, containers, rows = run(scenario())
-    print(f"\nfirst paint with {containers} containers ({rows} rows): "
-          f"{first_paint * 1000:.0f} ms after start, {known} sizes known then")
+    print(
+        f"\nfirst paint with {containers} containers ({rows} rows): "
+        f"{first_paint * 1000:.0f} ms after start, {known} sizes known then"
+    )
     assert containers == 100
     assert known == 0

@@ -45,12 +45,12 @@ from tui.ui.widgets.preview_pane import PreviewPane
 SIZE = (100, 40)
 
 
-
 # ---------------------------------------------------------------------------- home screen
 
 
-def test_selecting_filtering_and_the_identity_key(portal_host: pf.PortalHost,
-                                                  tmp_path: Path) -> None:
+def test_selecting_filtering_and_the_identity_key(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     notes = portal_host.names.notes
     photos = portal_host.names.photos
 
@@ -68,8 +68,7 @@ def test_selecting_filtering_and_the_identity_key(portal_host: pf.PortalHost,
 
             # Filter as you type: only matching rows (and their app) remain.
             await pilot.press("slash", *photos, "enter")
-            assert set(tree.visible_item_ids()) == {f"app/{photos}",
-                                                   *sel.children[f"app/{photos}"]}
+            assert set(tree.visible_item_ids()) == {f"app/{photos}", *sel.children[f"app/{photos}"]}
             # Toggling the app toggles its mounts; one mount back makes it partial.
             await pilot.press("home")
             assert tree.cursor_node is not None
@@ -79,8 +78,11 @@ def test_selecting_filtering_and_the_identity_key(portal_host: pf.PortalHost,
             assert not set(sel.children[f"app/{photos}"]) & sel.checked
             await pilot.press("down", "space")
             assert sel.state(f"app/{photos}") == "partial"
-            assert "[-]" in str(tree.render_label(tree.root.children[0].children[0],
-                                                  tree.rich_style, tree.rich_style))
+            assert "[-]" in str(
+                tree.render_label(
+                    tree.root.children[0].children[0], tree.rich_style, tree.rich_style
+                )
+            )
             await pilot.press("slash", "ctrl+u", "enter")
             assert len(tree.visible_item_ids()) == len(sel.by_id)
 
@@ -113,8 +115,9 @@ def test_selecting_filtering_and_the_identity_key(portal_host: pf.PortalHost,
 # ---------------------------------------------------------------------------- a real backup
 
 
-def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
-                                                     tmp_path: Path) -> None:
+def test_backup_through_the_ui_makes_a_valid_archive(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     out = out_dir(tmp_path)
     before = portal_host.container_states()
     result: dict[str, Any] = {}
@@ -132,8 +135,12 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
             await pilot.press("a")  # back up anyway
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
-            await wait_for(pilot, lambda: isinstance(app.screen, DoneScreen), timeout=300,
-                           what="the done screen")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, DoneScreen),
+                timeout=300,
+                what="the done screen",
+            )
             done = app.screen
             assert isinstance(done, DoneScreen)
             result["finished"] = done.finished
@@ -168,8 +175,9 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
             assert isinstance(home, HomeScreen)
             # The list reloads: the reminder now knows the backup just made.
             reminder = home.query_one("#reminder")
-            await wait_for(pilot, lambda: "ago, " in str(reminder.render()),
-                           what="the last-backup reminder")
+            await wait_for(
+                pilot, lambda: "ago, " in str(reminder.render()), what="the last-backup reminder"
+            )
 
     run(scenario())
     finished = result["finished"]
@@ -182,14 +190,17 @@ def test_backup_through_the_ui_makes_a_valid_archive(portal_host: pf.PortalHost,
     assert set(result["states"].values()) == {"done"}
     stats = result["stats"]
     entries = len(zipfile.ZipFile(archive).namelist())
-    print(f"\nprogress batches handled: {stats.batches} carrying {stats.events} events for "
-          f"{entries} entries; {stats.per_second:.1f} batches/s (limit {UPDATE_HZ}/s)")
+    print(
+        f"\nprogress batches handled: {stats.batches} carrying {stats.events} events for "
+        f"{entries} entries; {stats.per_second:.1f} batches/s (limit {UPDATE_HZ}/s)"
+    )
     assert stats.batches < entries  # batched, never a message per file
     assert stats.per_second <= UPDATE_HZ * 1.5
 
 
-def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.PortalHost,
-                                                              tmp_path: Path) -> None:
+def test_cancel_mid_run_restarts_containers_and_keeps_nothing(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     held = held_run(portal_host, tmp_path)
 
     async def scenario() -> None:
@@ -206,8 +217,9 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
             await pilot.press("n")  # keep going: nothing happens
             assert progress.outcome is None and not app.job.cancel.is_set()
             await pilot.press("c", "y")
-            await wait_for(pilot, lambda: progress.outcome is not None, timeout=120,
-                           what="the run to stop")
+            await wait_for(
+                pilot, lambda: progress.outcome is not None, timeout=120, what="the run to stop"
+            )
             assert progress.outcome == "cancelled"
             await pilot.press("b")
             assert isinstance(app.screen, HomeScreen)
@@ -217,8 +229,9 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(portal_host: pf.Po
     assert archives_in(held.out) == []  # no archive, no partial file
 
 
-def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHost,
-                                                       tmp_path: Path) -> None:
+def test_a_failing_run_says_why_and_restarts_containers(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     out = out_dir(tmp_path)
     before = portal_host.container_states()
     photos = portal_host.names.photos
@@ -230,8 +243,9 @@ def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHo
             await pilot.press("b", "a")
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
-            await wait_for(pilot, lambda: progress.outcome is not None, timeout=120,
-                           what="the run to fail")
+            await wait_for(
+                pilot, lambda: progress.outcome is not None, timeout=120, what="the run to fail"
+            )
             assert progress.outcome == "failed"
             assert progress.error == f"injected failure after reading app/{photos}"
             assert "Backup failed" in str(progress.query_one("#heading").render())
@@ -249,8 +263,9 @@ def test_a_failing_run_says_why_and_restarts_containers(portal_host: pf.PortalHo
     assert archives_in(out) == []
 
 
-def test_sighup_during_a_backup_stops_it_cleanly(portal_host: pf.PortalHost,
-                                                 tmp_path: Path) -> None:
+def test_sighup_during_a_backup_stops_it_cleanly(
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     held = held_run(portal_host, tmp_path)
 
     async def scenario() -> None:
@@ -278,8 +293,9 @@ def test_sighup_during_a_backup_stops_it_cleanly(portal_host: pf.PortalHost,
 
 
 def make_zip(path: Path, files: dict[str, bytes], stored: bool = False) -> Path:
-    sums = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in files.items()
-                   if not n.endswith("/"))
+    sums = "".join(
+        f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in files.items() if not n.endswith("/")
+    )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             zf.writestr(name, data)
@@ -292,8 +308,9 @@ def explorer_app(path: Path, cwd: Path) -> PortalBackupApp:
 
 
 async def opened_explorer(pilot: Any) -> ExplorerScreen:
-    return await screen_when(pilot, ExplorerScreen, lambda s: s.opened is not None,
-                             "the archive to open")
+    return await screen_when(
+        pilot, ExplorerScreen, lambda s: s.opened is not None, "the archive to open"
+    )
 
 
 async def preview_of(pilot: Any, screen: ExplorerScreen, name: str) -> str:
@@ -303,15 +320,18 @@ async def preview_of(pilot: Any, screen: ExplorerScreen, name: str) -> str:
 
 
 def test_explorer_navigation_and_preview(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "any.zip", {
-        "bin/blob.bin": bytes(range(256)) * 4,
-        "docs/data.json": b'{"apps":["wiki","notes"],"n":1}',
-        "docs/readme.md": b"# Hello\n",
-        "logs/big.log": b"2023-04-12 INFO all good\n" * 20_000,
-        "core/portal_core_db.json": b'{"identities":{"1":{"private_key":'
-                                    b'"-----BEGIN PRIVATE KEY-----\\nMIIEsecret\\n'
-                                    b'-----END PRIVATE KEY-----\\n"}}}',
-    })
+    archive = make_zip(
+        tmp_path / "any.zip",
+        {
+            "bin/blob.bin": bytes(range(256)) * 4,
+            "docs/data.json": b'{"apps":["wiki","notes"],"n":1}',
+            "docs/readme.md": b"# Hello\n",
+            "logs/big.log": b"2023-04-12 INFO all good\n" * 20_000,
+            "core/portal_core_db.json": b'{"identities":{"1":{"private_key":'
+            b'"-----BEGIN PRIVATE KEY-----\\nMIIEsecret\\n'
+            b'-----END PRIVATE KEY-----\\n"}}}',
+        },
+    )
 
     async def scenario() -> None:
         app = explorer_app(archive, tmp_path)
@@ -320,8 +340,9 @@ def test_explorer_navigation_and_preview(tmp_path: Path) -> None:
             tree = screen.query_one(ArchiveTree)
             names = [n.data.name for n in tree.root.children if n.data]
             assert names == ["bin/", "core/", "docs/", "logs/", "SHA256SUMS"]
-            assert "not a portal-backup archive" in str(
-                screen.query_one("#manifest").render()).lower()
+            assert (
+                "not a portal-backup archive" in str(screen.query_one("#manifest").render()).lower()
+            )
             # Folders fill in when expanded; a binary file previews as a hex dump.
             await pilot.press("right", "down")
             assert "00000000  00 01 02 03" in await preview_of(pilot, screen, "bin/blob.bin")
@@ -403,8 +424,9 @@ def test_extraction_refuses_a_zip_slip_entry(tmp_path: Path) -> None:
             await pilot.press("down", "down")
             assert tree.cursor_node is not None and tree.cursor_node.data is not None
             assert tree.cursor_node.data.name == "../evil"
-            assert "refused" in str(tree.render_label(tree.cursor_node, tree.rich_style,
-                                                      tree.rich_style))
+            assert "refused" in str(
+                tree.render_label(tree.cursor_node, tree.rich_style, tree.rich_style)
+            )
             await pilot.press("x")
             assert isinstance(app.screen, PathDialog)
             await pilot.press("enter")
@@ -433,8 +455,9 @@ def test_opening_a_file_that_is_not_a_zip_says_so(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = explorer_app(junk, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog),
-                           what="the error dialog")
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, MessageDialog), what="the error dialog"
+            )
             text = str(app.screen.query_one(".dialog-body").render())
             assert "not a zip file" in text
             await pilot.press("enter", "q")
@@ -443,8 +466,9 @@ def test_opening_a_file_that_is_not_a_zip_says_so(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_no_docker_and_no_portal_are_explained(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_docker_and_no_portal_are_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
 
     async def scenario() -> None:

@@ -57,8 +57,9 @@ PASSPHRASE = "plum tractor Velvet 42 orbit"
 
 
 def host_app(root: Path, cwd: Path, explore: Path | None = None) -> PortalBackupApp:
-    return PortalBackupApp(HostSource(str(root)), cwd=str(cwd),
-                           explore=str(explore) if explore else None)
+    return PortalBackupApp(
+        HostSource(str(root)), cwd=str(cwd), explore=str(explore) if explore else None
+    )
 
 
 def text_of(screen: Any, selector: str) -> str:
@@ -68,16 +69,26 @@ def text_of(screen: Any, selector: str) -> str:
 async def restore_screen(pilot: Any) -> RestoreScreen:
     """The Restore screen on top, its plan shown and this host measured."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen)
-                   and app.screen.choice is not None and app.screen.measured,
-                   timeout=120, what="the restore plan")
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, RestoreScreen)
+            and app.screen.choice is not None
+            and app.screen.measured
+        ),
+        timeout=120,
+        what="the restore plan",
+    )
     return app.screen
 
 
 async def from_explorer(pilot: Any) -> RestoreScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
-                   and app.screen.opened is not None, what="the archive in the explorer")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, ExplorerScreen) and app.screen.opened is not None,
+        what="the archive in the explorer",
+    )
     await pilot.press("r")
     return await restore_screen(pilot)
 
@@ -94,8 +105,12 @@ async def tick_only(pilot: Any, screen: RestoreScreen, name: str) -> None:
 
 async def result_screen(pilot: Any) -> RestoreDoneScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, RestoreDoneScreen)
-                   and bool(app.screen.query("#result")), timeout=300, what="the result")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, RestoreDoneScreen) and bool(app.screen.query("#result")),
+        timeout=300,
+        what="the result",
+    )
     return app.screen
 
 
@@ -160,9 +175,13 @@ def test_restore_one_app_from_the_explorer(portal_host: pf.PortalHost, tmp_path:
             assert isinstance(runner, RestoreRunScreen)
             assert app.job.running and app.job.kind == "restore"
             done = await result_screen(pilot)
-            seen.update(result=done.result, text=text_of(done, "#result"),
-                        heading=text_of(done, "#heading"), stats=runner.stats,
-                        states=dict(runner.items.states))
+            seen.update(
+                result=done.result,
+                text=text_of(done, "#result"),
+                heading=text_of(done, "#heading"),
+                stats=runner.stats,
+                states=dict(runner.items.states),
+            )
             assert not app.job.running
             await pilot.press("b")
             assert isinstance(app.screen, ExplorerScreen)
@@ -186,13 +205,16 @@ def test_restore_one_app_from_the_explorer(portal_host: pf.PortalHost, tmp_path:
     assert leftovers(portal_host.root) == []
     assert not restore_journal().exists()
     stats = seen["stats"]
-    print(f"\nrestore batches: {stats.batches} carrying {stats.events} events, "
-          f"{stats.per_second:.1f}/s (limit {UPDATE_HZ}/s)")
+    print(
+        f"\nrestore batches: {stats.batches} carrying {stats.events} events, "
+        f"{stats.per_second:.1f}/s (limit {UPDATE_HZ}/s)"
+    )
     assert stats.per_second <= UPDATE_HZ * 1.5
 
 
 def test_dry_run_of_an_encrypted_archive_from_home_changes_nothing(
-        portal_host: pf.PortalHost, tmp_path: Path) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path
+) -> None:
     photos = portal_host.apps[1]
     volume = portal_host.app_volumes[photos][0]
     archive = encrypt(backup(portal_host, tmp_path / "out"))
@@ -206,15 +228,19 @@ def test_dry_run_of_an_encrypted_archive_from_home_changes_nothing(
     async def scenario() -> None:
         app = host_app(portal_host.root, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen)
-                           and app.screen.selection is not None, what="the home screen")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, HomeScreen) and app.screen.selection is not None,
+                what="the home screen",
+            )
             await pilot.press("R")
             assert isinstance(app.screen, PathDialog)
             await pilot.press("ctrl+u")
             await paste(pilot, str(archive))
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog),
-                           what="the passphrase prompt")
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, UnlockDialog), what="the passphrase prompt"
+            )
             await pilot.press(*PASSPHRASE, "enter")
             screen = await restore_screen(pilot)
             assert "encrypted (age)" in text_of(screen, "#heading")
@@ -222,8 +248,12 @@ def test_dry_run_of_an_encrypted_archive_from_home_changes_nothing(
             await pilot.press("d")
             dry = app.screen
             assert isinstance(dry, RestoreDryRunScreen)
-            await wait_for(pilot, lambda: dry.text is not None or dry.error is not None,
-                           timeout=120, what="the dry run")
+            await wait_for(
+                pilot,
+                lambda: dry.text is not None or dry.error is not None,
+                timeout=120,
+                what="the dry run",
+            )
             assert dry.error is None
             seen["text"] = dry.text.plain  # type: ignore[union-attr]
             await pilot.press("q")
@@ -257,7 +287,8 @@ def encrypt(plain: Path) -> Path:
 
 
 def test_a_failure_after_the_swap_is_reported_and_undone(
-        portal_host: pf.PortalHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    portal_host: pf.PortalHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """From an encrypted archive opened in the explorer: its key is asked once, and the run
     reads the entries through the decrypting view."""
     wiki = portal_host.apps[2]
@@ -279,8 +310,9 @@ def test_a_failure_after_the_swap_is_reported_and_undone(
             await tick_only(pilot, screen, wiki)
             await pilot.press("r", "y")
             done = await result_screen(pilot)
-            seen.update(result=done.result, text=text_of(done, "#result"),
-                        heading=text_of(done, "#heading"))
+            seen.update(
+                result=done.result, text=text_of(done, "#result"), heading=text_of(done, "#heading")
+            )
 
     run(scenario())
     result = seen["result"]
@@ -292,8 +324,7 @@ def test_a_failure_after_the_swap_is_reported_and_undone(
     assert leftovers(portal_host.root) == []
 
 
-def test_restore_in_a_real_16_colour_terminal(portal_host: pf.PortalHost,
-                                              tmp_path: Path) -> None:
+def test_restore_in_a_real_16_colour_terminal(portal_host: pf.PortalHost, tmp_path: Path) -> None:
     """The real command in tmux at 80x24 with TERM=linux, driven by keys only."""
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
@@ -306,8 +337,7 @@ def test_restore_in_a_real_16_colour_terminal(portal_host: pf.PortalHost,
     before = states_by_name(portal_host)
     break_photos(portal_host)
     env = app_env({"TERM": "linux", "PORTAL_ROOT": str(portal_host.root)})
-    t = Tmux([sys.executable, "-m", "tui", "explore", str(archive)], tmp_path, env,
-             size=(80, 24))
+    t = Tmux([sys.executable, "-m", "tui", "explore", str(archive)], tmp_path, env, size=(80, 24))
     try:
         t.wait_text("Manifest")
         t.keys("r")
@@ -341,14 +371,27 @@ def test_restore_in_a_real_16_colour_terminal(portal_host: pf.PortalHost,
 def hostile(path: Path, entries: list[RawEntry]) -> Path:
     """A portal-backup-looking archive of one `shared` item holding `entries`."""
     records = [manifest_record(e) for e in entries]
-    manifest = {"format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
-                "created": "2026-11-29T12:00:00Z", "host": "evil", "portal": None,
-                "identity_included": False, "db_private_keys_removed": False,
-                "items": [{"id": "shared", "kind": "shared", "label": "Documents",
-                           "paths": ["user_data/shared/"]}],
-                "volumes": [], "entries": records, "skipped": [], "warnings": []}
-    path.write_bytes(build_zip([*entries, RawEntry("portal-backup.json",
-                                                   json.dumps(manifest).encode(), method=8)]))
+    manifest = {
+        "format": 1,
+        "tool": {"name": "portal-backup", "version": "0.1.0"},
+        "created": "2026-11-29T12:00:00Z",
+        "host": "evil",
+        "portal": None,
+        "identity_included": False,
+        "db_private_keys_removed": False,
+        "items": [
+            {"id": "shared", "kind": "shared", "label": "Documents", "paths": ["user_data/shared/"]}
+        ],
+        "volumes": [],
+        "entries": records,
+        "skipped": [],
+        "warnings": [],
+    }
+    path.write_bytes(
+        build_zip(
+            [*entries, RawEntry("portal-backup.json", json.dumps(manifest).encode(), method=8)]
+        )
+    )
     return path
 
 
@@ -356,21 +399,28 @@ SHARED_DIR = RawEntry("user_data/shared/", mode=stat.S_IFDIR | 0o755)
 HARMLESS = RawEntry("user_data/shared/ok.txt", b"harmless\n", method=8)
 
 
-def test_a_zip_slip_archive_is_refused_and_nothing_written(portal_root: Path,
-                                                            tmp_path: Path) -> None:
+def test_a_zip_slip_archive_is_refused_and_nothing_written(
+    portal_root: Path, tmp_path: Path
+) -> None:
     snap = snapshot(portal_root, tmp_path / "snap")
-    archive = hostile(tmp_path / "slip.zip", [
-        SHARED_DIR, HARMLESS, RawEntry("user_data/shared/../../../escaped.txt", b"gotcha")])
+    archive = hostile(
+        tmp_path / "slip.zip",
+        [SHARED_DIR, HARMLESS, RawEntry("user_data/shared/../../../escaped.txt", b"gotcha")],
+    )
     seen: dict[str, str] = {}
 
     async def scenario() -> None:
         app = host_app(portal_root, tmp_path, explore=archive)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen)
-                           and app.screen.opened is not None, what="the explorer")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, ExplorerScreen) and app.screen.opened is not None,
+                what="the explorer",
+            )
             await pilot.press("r")
-            await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog),
-                           timeout=60, what="the refusal")
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, MessageDialog), timeout=60, what="the refusal"
+            )
             seen["dialog"] = text_of(app.screen, ".dialog-body")
             await pilot.press("enter")
             screen = app.screen
@@ -393,15 +443,21 @@ def test_a_zip_slip_archive_is_refused_and_nothing_written(portal_root: Path,
     assert not restore_journal().exists()
 
 
-def test_a_file_written_through_a_symlink_is_refused_during_the_run(portal_root: Path,
-                                                                    tmp_path: Path) -> None:
+def test_a_file_written_through_a_symlink_is_refused_during_the_run(
+    portal_root: Path, tmp_path: Path
+) -> None:
     snap = snapshot(portal_root, tmp_path / "snap")
     outside = tmp_path / "outside"
     outside.mkdir()
-    archive = hostile(tmp_path / "link.zip", [
-        SHARED_DIR, HARMLESS,
-        RawEntry("user_data/shared/evil", str(outside).encode(), mode=stat.S_IFLNK | 0o777),
-        RawEntry("user_data/shared/evil/pwned.txt", b"gotcha", method=8)])
+    archive = hostile(
+        tmp_path / "link.zip",
+        [
+            SHARED_DIR,
+            HARMLESS,
+            RawEntry("user_data/shared/evil", str(outside).encode(), mode=stat.S_IFLNK | 0o777),
+            RawEntry("user_data/shared/evil/pwned.txt", b"gotcha", method=8),
+        ],
+    )
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
@@ -413,10 +469,12 @@ def test_a_file_written_through_a_symlink_is_refused_during_the_run(portal_root:
             await pilot.press("r", "y")
             runner = app.screen
             assert isinstance(runner, RestoreRunScreen)
-            await wait_for(pilot, lambda: runner.outcome is not None, timeout=120,
-                           what="the refusal")
-            seen.update(outcome=runner.outcome, error=runner.error,
-                        heading=text_of(runner, "#heading"))
+            await wait_for(
+                pilot, lambda: runner.outcome is not None, timeout=120, what="the refusal"
+            )
+            seen.update(
+                outcome=runner.outcome, error=runner.error, heading=text_of(runner, "#heading")
+            )
             await pilot.press("b")
             assert isinstance(app.screen, ExplorerScreen)
 
@@ -440,8 +498,9 @@ def test_a_zip_that_is_not_a_portal_backup_says_so(tmp_path: Path) -> None:
             await pilot.press("R", "ctrl+u")
             await paste(pilot, str(archive))
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog),
-                           what="the explanation")
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, MessageDialog), what="the explanation"
+            )
             text = text_of(app.screen, ".dialog-body")
             await pilot.press("enter", "q")
             assert isinstance(app.screen, HomeScreen)
@@ -455,15 +514,23 @@ def test_a_zip_that_is_not_a_portal_backup_says_so(tmp_path: Path) -> None:
 
 
 def demo_app(hold: bool = False) -> PortalBackupApp:
-    return PortalBackupApp(DemoSource(hold=hold), wall_clock=lambda: NOW, clock=FakeClock(),
-                           environ=ENVIRON, cwd="/root")
+    return PortalBackupApp(
+        DemoSource(hold=hold),
+        wall_clock=lambda: NOW,
+        clock=FakeClock(),
+        environ=ENVIRON,
+        cwd="/root",
+    )
 
 
 async def demo_restore(pilot: Any) -> RestoreScreen:
     """From the home screen: R, the archive's path, enter; the plan measured."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen)
-                   and app.screen.sizes_done, what="the demo list")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, HomeScreen) and app.screen.sizes_done,
+        what="the demo list",
+    )
     await pilot.press("R", "ctrl+u")
     await paste(pilot, ARCHIVE)
     await pilot.press("enter")
@@ -579,8 +646,9 @@ def test_snapshot_restore_dry_run(snap_compare: Any, size: tuple[int, int]) -> N
     async def run_before(pilot: Any) -> None:
         await demo_restore(pilot)
         await pilot.press("d")
-        await wait_for(pilot, lambda: getattr(pilot.app.screen, "text", None) is not None,
-                       what="the dry run")
+        await wait_for(
+            pilot, lambda: getattr(pilot.app.screen, "text", None) is not None, what="the dry run"
+        )
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
 
@@ -590,8 +658,9 @@ def test_snapshot_restore_running(snap_compare: Any, size: tuple[int, int]) -> N
     async def run_before(pilot: Any) -> None:
         await demo_restore(pilot)
         await pilot.press("r", "y")
-        await wait_for(pilot, lambda: getattr(pilot.app.screen, "last_progress", None),
-                       what="progress")
+        await wait_for(
+            pilot, lambda: getattr(pilot.app.screen, "last_progress", None), what="progress"
+        )
 
     assert snap_compare(demo_app(hold=True), terminal_size=size, run_before=run_before)
 

@@ -22,16 +22,24 @@ from tui.ui.screens.progress import ProgressScreen
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((200, 60), id="200x60")]
 
 
-
 def demo_app(explore: str | None = None, hold: bool = False) -> PortalBackupApp:
-    return PortalBackupApp(DemoSource(hold=hold), explore=explore, wall_clock=lambda: NOW,
-                           clock=FakeClock(), environ=ENVIRON, cwd="/root")
+    return PortalBackupApp(
+        DemoSource(hold=hold),
+        explore=explore,
+        wall_clock=lambda: NOW,
+        clock=FakeClock(),
+        environ=ENVIRON,
+        cwd="/root",
+    )
 
 
 async def home_ready(pilot: Any) -> HomeScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.sizes_done,
-                   what="the demo list with sizes")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, HomeScreen) and app.screen.sizes_done,
+        what="the demo list with sizes",
+    )
     return app.screen
 
 
@@ -68,8 +76,9 @@ def test_done(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await home_ready(pilot)
         await pilot.press("b", "a")  # the private key, unencrypted: back up anyway
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DoneScreen),
-                       what="the done screen")
+        await wait_for(
+            pilot, lambda: isinstance(pilot.app.screen, DoneScreen), what="the done screen"
+        )
         assert pilot.app.screen.finished.path == ARCHIVE
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=run_before)
@@ -81,15 +90,20 @@ def test_explorer(snap_compare: Any, size: tuple[int, int], tmp_path: Path) -> N
     archive.write_bytes(demo_archive_bytes())
 
     async def run_before(pilot: Any) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExplorerScreen)
-                       and pilot.app.screen.opened is not None, what="the archive")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, ExplorerScreen) and pilot.app.screen.opened is not None
+            ),
+            what="the archive",
+        )
         screen = pilot.app.screen
         await pilot.press("right", "down", "down", "down")
-        await wait_for(pilot, lambda: screen.previewed == "core/portal_core_db.json",
-                       what="the preview")
+        await wait_for(
+            pilot, lambda: screen.previewed == "core/portal_core_db.json", what="the preview"
+        )
 
-    assert snap_compare(demo_app(explore=str(archive)), terminal_size=size,
-                        run_before=run_before)
+    assert snap_compare(demo_app(explore=str(archive)), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -153,8 +167,9 @@ def test_done_encrypted(snap_compare: Any, size: tuple[int, int]) -> None:
         await home_ready(pilot)
         await pilot.press("e", *"oak Tree 9", "enter", *"oak Tree 9", "enter")
         await pilot.press("b", "y")  # encrypted: the plain start question, no warning
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DoneScreen),
-                       what="the done screen")
+        await wait_for(
+            pilot, lambda: isinstance(pilot.app.screen, DoneScreen), what="the done screen"
+        )
         assert pilot.app.screen.finished.path == ARCHIVE + ".age"
         pilot.app.clear_notifications()  # the weak-passphrase note
 

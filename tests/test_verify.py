@@ -414,7 +414,8 @@ def test_setuid_added_in_the_central_directory_fails_verify(tmp_path: Path) -> N
     report = verify_archive(b.path)
     assert not report.ok
     assert about(report, name) == [
-        f"{name}: the archive stores mode 104644 but the manifest says 100644."]
+        f"{name}: the archive stores mode 104644 but the manifest says 100644."
+    ]
 
 
 def test_type_bits_owner_and_mtime_are_compared(tmp_path: Path) -> None:
@@ -432,7 +433,8 @@ def test_type_bits_owner_and_mtime_are_compared(tmp_path: Path) -> None:
         f"{file}: the archive stores mtime {zf.MTIME} but the manifest says {zf.MTIME + 5}.",
     ]
     assert about(report, folder) == [
-        f"{folder}: the archive stores mode 100755 but the manifest says 40755."]
+        f"{folder}: the archive stores mode 100755 but the manifest says 40755."
+    ]
     assert report.problem_count == 3
 
 
@@ -451,33 +453,39 @@ def plan_error(archive: Path | bytes, root: Path) -> str | None:
             for targets in sel.targets.values():
                 for t in targets:
                     names = [n for n in plan.entry_names if relative(n, t.archive_path) is not None]
-                    check_names(join_records(reader, plan.manifest["entries"], names),
-                                t.archive_path)
+                    check_names(
+                        join_records(reader, plan.manifest["entries"], names), t.archive_path
+                    )
         except PortalBackupError as exc:
             assert "\n" not in str(exc)
             return str(exc)
     return None
 
 
-@pytest.mark.parametrize(("path", "key", "value"), [
-    ("user_data/shared/a.txt", "uid", -1),
-    ("user_data/shared/a.txt", "uid", 2**40),
-    ("user_data/shared/a.txt", "gid", 2**32 - 1),
-    ("user_data/shared/a.txt", "mode", 0o17777),
-    ("user_data/shared/a.txt", "size", -1),
-    ("user_data/shared/a.txt", "mtime_ns", 10**30),
-    ("user_data/shared/a.txt", "uid", "0"),
-    ("user_data/shared/a.txt", "mode", True),
-    ("user_data/shared/a.txt", "sha256", 5),
-    ("user_data/shared/a.txt", "type", ["file"]),
-    ("user_data/app_data/x/link", "target", 5),
-    ("user_data/shared/docs/", "mtime_ns", None),
-])
-def test_out_of_range_manifest_values_are_sentences(tmp_path: Path, path: str, key: str,
-                                                    value: Any) -> None:
+@pytest.mark.parametrize(
+    ("path", "key", "value"),
+    [
+        ("user_data/shared/a.txt", "uid", -1),
+        ("user_data/shared/a.txt", "uid", 2**40),
+        ("user_data/shared/a.txt", "gid", 2**32 - 1),
+        ("user_data/shared/a.txt", "mode", 0o17777),
+        ("user_data/shared/a.txt", "size", -1),
+        ("user_data/shared/a.txt", "mtime_ns", 10**30),
+        ("user_data/shared/a.txt", "uid", "0"),
+        ("user_data/shared/a.txt", "mode", True),
+        ("user_data/shared/a.txt", "sha256", 5),
+        ("user_data/shared/a.txt", "type", ["file"]),
+        ("user_data/app_data/x/link", "target", 5),
+        ("user_data/shared/docs/", "mtime_ns", None),
+    ],
+)
+def test_out_of_range_manifest_values_are_sentences(
+    tmp_path: Path, path: str, key: str, value: Any
+) -> None:
     def edit(manifest: dict[str, Any]) -> None:
-        manifest["items"] = [{"id": "shared", "kind": "shared", "label": "Documents",
-                              "paths": ["user_data/shared/"]}]
+        manifest["items"] = [
+            {"id": "shared", "kind": "shared", "label": "Documents", "paths": ["user_data/shared/"]}
+        ]
         for rec in manifest["entries"]:
             if rec["path"] == path:
                 rec[key] = value
@@ -507,10 +515,14 @@ def deep_archive(depth: int, *, chain: bool) -> bytes:
     app = "user_data/app_data/deep/"
     levels = range(1, depth + 1) if chain else [depth]
     dirs = [RawEntry(app + "d/" * i, mode=stat.S_IFDIR | 0o755) for i in levels]
-    entries = [RawEntry(app, mode=stat.S_IFDIR | 0o755), *dirs,
-               RawEntry(dirs[-1].name + "bottom.txt", b"at the bottom\n")]
-    return zf.crafted_backup(entries, [{"id": "app/deep", "kind": "app", "label": "deep",
-                                        "paths": [app]}])
+    entries = [
+        RawEntry(app, mode=stat.S_IFDIR | 0o755),
+        *dirs,
+        RawEntry(dirs[-1].name + "bottom.txt", b"at the bottom\n"),
+    ]
+    return zf.crafted_backup(
+        entries, [{"id": "app/deep", "kind": "app", "label": "deep", "paths": [app]}]
+    )
 
 
 def test_a_tree_deeper_than_the_limit_fails_verify_and_planning(tmp_path: Path) -> None:
@@ -520,9 +532,11 @@ def test_a_tree_deeper_than_the_limit_fails_verify_and_planning(tmp_path: Path) 
     report = verify_archive(path)
     assert not report.ok
     deepest = [p for p in report.problems if "directories deep" in p]
-    assert deepest == [f"user_data/app_data/deep/{'d/' * 48}...: the name is "
-                       f"{MAX_PATH_DEPTH + 1} directories deep, more than the "
-                       f"{MAX_PATH_DEPTH} allowed."]
+    assert deepest == [
+        f"user_data/app_data/deep/{'d/' * 48}...: the name is "
+        f"{MAX_PATH_DEPTH + 1} directories deep, more than the "
+        f"{MAX_PATH_DEPTH} allowed."
+    ]
     error = plan_error(path, tmp_path / "portal") or ""
     assert error.startswith(f"refusing to restore from {path}: ") and "deep" in error
 

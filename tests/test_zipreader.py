@@ -408,8 +408,13 @@ def test_million_entry_central_directory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("offset", [2**32 + 5, 2**63 + 7, 2**64 - 1])
 def test_a_huge_zip64_offset_is_a_sentence(offset: int) -> None:
-    r = ZipReader(io.BytesIO(build_zip([RawEntry("ok", b"fine"),
-                                        RawEntry("far", b"x", zip64=True, header_offset=offset)])))
+    r = ZipReader(
+        io.BytesIO(
+            build_zip(
+                [RawEntry("ok", b"fine"), RawEntry("far", b"x", zip64=True, header_offset=offset)]
+            )
+        )
+    )
     far = r.entries[1]
     assert far.header_offset == offset
     message = f"far: its local header offset {offset} lies past the end of the archive."
@@ -422,8 +427,9 @@ def test_a_huge_zip64_offset_is_a_sentence(offset: int) -> None:
 
 @pytest.mark.parametrize("size", [2**40, 2**64 - 1])
 def test_a_huge_zip64_size_is_a_sentence(size: int) -> None:
-    r = ZipReader(io.BytesIO(build_zip([RawEntry("big", b"x" * 10, zip64=True,
-                                                  compressed_size=size)])))
+    r = ZipReader(
+        io.BytesIO(build_zip([RawEntry("big", b"x" * 10, zip64=True, compressed_size=size)]))
+    )
     with pytest.raises(ZipFormatError, match=r"^big: its declared size runs past the end"):
         r.read_entry(r.entries[0])
     assert "big: its data runs into the central directory." in structure_problems(r)
@@ -433,8 +439,8 @@ def test_a_huge_zip64_size_is_a_sentence(size: int) -> None:
 def test_a_huge_zip64_end_record_offset_is_a_sentence(offset: int) -> None:
     data = bytearray(build_zip([RawEntry("a", b"x")], force_zip64=True))
     locator = len(data) - 22 - 20
-    assert data[locator:locator + 4] == b"PK\x06\x07"
-    data[locator + 8:locator + 16] = offset.to_bytes(8, "little")
+    assert data[locator : locator + 4] == b"PK\x06\x07"
+    data[locator + 8 : locator + 16] = offset.to_bytes(8, "little")
     with pytest.raises(ZipFormatError, match="ZIP64 end record's offset points past"):
         ZipReader(io.BytesIO(bytes(data)))
 
@@ -447,4 +453,5 @@ def test_names_deeper_than_the_limit_are_a_layout_problem() -> None:
     r = ZipReader(io.BytesIO(build_zip([RawEntry(ok, b"1"), RawEntry(too_deep, b"2")])))
     assert structure_problems(r) == [
         f"{'d/' * 60}...: the name is {MAX_PATH_DEPTH + 1} directories deep, "
-        f"more than the {MAX_PATH_DEPTH} allowed."]
+        f"more than the {MAX_PATH_DEPTH} allowed."
+    ]

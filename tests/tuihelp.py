@@ -27,8 +27,12 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 60.0,
-                   what: str = "a condition") -> None:
+async def wait_for(
+    pilot: Pilot[Any],
+    predicate: Callable[[], object],
+    timeout: float = 60.0,
+    what: str = "a condition",
+) -> None:
     """Let the app run until `predicate()` holds: a condition, not a fixed sleep."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -37,8 +41,9 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], timeout: 
         await pilot.pause(0.02)
 
 
-async def screen_when(pilot: Pilot[Any], cls: type[S], ready: Callable[[S], object],
-                      what: str) -> S:
+async def screen_when(
+    pilot: Pilot[Any], cls: type[S], ready: Callable[[S], object], what: str
+) -> S:
     """Wait until the app shows a `cls` screen for which `ready(screen)` holds; return it."""
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, cls) and ready(app.screen), what=what)
@@ -60,20 +65,29 @@ def archives_in(out: Path) -> list[str]:
 
 
 def host_app(host: pf.PortalHost, out: Path, **kw: Any) -> PortalBackupApp:
-    return PortalBackupApp(HostSource(str(host.root)), cwd=str(out),
-                           environ={"SSH_CONNECTION": "192.0.2.1 4000 192.0.2.9 22",
-                                    "USER": "anna"}, **kw)
+    return PortalBackupApp(
+        HostSource(str(host.root)),
+        cwd=str(out),
+        environ={"SSH_CONNECTION": "192.0.2.1 4000 192.0.2.9 22", "USER": "anna"},
+        **kw,
+    )
 
 
 def host_item_ids(host: pf.PortalHost) -> set[str]:
-    return {"core/db", "core/identity", "core/config", "core/apps", "shared",
-            *(f"app/{a}" for a in host.apps), f"app/{host.solo[0]}",
-            f"volume/{host.orphan_volume}"}
+    return {
+        "core/db",
+        "core/identity",
+        "core/config",
+        "core/apps",
+        "shared",
+        *(f"app/{a}" for a in host.apps),
+        f"app/{host.solo[0]}",
+        f"volume/{host.orphan_volume}",
+    }
 
 
 async def loaded_home(pilot: Pilot[Any]) -> HomeScreen:
-    return await screen_when(pilot, HomeScreen, lambda s: s.selection is not None,
-                             "the inventory")
+    return await screen_when(pilot, HomeScreen, lambda s: s.selection is not None, "the inventory")
 
 
 async def select_host_items(pilot: Pilot[Any], home: HomeScreen, token: str) -> None:
@@ -115,8 +129,10 @@ class HeldRun:
     @property
     def env(self) -> dict[str, str]:
         """The same, for the real command (read by run_app as `create` reads them)."""
-        return {"PORTAL_BACKUP_TEST_HOLD_FILE": str(self.hold),
-                "PORTAL_BACKUP_TEST_HOLD_ITEM": self.item}
+        return {
+            "PORTAL_BACKUP_TEST_HOLD_FILE": str(self.hold),
+            "PORTAL_BACKUP_TEST_HOLD_ITEM": self.item,
+        }
 
     def stopped(self) -> bool:
         return self.host.container_states()[self.container] == "exited"
@@ -128,7 +144,8 @@ def held_run(host: pf.PortalHost, tmp_path: Path) -> HeldRun:
     hold = tmp_path / "hold"
     hold.touch()
     notes = host.names.notes
-    run = HeldRun(host, out, hold, f"app/{notes}", host.containers[notes][0][0],
-                  host.container_states())
+    run = HeldRun(
+        host, out, hold, f"app/{notes}", host.containers[notes][0][0], host.container_states()
+    )
     assert run.before[run.container] == "running"
     return run

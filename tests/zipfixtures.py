@@ -297,12 +297,16 @@ def make_backup(
 
 def manifest_record(e: RawEntry) -> dict[str, object]:
     """The manifest entry a backup would write for `e` (owner root, a fixed mtime)."""
-    kind = ("dir" if e.name.endswith("/") else
-            "symlink" if stat.S_ISLNK(e.mode) else "file")
-    rec: dict[str, object] = {"path": e.name, "type": kind,
-                              "size": len(e.data) if e.size is None else e.size,
-                              "mode": e.mode & 0o7777, "uid": 0, "gid": 0,
-                              "mtime_ns": 1_700_000_000 * 10**9}
+    kind = "dir" if e.name.endswith("/") else "symlink" if stat.S_ISLNK(e.mode) else "file"
+    rec: dict[str, object] = {
+        "path": e.name,
+        "type": kind,
+        "size": len(e.data) if e.size is None else e.size,
+        "mode": e.mode & 0o7777,
+        "uid": 0,
+        "gid": 0,
+        "mtime_ns": 1_700_000_000 * 10**9,
+    }
     if kind == "file":
         rec["sha256"] = hashlib.sha256(e.data).hexdigest()
     if kind == "symlink":
@@ -310,24 +314,35 @@ def manifest_record(e: RawEntry) -> dict[str, object]:
     return rec
 
 
-def crafted_backup(entries: list[RawEntry], items: list[dict[str, object]],
-                   records: list[dict[str, object]] | None = None,
-                   edit: Callable[[dict[str, Any]], None] | None = None) -> bytes:
+def crafted_backup(
+    entries: list[RawEntry],
+    items: list[dict[str, object]],
+    records: list[dict[str, object]] | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+) -> bytes:
     """A hand-made portal-backup archive: `entries`, then a manifest listing `records` (by
     default each entry faithfully) and `items` (`edit` may change it), then a SHA256SUMS of
     the regular files."""
     if records is None:
         records = [manifest_record(e) for e in entries]
     doc: dict[str, Any] = {
-        "format": 1, "tool": {"name": "portal-backup", "version": "0.1.0"},
-        "created": "2026-11-29T12:00:00Z", "host": "crafted", "portal": None,
-        "identity_included": False, "db_private_keys_removed": False, "items": items,
-        "volumes": [], "entries": records, "skipped": [], "warnings": []}
+        "format": 1,
+        "tool": {"name": "portal-backup", "version": "0.1.0"},
+        "created": "2026-11-29T12:00:00Z",
+        "host": "crafted",
+        "portal": None,
+        "identity_included": False,
+        "db_private_keys_removed": False,
+        "items": items,
+        "volumes": [],
+        "entries": records,
+        "skipped": [],
+        "warnings": [],
+    }
     if edit is not None:
         edit(doc)
     manifest = json.dumps(doc).encode()
     meta = [RawEntry("portal-backup.json", manifest, method=8)]
-    files = [e for e in [*entries, *meta] if not e.name.endswith("/")
-             and not stat.S_ISLNK(e.mode)]
+    files = [e for e in [*entries, *meta] if not e.name.endswith("/") and not stat.S_ISLNK(e.mode)]
     sums = "".join(sums_line(hashlib.sha256(e.data).hexdigest(), e.name) for e in files)
     return build_zip([*entries, *meta, RawEntry("SHA256SUMS", sums.encode(), method=8)])

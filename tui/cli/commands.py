@@ -48,8 +48,11 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     width = max(len(i.id) for i in inv.items)
     for item in inv.items:
-        size = (f"{human_bytes(item.size.bytes):>9}  {item.size.files:>7} files"
-                if item.size else f"{'':>9}  {'':>13}")
+        size = (
+            f"{human_bytes(item.size.bytes):>9}  {item.size.files:>7} files"
+            if item.size
+            else f"{'':>9}  {'':>13}"
+        )
         state = item.state or ""
         flag = "  [private key]" if item.holds_identity else ""
         print(f"{item.id:<{width}}  {size}  {state:<12} {item.label}{flag}")
@@ -58,8 +61,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def age_recipients(args: argparse.Namespace) -> list[Any]:
     """Recipients from --passphrase-file/--passphrase-env/--recipient/--recipients-file."""
-    wanted = (args.passphrase_file or args.passphrase_env or args.recipient
-              or args.recipients_file)
+    wanted = args.passphrase_file or args.passphrase_env or args.recipient or args.recipients_file
     if not wanted:
         return []
     from tui.core.crypto.age import ScryptRecipient, X25519Recipient, load_recipients_file
@@ -68,8 +70,10 @@ def age_recipients(args: argparse.Namespace) -> list[Any]:
     passphrase = read_passphrase(args)
     if passphrase is not None:
         if args.recipient or args.recipients_file:
-            raise UsageError("a passphrase cannot be combined with age recipients (the age "
-                             "format allows one or the other)")
+            raise UsageError(
+                "a passphrase cannot be combined with age recipients (the age "
+                "format allows one or the other)"
+            )
         out.append(ScryptRecipient(passphrase))
     for r in args.recipient:
         out.append(X25519Recipient.parse(r))
@@ -124,15 +128,24 @@ def run_create(args: argparse.Namespace) -> int:
     items = resolve_selection(inv, args.ids, select_all=args.all, exclude=args.exclude)
     plan = build_plan(inv, items)
     options = BackupOptions(
-        output=args.output, quiesce=args.quiesce, level=args.level, threads=args.threads,
-        volume_access=args.volume_access, sign=not args.no_sign, encrypt_to=recipients,
+        output=args.output,
+        quiesce=args.quiesce,
+        level=args.level,
+        threads=args.threads,
+        volume_access=args.volume_access,
+        sign=not args.no_sign,
+        encrypt_to=recipients,
         hold_file=os.environ.get("PORTAL_BACKUP_TEST_HOLD_FILE"),
         hold_item=os.environ.get("PORTAL_BACKUP_TEST_HOLD_ITEM"),
-        fail_item=os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM"))
+        fail_item=os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM"),
+    )
     if plan.include_identity and not recipients and args.progress != "json":
-        print("portal-backup: note: the archive will hold the Portal's private key; it is "
-              "created with mode 0600 (encrypt it with --passphrase-file or --recipient before "
-              "storing it elsewhere)", file=sys.stderr)
+        print(
+            "portal-backup: note: the archive will hold the Portal's private key; it is "
+            "created with mode 0600 (encrypt it with --passphrase-file or --recipient before "
+            "storing it elsewhere)",
+            file=sys.stderr,
+        )
     cancel = threading.Event()
     install_cancel_signals(cancel)
     printer = make_printer(args.progress)
@@ -160,8 +173,10 @@ def open_archive(path: str, args: argparse.Namespace) -> Any:
         identities = age_identities(args)
         if not identities:
             f.close()
-            raise UsageError(f"{path} is encrypted: give --identity FILE or --passphrase-file "
-                             "FILE / --passphrase-env VAR")
+            raise UsageError(
+                f"{path} is encrypted: give --identity FILE or --passphrase-file "
+                "FILE / --passphrase-env VAR"
+            )
         return AgeReader(f, identities)
     f.seek(0)
     return f
@@ -179,8 +194,10 @@ def run_verify(args: argparse.Namespace) -> int:
         for note in getattr(report, "notes", []) or []:
             print(f"note: {note}")
         print(f"entries checked: {report.entries}, {human_bytes(report.bytes_checked)}")
-        print(f"signature: {report.signature}"
-              + (f" (signed by Portal {report.signed_by})" if report.signed_by else ""))
+        print(
+            f"signature: {report.signature}"
+            + (f" (signed by Portal {report.signed_by})" if report.signed_by else "")
+        )
         for p in report.problems:
             print(f"problem: {p}")
         print("OK: the archive is intact" if report.ok else "FAILED: the archive is damaged")

@@ -53,66 +53,129 @@ def _common_options(top: bool) -> argparse.ArgumentParser:
     """
     common = argparse.ArgumentParser(add_help=False)
     root_default = os.environ.get("PORTAL_ROOT") or "/home/portal"
-    common.add_argument("--portal-root", metavar="PATH",
-                        default=root_default if top else argparse.SUPPRESS,
-                        help=f"the Portal's data directory (env PORTAL_ROOT; default "
-                             f"{root_default})")
-    common.add_argument("--debug", action="store_true",
-                        default=False if top else argparse.SUPPRESS,
-                        help="show tracebacks on errors")
+    common.add_argument(
+        "--portal-root",
+        metavar="PATH",
+        default=root_default if top else argparse.SUPPRESS,
+        help=f"the Portal's data directory (env PORTAL_ROOT; default {root_default})",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks on errors",
+    )
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options(top=False)
-    p = _Parser(prog="portal-backup", parents=[_common_options(top=True)],
-                description="Back up a Portal (or any Docker host) into one plain ZIP file, "
-                            "then explore, verify and restore it. Without a command, opens "
-                            "the terminal UI.",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="portal-backup",
+        parents=[_common_options(top=True)],
+        description="Back up a Portal (or any Docker host) into one plain ZIP file, "
+        "then explore, verify and restore it. Without a command, opens "
+        "the terminal UI.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"portal-backup {__version__}")
-    p.add_argument("--no-mouse", action="store_true",
-                   help="do not capture the mouse (for terminals where it misbehaves)")
+    p.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="do not capture the mouse (for terminals where it misbehaves)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    ls = sub.add_parser("list", parents=[common], help="everything that can be backed up",
-                        description="List every item that can be backed up, with its ID, "
-                                    "state and size.")
+    ls = sub.add_parser(
+        "list",
+        parents=[common],
+        help="everything that can be backed up",
+        description="List every item that can be backed up, with its ID, state and size.",
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.add_argument("--no-sizes", action="store_true", help="skip computing sizes (faster)")
 
-    cr = sub.add_parser("create", parents=[common], help="write a backup archive",
-                        description="Write a backup. The archive's path is the last line on "
-                                    "stdout.", epilog=EPILOG,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cr = sub.add_parser(
+        "create",
+        parents=[common],
+        help="write a backup archive",
+        description="Write a backup. The archive's path is the last line on stdout.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     cr.add_argument("ids", nargs="*", metavar="ID", help="items to include (see `list`)")
     cr.add_argument("--all", action="store_true", help="include every item")
-    cr.add_argument("--exclude", action="append", default=[], metavar="ID",
-                    help="leave this item out (repeatable)")
-    cr.add_argument("-o", "--output", metavar="PATH",
-                    help="an existing directory (default name inside) or a file name")
-    cr.add_argument("--quiesce", choices=("stop", "pause", "none"), default="stop",
-                    help="stop (default) or pause each app while its data is read, or copy "
-                         "live (none)")
-    cr.add_argument("--progress", choices=("auto", "plain", "json", "none"), default="auto",
-                    help="how to report progress (json: one event per line on stdout)")
-    cr.add_argument("--level", type=int, metavar="N",
-                    help="deflate level (default: the fast library's best speed/ratio)")
-    cr.add_argument("--threads", type=int, metavar="N", help="compression threads (default: "
-                    "all cores)")
-    cr.add_argument("--no-sign", action="store_true",
-                    help="do not sign the manifest with the Portal's identity key")
+    cr.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="leave this item out (repeatable)",
+    )
+    cr.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="an existing directory (default name inside) or a file name",
+    )
+    cr.add_argument(
+        "--quiesce",
+        choices=("stop", "pause", "none"),
+        default="stop",
+        help="stop (default) or pause each app while its data is read, or copy live (none)",
+    )
+    cr.add_argument(
+        "--progress",
+        choices=("auto", "plain", "json", "none"),
+        default="auto",
+        help="how to report progress (json: one event per line on stdout)",
+    )
+    cr.add_argument(
+        "--level",
+        type=int,
+        metavar="N",
+        help="deflate level (default: the fast library's best speed/ratio)",
+    )
+    cr.add_argument(
+        "--threads", type=int, metavar="N", help="compression threads (default: all cores)"
+    )
+    cr.add_argument(
+        "--no-sign",
+        action="store_true",
+        help="do not sign the manifest with the Portal's identity key",
+    )
     enc = cr.add_argument_group("encryption (age format: NAME.zip.age)")
-    enc.add_argument("--passphrase-file", metavar="FILE",
-                     help="encrypt with the passphrase in FILE (first line)")
-    enc.add_argument("--passphrase-env", metavar="VAR",
-                     help="encrypt with the passphrase in environment variable VAR")
-    enc.add_argument("--recipient", "-r", action="append", default=[], metavar="age1...",
-                     help="encrypt to this age public key (repeatable)")
-    enc.add_argument("--recipients-file", "-R", action="append", default=[], metavar="FILE",
-                     help="encrypt to the age public keys in FILE (repeatable)")
-    cr.add_argument("--volume-access", choices=("auto", "host", "docker"), default="auto",
-                    help=argparse.SUPPRESS)
+    enc.add_argument(
+        "--passphrase-file", metavar="FILE", help="encrypt with the passphrase in FILE (first line)"
+    )
+    enc.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="encrypt with the passphrase in environment variable VAR",
+    )
+    enc.add_argument(
+        "--recipient",
+        "-r",
+        action="append",
+        default=[],
+        metavar="age1...",
+        help="encrypt to this age public key (repeatable)",
+    )
+    enc.add_argument(
+        "--recipients-file",
+        "-R",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="encrypt to the age public keys in FILE (repeatable)",
+    )
+    cr.add_argument(
+        "--volume-access",
+        choices=("auto", "host", "docker"),
+        default="auto",
+        help=argparse.SUPPRESS,
+    )
 
     vf = sub.add_parser("verify", parents=[common], help="check an archive end to end")
     vf.add_argument("archive", metavar="ARCHIVE")
@@ -127,30 +190,56 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("archive", metavar="ARCHIVE")
     rs.add_argument("ids", nargs="*", metavar="ID")
     rs.add_argument("--all", action="store_true", help="restore every item in the archive")
-    rs.add_argument("--dry-run", action="store_true", help="print what would change, change "
-                    "nothing")
+    rs.add_argument(
+        "--dry-run", action="store_true", help="print what would change, change nothing"
+    )
     rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rs.add_argument("--keep-old", action="store_true",
-                    help="keep the data each restore replaces (its path is printed) instead of "
-                         "deleting it once the app runs again")
-    rs.add_argument("--progress", choices=("auto", "plain", "json", "none"), default="auto",
-                    help="how to report progress (json: one event per line on stdout)")
-    rs.add_argument("--json", action="store_true",
-                    help="print the plan (and with --dry-run, every change) as JSON")
-    rs.add_argument("--volume-access", choices=("auto", "host", "docker"), default="auto",
-                    help=argparse.SUPPRESS)
-    rs.add_argument("--trust-key", action="append", default=[], metavar="FILE",
-                    help="also trust archives signed by this PEM public (or private) key, e.g. "
-                         "your old Portal's, to recreate containers, bind mounts outside the "
-                         "Portal root and core files (repeatable; see docs/restore.md)")
+    rs.add_argument(
+        "--keep-old",
+        action="store_true",
+        help="keep the data each restore replaces (its path is printed) instead of "
+        "deleting it once the app runs again",
+    )
+    rs.add_argument(
+        "--progress",
+        choices=("auto", "plain", "json", "none"),
+        default="auto",
+        help="how to report progress (json: one event per line on stdout)",
+    )
+    rs.add_argument(
+        "--json",
+        action="store_true",
+        help="print the plan (and with --dry-run, every change) as JSON",
+    )
+    rs.add_argument(
+        "--volume-access",
+        choices=("auto", "host", "docker"),
+        default="auto",
+        help=argparse.SUPPRESS,
+    )
+    rs.add_argument(
+        "--trust-key",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also trust archives signed by this PEM public (or private) key, e.g. "
+        "your old Portal's, to recreate containers, bind mounts outside the "
+        "Portal root and core files (repeatable; see docs/restore.md)",
+    )
     _add_decrypt_args(rs)
     return p
 
 
 def _add_decrypt_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("encrypted archives (.age)")
-    g.add_argument("--identity", "-i", action="append", default=[], metavar="FILE",
-                   help="age identity file (repeatable)")
+    g.add_argument(
+        "--identity",
+        "-i",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="age identity file (repeatable)",
+    )
     g.add_argument("--passphrase-file", metavar="FILE", help="passphrase in FILE")
     g.add_argument("--passphrase-env", metavar="VAR", help="passphrase in environment variable")
 
@@ -175,8 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"portal-backup: unexpected error: {type(exc).__name__}: {exc} "
-              "(run with --debug for details)", file=sys.stderr)
+        print(
+            f"portal-backup: unexpected error: {type(exc).__name__}: {exc} "
+            "(run with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -185,8 +277,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     _recover(args)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
-        None: run_tui, "list": run_list, "create": run_create, "verify": run_verify,
-        "explore": run_explore, "restore": run_restore,
+        None: run_tui,
+        "list": run_list,
+        "create": run_create,
+        "verify": run_verify,
+        "explore": run_explore,
+        "restore": run_restore,
     }
     return handlers[args.command](args)
 

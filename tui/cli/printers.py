@@ -72,15 +72,19 @@ class LivePrinter(PlainPrinter):
 def progress_line(p: Progress) -> str:
     pct = 100.0 * p.bytes_done / p.bytes_total if p.bytes_total else 0.0
     eta = f", ETA {duration(p.eta)}" if p.eta is not None else ""
-    return (f"{pct:5.1f}%  {human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)}, "
-            f"{p.files_done}/{p.files_total} files, {human_bytes(p.rate)}/s{eta}"
-            f"  {p.item or ''}")
+    return (
+        f"{pct:5.1f}%  {human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)}, "
+        f"{p.files_done}/{p.files_total} files, {human_bytes(p.rate)}/s{eta}"
+        f"  {p.item or ''}"
+    )
 
 
 def finished_line(f: Finished) -> str:
     rate = f.bytes_in / f.seconds if f.seconds else 0.0
-    line = (f"done: {human_bytes(f.bytes)} archive from {human_bytes(f.bytes_in)} in "
-            f"{f.files} files, {duration(f.seconds)} ({human_bytes(rate)}/s)")
+    line = (
+        f"done: {human_bytes(f.bytes)} archive from {human_bytes(f.bytes_in)} in "
+        f"{f.files} files, {duration(f.seconds)} ({human_bytes(rate)}/s)"
+    )
     if f.holds_identity:
         line += "\nthis archive holds the Portal's private key: keep it private"
     return line

@@ -54,9 +54,11 @@ def run_restore_cli(args: argparse.Namespace) -> int:
             raise UsageError("name the items to restore (IDs from the list above), or --all")
         sel = plan.select(args.ids, select_all=args.all)
         if not plan.docker_ok and not args.json:
-            print("portal-backup: warning: Docker is not reachable: apps and volumes cannot "
-                  "be restored, and containers using restored files are not stopped",
-                  file=sys.stderr)
+            print(
+                "portal-backup: warning: Docker is not reachable: apps and volumes cannot "
+                "be restored, and containers using restored files are not stopped",
+                file=sys.stderr,
+            )
         if args.dry_run:
             diffs = diff_selection(sel)
             if args.json:
@@ -73,9 +75,11 @@ def run_restore_cli(args: argparse.Namespace) -> int:
         cancel = threading.Event()
         install_cancel_signals(cancel)
         options = RestoreOptions(
-            keep_old=args.keep_old, allow_identity_change=True,
+            keep_old=args.keep_old,
+            allow_identity_change=True,
             volume_access=args.volume_access,
-            fail_after_swap=os.environ.get(FAIL_AFTER_SWAP_ENV) or None)
+            fail_after_swap=os.environ.get(FAIL_AFTER_SWAP_ENV) or None,
+        )
         as_json = args.json or args.progress == "json"  # stdout then holds JSON lines only
         printer = _printer("json" if as_json else args.progress)
         result = RestoreRun(reader, sel, options, client, printer, cancel, source=f).run()
@@ -126,14 +130,19 @@ def _print_holdings(plan: RestorePlan, out: TextIO) -> None:
     for item in plan.items:
         now = item.size_now
         state = item.status
-        running = [f"{c.name} {c.state_now}" for c in item.containers
-                   if c.state_now in ("running", "paused")]
+        running = [
+            f"{c.name} {c.state_now}"
+            for c in item.containers
+            if c.state_now in ("running", "paused")
+        ]
         if running:
             state += f" ({', '.join(running)})"
         has = bool(item.targets)  # core/identity lives inside the database file
-        print(f"{item.id:<{width}}  {human_bytes(item.size_archive.bytes) if has else '-':>10}  "
-              f"{(human_bytes(now.bytes) if now else '?') if has else '-':>10}  {state}",
-              file=out)
+        print(
+            f"{item.id:<{width}}  {human_bytes(item.size_archive.bytes) if has else '-':>10}  "
+            f"{(human_bytes(now.bytes) if now else '?') if has else '-':>10}  {state}",
+            file=out,
+        )
 
 
 def _target_line(t: TargetPlan) -> str:
@@ -147,8 +156,9 @@ def _target_line(t: TargetPlan) -> str:
     return f"{verb} {where}  ({now}archive {_size(t.size_archive)})"
 
 
-def _print_selection(sel: RestoreSelection, out: TextIO,
-                     diffs: dict[str, list[TargetDiff]] | None) -> None:
+def _print_selection(
+    sel: RestoreSelection, out: TextIO, diffs: dict[str, list[TargetDiff]] | None
+) -> None:
     print(_archive_line(sel.plan), file=out)
     print(f"signature: {sel.plan.trust.describe()}", file=out)
     for item in sel.items:
@@ -167,27 +177,35 @@ def _print_selection(sel: RestoreSelection, out: TextIO,
             print(f"  stop {s.name} ({s.state}), then {again}", file=out)
         for c in sel.recreate[item.id]:
             after = {"running": "start it", "paused": "start and pause it"}.get(
-                c.state_before, f"leave it created (it was {c.state_before})")
+                c.state_before, f"leave it created (it was {c.state_before})"
+            )
             print(f"  create container {c.name} from {c.image}, then {after}", file=out)
         for note in sel.notes[item.id]:
             print(f"  note: {note}", file=out)
     if sel.identity_conflict:
         cur, arch = sel.identity_conflict
-        print(f"\nWARNING: this host is Portal {cur[:6]}; the archive's database holds the "
-              f"identity of Portal {arch[:6]}. Restoring it makes this host Portal {arch[:6]}.",
-              file=out)
+        print(
+            f"\nWARNING: this host is Portal {cur[:6]}; the archive's database holds the "
+            f"identity of Portal {arch[:6]}. Restoring it makes this host Portal {arch[:6]}.",
+            file=out,
+        )
 
 
 def _print_diff(d: TargetDiff, out: TextIO) -> None:
     if not d.readable:
-        print("    (its current contents cannot be read here: all of it is written anew)",
-              file=out)
+        print("    (its current contents cannot be read here: all of it is written anew)", file=out)
         return
-    counts = [f"{n} {label}" for kind, label in (("add", "added"), ("change", "changed"),
-                                                ("remove", "removed"), ("meta", "metadata"))
-              if (n := d.count(kind))]  # type: ignore[arg-type]
-    print(f"    would change: {', '.join(counts) or 'nothing'}; {d.unchanged} unchanged",
-          file=out)
+    counts = [
+        f"{n} {label}"
+        for kind, label in (
+            ("add", "added"),
+            ("change", "changed"),
+            ("remove", "removed"),
+            ("meta", "metadata"),
+        )
+        if (n := d.count(kind))
+    ]  # type: ignore[arg-type]
+    print(f"    would change: {', '.join(counts) or 'nothing'}; {d.unchanged} unchanged", file=out)
     marks = {"add": "+", "change": "~", "remove": "-", "meta": "m"}
     order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
     shown = sorted(d.changes, key=lambda c: (order[c.kind], c.path))
@@ -202,44 +220,82 @@ def _print_diff(d: TargetDiff, out: TextIO) -> None:
 def _plan_json(plan: RestorePlan) -> dict[str, Any]:
     a = plan.archive
     return {
-        "archive": {"name": a.name, "created": a.created, "host": a.host,
-                    "portal_id": a.portal_id, "identity_included": a.identity_included},
-        "portal_root": plan.portal_root, "current_portal_id": plan.current_portal_id,
-        "signature": {"state": plan.trust.state, "fingerprint": plan.trust.fingerprint,
-                      "trusted": plan.trust.trusted, "description": plan.trust.describe()},
+        "archive": {
+            "name": a.name,
+            "created": a.created,
+            "host": a.host,
+            "portal_id": a.portal_id,
+            "identity_included": a.identity_included,
+        },
+        "portal_root": plan.portal_root,
+        "current_portal_id": plan.current_portal_id,
+        "signature": {
+            "state": plan.trust.state,
+            "fingerprint": plan.trust.fingerprint,
+            "trusted": plan.trust.trusted,
+            "description": plan.trust.describe(),
+        },
         "docker_ok": plan.docker_ok,
-        "items": [{"id": i.id, "kind": i.kind, "label": i.label, "status": i.status,
-                   "bytes_archive": i.size_archive.bytes,
-                   "bytes_now": i.size_now.bytes if i.size_now else None,
-                   "containers": [{"name": c.name, "image": c.image,
-                                   "state_before": c.state_before, "state_now": c.state_now}
-                                  for c in i.containers],
-                   "targets": [_target_json(t) for t in i.targets]} for i in plan.items],
+        "items": [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "label": i.label,
+                "status": i.status,
+                "bytes_archive": i.size_archive.bytes,
+                "bytes_now": i.size_now.bytes if i.size_now else None,
+                "containers": [
+                    {
+                        "name": c.name,
+                        "image": c.image,
+                        "state_before": c.state_before,
+                        "state_now": c.state_now,
+                    }
+                    for c in i.containers
+                ],
+                "targets": [_target_json(t) for t in i.targets],
+            }
+            for i in plan.items
+        ],
     }
 
 
 def _target_json(t: TargetPlan) -> dict[str, Any]:
-    return {"archive_path": t.archive_path, "kind": t.kind, "dest": t.dest,
-            "exists_now": t.exists_now, "bytes_archive": t.size_archive.bytes,
-            "bytes_now": t.size_now.bytes if t.size_now else None}
+    return {
+        "archive_path": t.archive_path,
+        "kind": t.kind,
+        "dest": t.dest,
+        "exists_now": t.exists_now,
+        "bytes_archive": t.size_archive.bytes,
+        "bytes_now": t.size_now.bytes if t.size_now else None,
+    }
 
 
-def _selection_json(sel: RestoreSelection,
-                    diffs: dict[str, list[TargetDiff]] | None) -> dict[str, Any]:
+def _selection_json(
+    sel: RestoreSelection, diffs: dict[str, list[TargetDiff]] | None
+) -> dict[str, Any]:
     items = []
     for item in sel.items:
         rec: dict[str, Any] = {
-            "id": item.id, "failing": sel.failing.get(item.id),
+            "id": item.id,
+            "failing": sel.failing.get(item.id),
             "targets": [_target_json(t) for t in sel.targets[item.id]],
             "stop": [{"name": s.name, "state": s.state} for s in sel.stops[item.id]],
             "create": [c.name for c in sel.recreate[item.id]],
-            "volumes_to_create": sel.volumes_to_create[item.id], "notes": sel.notes[item.id],
-            "refused": sel.refused.get(item.id, [])}
+            "volumes_to_create": sel.volumes_to_create[item.id],
+            "notes": sel.notes[item.id],
+            "refused": sel.refused.get(item.id, []),
+        }
         if diffs is not None:
-            rec["changes"] = [{"dest": d.target.dest, "readable": d.readable,
-                               "unchanged": d.unchanged,
-                               "changes": [c.__dict__ for c in d.changes]}
-                              for d in diffs[item.id]]
+            rec["changes"] = [
+                {
+                    "dest": d.target.dest,
+                    "readable": d.readable,
+                    "unchanged": d.unchanged,
+                    "changes": [c.__dict__ for c in d.changes],
+                }
+                for d in diffs[item.id]
+            ]
         items.append(rec)
     conflict = sel.identity_conflict
     return {"items": items, "identity_change": list(conflict) if conflict else None}
@@ -252,8 +308,10 @@ def _confirm(sel: RestoreSelection, args: argparse.Namespace) -> None:
     if args.yes:
         return
     if not sys.stdin.isatty():
-        raise UsageError("refusing to restore without confirmation: stdin is not a terminal; "
-                         "add --yes to restore anyway")
+        raise UsageError(
+            "refusing to restore without confirmation: stdin is not a terminal; "
+            "add --yes to restore anyway"
+        )
     runnable = [i for i in sel.items if i.id not in sel.failing]
     if not runnable:
         return  # nothing will change; the run reports why
@@ -262,8 +320,11 @@ def _confirm(sel: RestoreSelection, args: argparse.Namespace) -> None:
         if not _ask(f"Replace this Portal's identity {cur[:6]} with {arch[:6]}?"):
             raise PortalBackupError("nothing was restored (identity change declined)")
     total = human_bytes(sum(t.size_archive.bytes for i in runnable for t in sel.targets[i.id]))
-    fate = ("kept beside it" if args.keep_old else "deleted once the apps run again "
-            "(--keep-old keeps it)")
+    fate = (
+        "kept beside it"
+        if args.keep_old
+        else "deleted once the apps run again (--keep-old keeps it)"
+    )
     if not _ask(f"Restore {len(runnable)} item(s), {total}? The data they replace is {fate}."):
         raise PortalBackupError("nothing was restored")
 
@@ -336,12 +397,14 @@ class _Printer:
 
 def _printer(kind: str) -> Any:
     if kind == "json":
+
         def emit(event: Any) -> None:
             try:
                 sys.stdout.write(json.dumps(event_to_json(event)) + "\n")
                 sys.stdout.flush()
             except (OSError, ValueError):
                 pass
+
         return emit
     if kind == "none":
         return lambda _e: None
@@ -352,8 +415,11 @@ def _printer(kind: str) -> Any:
 def _print_result(r: RestoreFinished, out: TextIO) -> None:
     rate = r.bytes / r.seconds if r.seconds else 0.0
     try:
-        print(f"\nrestored {len(r.done)} item(s): {human_bytes(r.bytes)} in {r.files:,} files "
-              f"in {duration(r.seconds)} ({human_bytes(rate)}/s)", file=out)
+        print(
+            f"\nrestored {len(r.done)} item(s): {human_bytes(r.bytes)} in {r.files:,} files "
+            f"in {duration(r.seconds)} ({human_bytes(rate)}/s)",
+            file=out,
+        )
         for c in r.created:
             print(f"created container {c}", file=out)
         for k in r.kept:

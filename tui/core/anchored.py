@@ -33,8 +33,9 @@ def split_under(anchor: str, path: str) -> list[str]:
     return parts
 
 
-def open_beneath(anchor: str, parts: list[str],
-                 on_made: Callable[[str, int], None] | None = None) -> int:
+def open_beneath(
+    anchor: str, parts: list[str], on_made: Callable[[str, int], None] | None = None
+) -> int:
     """A directory descriptor of anchor/parts, each component opened with O_NOFOLLOW.
 
     With `on_made`, missing components are created (mode 0755) and reported with their path
@@ -54,8 +55,9 @@ def open_beneath(anchor: str, parts: list[str],
             child = os.open(part, O_DIR, dir_fd=fd)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise PortalBackupError(f"{path} is a symlink or not a directory; refusing "
-                                        "to restore through it") from None
+                raise PortalBackupError(
+                    f"{path} is a symlink or not a directory; refusing to restore through it"
+                ) from None
             raise
         finally:
             os.close(fd)
@@ -120,8 +122,8 @@ def _unescape(raw: bytes) -> str:
     out = bytearray()
     i = 0
     while i < len(raw):
-        if raw[i] == 0x5C and raw[i + 1:i + 4].isdigit() and len(raw[i + 1:i + 4]) == 3:
-            out.append(int(raw[i + 1:i + 4], 8))
+        if raw[i] == 0x5C and raw[i + 1 : i + 4].isdigit() and len(raw[i + 1 : i + 4]) == 3:
+            out.append(int(raw[i + 1 : i + 4], 8))
             i += 4
         else:
             out.append(raw[i])

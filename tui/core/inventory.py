@@ -41,8 +41,9 @@ def default_portal_root() -> str:
     return os.environ.get("PORTAL_ROOT") or "/home/portal"
 
 
-def load_inventory(portal_root: str, client: Any | None = None, *,
-                   use_docker: bool = True) -> Inventory:
+def load_inventory(
+    portal_root: str, client: Any | None = None, *, use_docker: bool = True
+) -> Inventory:
     """Everything that can be backed up. `client` is a docker client, or None to connect."""
     root = Path(portal_root)
     warnings: list[str] = []
@@ -61,19 +62,27 @@ def load_inventory(portal_root: str, client: Any | None = None, *,
         except DockerUnavailable as exc:
             warnings.append(f"{exc}; listing the Portal's own items only")
         except Exception as exc:  # the SDK raises APIError, requests errors...
-            warnings.append(f"Docker did not answer ({first_line(exc)}); "
-                            "listing the Portal's own items only")
+            warnings.append(
+                f"Docker did not answer ({first_line(exc)}); listing the Portal's own items only"
+            )
 
     items += _app_items(root if portal else None, containers, volumes)
     used = {m.source for c in containers for m in c.mounts if m.type == "volume"}
     for name in sorted(volumes):
         if name not in used:
-            items.append(Item(
-                id=f"volume/{name}", kind="volume", label=name,
-                sources=[Source("volume", name, f"{VOLUMES_PREFIX}{name}/")],
-                needs_docker=True, state="unused"))
-    return Inventory(items=items, portal=portal, docker_ok=docker_ok, volumes=volumes,
-                     warnings=warnings)
+            items.append(
+                Item(
+                    id=f"volume/{name}",
+                    kind="volume",
+                    label=name,
+                    sources=[Source("volume", name, f"{VOLUMES_PREFIX}{name}/")],
+                    needs_docker=True,
+                    state="unused",
+                )
+            )
+    return Inventory(
+        items=items, portal=portal, docker_ok=docker_ok, volumes=volumes, warnings=warnings
+    )
 
 
 # --------------------------------------------------------------------------- Portal
@@ -81,8 +90,10 @@ def load_inventory(portal_root: str, client: Any | None = None, *,
 
 def _read_portal(root: Path, warnings: list[str]) -> PortalInfo | None:
     if not root.is_dir():
-        warnings.append(f"no Portal at {root} (set --portal-root or PORTAL_ROOT); "
-                        "listing Docker apps and volumes only")
+        warnings.append(
+            f"no Portal at {root} (set --portal-root or PORTAL_ROOT); "
+            "listing Docker apps and volumes only"
+        )
         return None
     if not os.access(root, os.R_OK | os.X_OK):
         warnings.append(f"permission denied reading {root}; run as root or as the Portal user")
@@ -104,21 +115,42 @@ def _portal_items(root: Path, portal: PortalInfo, warnings: list[str]) -> list[I
     items: list[Item] = []
     db = root / DB_REL
     if db.is_file():
-        items.append(Item("core/db", "core", "Internal database",
-                          sources=[Source("path", str(db), DB_REL)], holds_identity=True))
-        items.append(Item("core/identity", "core", "Portal identity (private key)",
-                          sources=[Source("path", str(db), IDENTITY_ARCHIVE_REL)],
-                          holds_identity=True,
-                          note="the archive will hold the Portal's private key"))
-    for item_id, rel, label in (("core/config", CONFIG_REL, "Portal settings"),
-                                ("core/apps", APPS_REL, "Installed app definitions"),
-                                ("shared", SHARED_REL, "Documents and media")):
+        items.append(
+            Item(
+                "core/db",
+                "core",
+                "Internal database",
+                sources=[Source("path", str(db), DB_REL)],
+                holds_identity=True,
+            )
+        )
+        items.append(
+            Item(
+                "core/identity",
+                "core",
+                "Portal identity (private key)",
+                sources=[Source("path", str(db), IDENTITY_ARCHIVE_REL)],
+                holds_identity=True,
+                note="the archive will hold the Portal's private key",
+            )
+        )
+    for item_id, rel, label in (
+        ("core/config", CONFIG_REL, "Portal settings"),
+        ("core/apps", APPS_REL, "Installed app definitions"),
+        ("shared", SHARED_REL, "Documents and media"),
+    ):
         path = root / rel
         if path.exists():
             suffix = "/" if path.is_dir() else ""
             kind = "shared" if item_id == "shared" else "core"
-            items.append(Item(item_id, kind, label,  # type: ignore[arg-type]
-                              sources=[Source("path", str(path), rel + suffix)]))
+            items.append(
+                Item(
+                    item_id,
+                    kind,
+                    label,  # type: ignore[arg-type]
+                    sources=[Source("path", str(path), rel + suffix)],
+                )
+            )
     if not items:
         warnings.append(f"{root} holds no Portal data (no core/ or user_data/)")
     return items
@@ -143,9 +175,12 @@ def container_from_attrs(attrs: dict[str, Any]) -> ContainerInfo:
     host = attrs.get("HostConfig") or {}
     labels = cfg.get("Labels") or {}
     mounts = tuple(
-        MountInfo(type="volume" if m.get("Type") == "volume" else "bind",
-                  source=m.get("Name") if m.get("Type") == "volume" else m.get("Source", ""),
-                  destination=m.get("Destination", ""), read_only=not m.get("RW", True))
+        MountInfo(
+            type="volume" if m.get("Type") == "volume" else "bind",
+            source=m.get("Name") if m.get("Type") == "volume" else m.get("Source", ""),
+            destination=m.get("Destination", ""),
+            read_only=not m.get("RW", True),
+        )
         for m in attrs.get("Mounts") or []
         if m.get("Type") in ("volume", "bind")
     )
@@ -166,22 +201,31 @@ def container_from_attrs(attrs: dict[str, Any]) -> ContainerInfo:
         "ports": host.get("PortBindings") or {},
         "exposed_ports": sorted((cfg.get("ExposedPorts") or {}).keys()),
         "mounts": [
-            {"type": m.type, "source": m.source, "target": m.destination,
-             "read_only": m.read_only} for m in mounts
+            {"type": m.type, "source": m.source, "target": m.destination, "read_only": m.read_only}
+            for m in mounts
         ],
     }
     return ContainerInfo(
-        id=attrs["Id"], name=(attrs.get("Name") or "").lstrip("/"),
-        image=cfg.get("Image") or "", state=state, service=labels.get(SERVICE_LABEL),
-        mounts=mounts, config=config)
+        id=attrs["Id"],
+        name=(attrs.get("Name") or "").lstrip("/"),
+        image=cfg.get("Image") or "",
+        state=state,
+        service=labels.get(SERVICE_LABEL),
+        mounts=mounts,
+        config=config,
+    )
 
 
 def list_volumes(client: Any) -> dict[str, VolumeInfo]:
     out = {}
     for v in client.api.volumes().get("Volumes") or []:
         out[v["Name"]] = VolumeInfo(
-            name=v["Name"], driver=v.get("Driver", "local"), mountpoint=v.get("Mountpoint", ""),
-            labels=v.get("Labels") or {}, options=v.get("Options") or {})
+            name=v["Name"],
+            driver=v.get("Driver", "local"),
+            mountpoint=v.get("Mountpoint", ""),
+            labels=v.get("Labels") or {},
+            options=v.get("Options") or {},
+        )
     return out
 
 
@@ -189,8 +233,9 @@ def app_name(container: ContainerInfo) -> str:
     return container.config.get("labels", {}).get(PROJECT_LABEL) or container.name
 
 
-def _app_items(root: Path | None, containers: list[ContainerInfo],
-               volumes: dict[str, VolumeInfo]) -> list[Item]:
+def _app_items(
+    root: Path | None, containers: list[ContainerInfo], volumes: dict[str, VolumeInfo]
+) -> list[Item]:
     by_app: dict[str, list[ContainerInfo]] = defaultdict(list)
     for c in containers:
         by_app[app_name(c)].append(c)
@@ -217,16 +262,31 @@ def _app_items(root: Path | None, containers: list[ContainerInfo],
                 seen.add(key)
                 src = mount_source(root, m)
                 mount_id = mount_label(root, name, m)
-                mount_items.append(Item(
-                    id=f"app/{name}/{mount_id}", kind="mount",
-                    label=f"{'volume' if m.type == 'volume' else 'bind'} {mount_id}",
-                    parent=f"app/{name}", sources=[src], containers=conts, mount=m,
-                    needs_docker=m.type == "volume"))
+                mount_items.append(
+                    Item(
+                        id=f"app/{name}/{mount_id}",
+                        kind="mount",
+                        label=f"{'volume' if m.type == 'volume' else 'bind'} {mount_id}",
+                        parent=f"app/{name}",
+                        sources=[src],
+                        containers=conts,
+                        mount=m,
+                        needs_docker=m.type == "volume",
+                    )
+                )
                 if not any(_covers(s, src) for s in sources):
                     sources.append(src)
-        items.append(Item(
-            id=f"app/{name}", kind="app", label=name, sources=sources, containers=conts,
-            state=summarize_states(conts), needs_docker=bool(conts)))
+        items.append(
+            Item(
+                id=f"app/{name}",
+                kind="app",
+                label=name,
+                sources=sources,
+                containers=conts,
+                state=summarize_states(conts),
+                needs_docker=bool(conts),
+            )
+        )
         items.extend(mount_items)
     return items
 

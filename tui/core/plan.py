@@ -38,19 +38,27 @@ class Plan:
         return sum(i.size.bytes for i in self.items if i.size and i.kind != "mount")
 
 
-
-def resolve_selection(inventory: Inventory, ids: list[str], *, select_all: bool = False,
-                      exclude: list[str] | None = None) -> list[Item]:
+def resolve_selection(
+    inventory: Inventory,
+    ids: list[str],
+    *,
+    select_all: bool = False,
+    exclude: list[str] | None = None,
+) -> list[Item]:
     """Item IDs (globs allowed) -> items. An app implies its mounts; unknown IDs are errors."""
     by_id = {i.id: i for i in inventory.items}
     chosen: dict[str, Item] = {}
     patterns = list(by_id) if select_all else ids
     if not patterns:
-        raise UsageError("nothing selected: name items to back up (see `portal-backup list`) "
-                         "or use --all")
+        raise UsageError(
+            "nothing selected: name items to back up (see `portal-backup list`) or use --all"
+        )
     for pat in patterns:
-        matches = [i for i in by_id if fnmatch.fnmatchcase(i, pat)] if _is_glob(pat) else (
-            [pat] if pat in by_id else [])
+        matches = (
+            [i for i in by_id if fnmatch.fnmatchcase(i, pat)]
+            if _is_glob(pat)
+            else ([pat] if pat in by_id else [])
+        )
         if not matches:
             raise UsageError(f"no item {pat!r} on this host (see `portal-backup list`)")
         for m in matches:
@@ -60,9 +68,13 @@ def resolve_selection(inventory: Inventory, ids: list[str], *, select_all: bool 
                     if child.parent == m:
                         chosen[child.id] = child
     for pat in exclude or []:
-        hit = [i for i in list(chosen) if fnmatch.fnmatchcase(i, pat) or i == pat
-               or (chosen[i].parent is not None and fnmatch.fnmatchcase(chosen[i].parent or "",
-                                                                        pat))]
+        hit = [
+            i
+            for i in list(chosen)
+            if fnmatch.fnmatchcase(i, pat)
+            or i == pat
+            or (chosen[i].parent is not None and fnmatch.fnmatchcase(chosen[i].parent or "", pat))
+        ]
         if not hit and not any(fnmatch.fnmatchcase(i, pat) for i in by_id):
             raise UsageError(f"--exclude {pat!r} matches no item (see `portal-backup list`)")
         for i in hit:
@@ -82,7 +94,8 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
         needing = [i.id for i in items if i.needs_docker or i.kind in ("app", "mount")]
         if needing:
             raise DockerUnavailable(
-                f"Docker is not reachable, but {needing[0]} needs it; start Docker or leave it out")
+                f"Docker is not reachable, but {needing[0]} needs it; start Docker or leave it out"
+            )
     include_identity = "core/identity" in selected
     strip = "core/db" in selected and not include_identity
 
@@ -128,16 +141,20 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
         for m in my_mounts:
             item_paths[m.id] = [m.sources[0].archive_path]
         srcs = [s for s in wanted if claim(s)]
-        steps.append(PlanStep(app.label, ids, srcs, app=app.label,
-                              containers=list(app.containers)))
+        steps.append(PlanStep(app.label, ids, srcs, app=app.label, containers=list(app.containers)))
 
     for it in items:
         if it.kind == "volume":
             item_paths[it.id] = [s.archive_path for s in it.sources]
             srcs = [s for s in it.sources if claim(s)]
             steps.append(PlanStep(it.label, [it.id], srcs))
-    return Plan(steps=steps, items=items, include_identity=include_identity,
-                strip_private_keys=strip, item_paths=item_paths)
+    return Plan(
+        steps=steps,
+        items=items,
+        include_identity=include_identity,
+        strip_private_keys=strip,
+        item_paths=item_paths,
+    )
 
 
 def _inside(inner: Source, outer: Source) -> bool:
@@ -154,8 +171,11 @@ def nested_claims(plan: Plan) -> dict[str, list[str]]:
     all_paths = [s for step in plan.steps for s in step.sources if s.kind == "path"]
     out: dict[str, list[str]] = {}
     for s in all_paths:
-        below = [t.location for t in all_paths
-                 if t is not s and t.location.startswith(s.location.rstrip("/") + "/")]
+        below = [
+            t.location
+            for t in all_paths
+            if t is not s and t.location.startswith(s.location.rstrip("/") + "/")
+        ]
         if below:
             out[s.location] = below
     return out

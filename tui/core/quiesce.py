@@ -26,8 +26,19 @@ from tui.core.quiesce_journal import JOURNAL_NAME, Action, Change, Journal, load
 from tui.core.runlock import RunLock, lock_path
 from tui.core.state import state_dir, write_json_atomic
 
-__all__ = ["STOP_TIMEOUT", "AppDowntime", "Change", "Journal", "QuiesceMode", "Quiescer",
-           "RestoreStopper", "RunLock", "lock_path", "recover_journal", "resume_changes"]
+__all__ = [
+    "STOP_TIMEOUT",
+    "AppDowntime",
+    "Change",
+    "Journal",
+    "QuiesceMode",
+    "Quiescer",
+    "RestoreStopper",
+    "RunLock",
+    "lock_path",
+    "recover_journal",
+    "resume_changes",
+]
 
 QuiesceMode = Literal["stop", "pause", "none"]
 STOP_TIMEOUT = 30  # seconds docker gives a container between SIGTERM and SIGKILL
@@ -45,8 +56,9 @@ class AppDowntime:
 class Quiescer:
     """Quiesces one app at a time; `resume_all` undoes everything, whatever happened."""
 
-    def __init__(self, client: Any, mode: QuiesceMode, journal: Journal,
-                 log: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, client: Any, mode: QuiesceMode, journal: Journal, log: Callable[[str, str], None]
+    ) -> None:
         self.client = client
         self.mode = mode
         self.journal = journal
@@ -94,7 +106,8 @@ class Quiescer:
         if self.journal.changes:
             checkpoint("quiesce.resuming")
             errors, unresolved = resume_changes(
-                self.client, list(reversed(self.journal.changes)), self.log)
+                self.client, list(reversed(self.journal.changes)), self.log
+            )
             checkpoint("quiesce.resumed")
             self.journal.changes = [c for c in self.journal.changes if c in unresolved]
             if self.journal.changes:
@@ -179,8 +192,9 @@ def _is_back(action: str, state: str) -> bool:
     return state in ("running", "paused", "restarting")
 
 
-def resume_changes(client: Any, changes: list[Change], log: Callable[[str, str], None]
-                   ) -> tuple[list[str], list[Change]]:
+def resume_changes(
+    client: Any, changes: list[Change], log: Callable[[str, str], None]
+) -> tuple[list[str], list[Change]]:
     """Undoes changes; returns error sentences and the changes not yet undone.
 
     A container that no longer exists is reported and dropped: nothing can bring it back.
@@ -212,8 +226,10 @@ def resume_changes(client: Any, changes: list[Change], log: Callable[[str, str],
             unresolved.append(ch)
             continue
         if not _is_back(ch.action, state):
-            errors.append(f"container {ch.name} is {state} after being restarted; the next "
-                          "portal-backup command tries again")
+            errors.append(
+                f"container {ch.name} is {state} after being restarted; the next "
+                "portal-backup command tries again"
+            )
             unresolved.append(ch)
     return errors, unresolved
 
@@ -231,8 +247,9 @@ def _may_be_changing(ch: Change, state: str | None) -> bool:
     return state in ("running", "restarting")
 
 
-def wait_for_changes_in_flight(client: Any, changes: list[Change], written: float | None,
-                               log: Callable[[str, str], None]) -> None:
+def wait_for_changes_in_flight(
+    client: Any, changes: list[Change], written: float | None, log: Callable[[str, str], None]
+) -> None:
     """Waits until no container of the journal is still being stopped or paused.
 
     Docker signals a container and only then reports it "exited"; a run killed in between
@@ -255,8 +272,10 @@ def wait_for_changes_in_flight(client: Any, changes: list[Change], written: floa
         last = None if latest is None else latest.get(ch.id, latest.get(ch.name, ""))
         if last not in (None, "kill", "pause"):
             continue  # never signalled, or it already exited, started or unpaused since
-        log("info", f"waiting for {ch.name} to finish "
-                    f"{'pausing' if ch.action == 'paused' else 'stopping'}")
+        log(
+            "info",
+            f"waiting for {ch.name} to finish {'pausing' if ch.action == 'paused' else 'stopping'}",
+        )
         while time.time() < deadline and _may_be_changing(ch, _status_or_none(client, ch.id)):
             tick.wait(0.1)
 
@@ -268,16 +287,22 @@ def _status_or_none(client: Any, cid: str) -> str | None:
         return None
 
 
-def _latest_events(client: Any, changes: list[Change], since: float, until: float
-                   ) -> dict[str, str] | None:
+def _latest_events(
+    client: Any, changes: list[Change], since: float, until: float
+) -> dict[str, str] | None:
     """Container id and name -> its latest lifecycle event in [since, until]; None when the
     event log cannot be read (then every suspect is waited for)."""
     latest: dict[str, str] = {}
     try:
         events = client.api.events(
-            since=f"{since:.3f}", until=f"{until:.3f}", decode=True,
-            filters={"container": [c.id for c in changes],
-                     "event": ["kill", "die", "start", "pause", "unpause"]})
+            since=f"{since:.3f}",
+            until=f"{until:.3f}",
+            decode=True,
+            filters={
+                "container": [c.id for c in changes],
+                "event": ["kill", "die", "start", "pause", "unpause"],
+            },
+        )
         for ev in events:
             actor = ev.get("Actor") or {}
             action = str(ev.get("Action") or ev.get("status") or "")
@@ -288,8 +313,9 @@ def _latest_events(client: Any, changes: list[Change], since: float, until: floa
     return latest
 
 
-def recover_journal(client_factory: Callable[[], Any],
-                    log: Callable[[str, str], None]) -> list[str]:
+def recover_journal(
+    client_factory: Callable[[], Any], log: Callable[[str, str], None]
+) -> list[str]:
     """Resume containers left stopped or paused by a run that was killed. Returns messages.
 
     Does nothing while another live run holds the lock (its journal is its own business).
@@ -312,8 +338,11 @@ def recover_journal(client_factory: Callable[[], Any],
         if not journal.changes:
             path.unlink(missing_ok=True)
             return []
-        log("warning", f"an earlier run (pid {journal.pid}) was interrupted; "
-                       f"restoring {len(journal.changes)} container(s) it had stopped or paused")
+        log(
+            "warning",
+            f"an earlier run (pid {journal.pid}) was interrupted; "
+            f"restoring {len(journal.changes)} container(s) it had stopped or paused",
+        )
         try:
             client = client_factory()
         except Exception as exc:
@@ -321,9 +350,14 @@ def recover_journal(client_factory: Callable[[], Any],
         wait_for_changes_in_flight(client, journal.changes, journal.written, log)
         errors, unresolved = resume_changes(client, list(reversed(journal.changes)), log)
         if unresolved:  # keep what is not back yet, with the original time
-            write_json_atomic(path, {
-                "pid": journal.pid, "written": journal.written,
-                "changes": [c.__dict__ for c in journal.changes if c in unresolved]})
+            write_json_atomic(
+                path,
+                {
+                    "pid": journal.pid,
+                    "written": journal.written,
+                    "changes": [c.__dict__ for c in journal.changes if c in unresolved],
+                },
+            )
         else:
             path.unlink(missing_ok=True)
         return errors

@@ -50,9 +50,14 @@ class Journal:
     def save(self) -> None:
         if not self._adopted:
             self._adopt_leftovers()
-        write_json_atomic(self.path, {
-            "pid": os.getpid(), "written": time.time(),
-            "changes": [c.__dict__ for c in self.changes]})
+        write_json_atomic(
+            self.path,
+            {
+                "pid": os.getpid(),
+                "written": time.time(),
+                "changes": [c.__dict__ for c in self.changes],
+            },
+        )
 
     def clear(self) -> None:
         self.changes.clear()
@@ -83,7 +88,8 @@ def load_journal(path: Path) -> JournalFile | None:
     except ValueError as exc:
         raise PortalBackupError(
             f"the journal {path} is not valid ({exc}); it was left as it is: check which "
-            "containers it names, start them by hand if needed, then delete it") from None
+            "containers it names, start them by hand if needed, then delete it"
+        ) from None
 
 
 def parse_journal(raw: bytes) -> JournalFile:
@@ -101,8 +107,9 @@ def parse_journal(raw: bytes) -> JournalFile:
         raise ValueError("bad time")
     if not isinstance(changes, list) or len(changes) > MAX_CHANGES:
         raise ValueError("bad list of changes")
-    return JournalFile(pid, float(written) if written is not None else None,
-                       [_change(c) for c in changes])
+    return JournalFile(
+        pid, float(written) if written is not None else None, [_change(c) for c in changes]
+    )
 
 
 def _change(c: Any) -> Change:

@@ -43,12 +43,14 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise PortalBackupError(
-                f"cannot open the lock file {self.path}: {exc.strerror or exc}") from exc
+                f"cannot open the lock file {self.path}: {exc.strerror or exc}"
+            ) from exc
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
             os.close(fd)
             raise PortalBackupError(
-                f"the lock file {self.path} is not a file of this user; remove it and run again")
+                f"the lock file {self.path} is not a file of this user; remove it and run again"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -56,8 +58,8 @@ class RunLock:
             os.close(fd)
             who = f" (pid {holder})" if holder else ""
             raise PortalBackupError(
-                f"another portal-backup run{who} is in progress on this host; wait for it to "
-                "finish") from None
+                f"another portal-backup run{who} is in progress on this host; wait for it to finish"
+            ) from None
         with contextlib.suppress(OSError):  # the pid only makes the message above clearer
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -43,8 +43,9 @@ def scan_size(path: str, cancel: threading.Event | None = None) -> Size:
     return Size(total, files)
 
 
-def volume_size(source: Source, inventory: Inventory, client: Any | None,
-                cache: dict[str, Size]) -> Size | None:
+def volume_size(
+    source: Source, inventory: Inventory, client: Any | None, cache: dict[str, Size]
+) -> Size | None:
     vol = inventory.volumes.get(source.location)
     if vol and vol.mountpoint and os.access(vol.mountpoint, os.R_OK | os.X_OK):
         return scan_size(vol.mountpoint)
@@ -61,9 +62,12 @@ def volume_size(source: Source, inventory: Inventory, client: Any | None,
     return cache.get(source.location)
 
 
-def compute_sizes(inventory: Inventory, client: Any | None = None,
-                  on_size: Callable[[str, Size], None] | None = None,
-                  cancel: threading.Event | None = None) -> None:
+def compute_sizes(
+    inventory: Inventory,
+    client: Any | None = None,
+    on_size: Callable[[str, Size], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
     """Fill item.size for every item, calling on_size as each becomes known.
 
     Each distinct source is walked once, even when several items (an app and its mounts) share it.
@@ -77,8 +81,11 @@ def compute_sizes(inventory: Inventory, client: Any | None = None,
         for src in item.sources:
             key = (src.kind, src.location)
             if key not in known:
-                known[key] = (scan_size(src.location, cancel) if src.kind == "path"
-                              else volume_size(src, inventory, client, df_cache))
+                known[key] = (
+                    scan_size(src.location, cancel)
+                    if src.kind == "path"
+                    else volume_size(src, inventory, client, df_cache)
+                )
             size = known[key]
             if size is not None:
                 total = Size(total.bytes + size.bytes, total.files + size.files)

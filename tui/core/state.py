@@ -39,7 +39,8 @@ def state_dir() -> Path:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise PortalBackupError(
-                f"cannot create the state directory {path}: {exc.strerror or exc}") from exc
+                f"cannot create the state directory {path}: {exc.strerror or exc}"
+            ) from exc
         check_state_dir(path)
         _checked.add(str(path))
     return path
@@ -55,11 +56,13 @@ def check_state_dir(path: Path) -> None:
         raise PortalBackupError(
             f"the state directory {path} belongs to uid {st.st_uid}, not to this user (uid "
             f"{uid}); fix its owner with chown {uid} {path} or choose another with "
-            f"{STATE_DIR_ENV}")
+            f"{STATE_DIR_ENV}"
+        )
     if st.st_mode & 0o022:
         raise PortalBackupError(
             f"the state directory {path} is writable by others; fix its permissions with "
-            f"chmod 700 {path}")
+            f"chmod 700 {path}"
+        )
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -84,7 +87,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise PortalBackupError(
                 f"the state directory {path.parent} is full (no space left on its disk); free "
-                f"some space there and run again") from exc
+                f"some space there and run again"
+            ) from exc
         raise
 
 

@@ -36,12 +36,19 @@ class PortalBackupApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, source: DataSource, *, explore: str | None = None,
-                 open_archive: ArchiveOpener | None = None, identities: Sequence[Any] = (),
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time,
-                 environ: Mapping[str, str] | None = None, cwd: str | None = None,
-                 backup_overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        source: DataSource,
+        *,
+        explore: str | None = None,
+        open_archive: ArchiveOpener | None = None,
+        identities: Sequence[Any] = (),
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        backup_overrides: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.source = source
         self.explore_path = explore
@@ -85,12 +92,19 @@ class PortalBackupApp(App[int]):
             if yes:
                 self.quit_after_backup = True
                 self.job.cancel.set()
-                self.notify(f"Stopping the {self.job.kind} and restarting containers; the "
-                            "app closes when that is done.", timeout=30)
+                self.notify(
+                    f"Stopping the {self.job.kind} and restarting containers; the "
+                    "app closes when that is done.",
+                    timeout=30,
+                )
 
         title, body = self.job.quit_question()
-        self.push_screen(ConfirmDialog(title, body, yes="Stop and quit", no="Keep going",
-                                       default_yes=False, danger=True), answered)
+        self.push_screen(
+            ConfirmDialog(
+                title, body, yes="Stop and quit", no="Keep going", default_yes=False, danger=True
+            ),
+            answered,
+        )
 
     def hangup(self) -> None:
         """The terminal is gone: cancel the backup (if any) and leave. run_app waits for it."""
@@ -108,11 +122,14 @@ class PortalBackupApp(App[int]):
 def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
     from tui.ui.logic.unlock import cli_identities
 
-    app = PortalBackupApp(HostSource(args.portal_root), explore=explore,
-                          identities=cli_identities(args), backup_overrides=_test_hooks())
+    app = PortalBackupApp(
+        HostSource(args.portal_root),
+        explore=explore,
+        identities=cli_identities(args),
+        backup_overrides=_test_hooks(),
+    )
     finished = threading.Event()
-    previous = _install_hangup_handlers(
-        app, after=lambda: _exit_after_cleanup(app.job, finished))
+    previous = _install_hangup_handlers(app, after=lambda: _exit_after_cleanup(app.job, finished))
     try:
         app.run(mouse=not getattr(args, "no_mouse", False))
     finally:
@@ -125,8 +142,7 @@ def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
     return app.return_code or 0
 
 
-def _exit_after_cleanup(job: BackupJob, finished: threading.Event,
-                        grace: float = 5.0) -> None:
+def _exit_after_cleanup(job: BackupJob, finished: threading.Event, grace: float = 5.0) -> None:
     """After a hangup: once the backup has cleaned up, make sure the process really ends.
 
     Textual's shutdown can block for ever when the terminal is gone (its output thread dies
@@ -144,14 +160,17 @@ def _exit_after_cleanup(job: BackupJob, finished: threading.Event,
 
 def _test_hooks() -> dict[str, str]:
     """The engine's test hooks, read as `create` reads them, so a test can hold a run."""
-    hooks = {"hold_file": os.environ.get("PORTAL_BACKUP_TEST_HOLD_FILE"),
-             "hold_item": os.environ.get("PORTAL_BACKUP_TEST_HOLD_ITEM"),
-             "fail_item": os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM")}
+    hooks = {
+        "hold_file": os.environ.get("PORTAL_BACKUP_TEST_HOLD_FILE"),
+        "hold_item": os.environ.get("PORTAL_BACKUP_TEST_HOLD_ITEM"),
+        "fail_item": os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM"),
+    }
     return {k: v for k, v in hooks.items() if v}
 
 
-def _install_hangup_handlers(app: PortalBackupApp,
-                             after: Callable[[], None] | None = None) -> dict[int, Any]:
+def _install_hangup_handlers(
+    app: PortalBackupApp, after: Callable[[], None] | None = None
+) -> dict[int, Any]:
     def handler(_signum: int, _frame: Any) -> None:
         app.hangup_threadsafe()
         if after is not None:

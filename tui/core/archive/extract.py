@@ -62,46 +62,65 @@ def _zip_type(entry: ZipEntry) -> EntryType:
     return "dir" if entry.is_dir else "symlink" if entry.is_symlink else "file"
 
 
-def join_records(reader: ZipReader, manifest_entries: Iterable[dict[str, Any]],
-                 names: Iterable[str]) -> list[Record]:
+def join_records(
+    reader: ZipReader, manifest_entries: Iterable[dict[str, Any]], names: Iterable[str]
+) -> list[Record]:
     """Records for `names` (zip entry names), in archive order; refuses anything inconsistent.
 
     Metadata comes from the manifest (exact mtime_ns), falling back to the zip's own fields.
     """
-    listed = {e["path"]: e for e in manifest_entries
-              if isinstance(e, dict) and isinstance(e.get("path"), str)}
+    listed = {
+        e["path"]: e
+        for e in manifest_entries
+        if isinstance(e, dict) and isinstance(e.get("path"), str)
+    }
     out: list[Record] = []
     for name in names:
         entry = reader.get(name)
         rec = listed.get(name)
         if entry is None:
-            raise UnsafeArchive(f"{show(name)}: listed in the manifest but missing from the "
-                                "archive.")
+            raise UnsafeArchive(
+                f"{show(name)}: listed in the manifest but missing from the archive."
+            )
         if rec is None:
             raise UnsafeArchive(f"{show(name)}: in the archive but not listed in the manifest.")
         kind = _zip_type(entry)
         if rec.get("type") != kind:
-            raise UnsafeArchive(f"{show(name)}: the manifest says {rec.get('type')!r} but the "
-                                f"archive holds a {kind}.")
+            raise UnsafeArchive(
+                f"{show(name)}: the manifest says {rec.get('type')!r} but the "
+                f"archive holds a {kind}."
+            )
         size = rec.get("size", entry.size)
         if kind != "dir" and size != entry.size:
-            raise UnsafeArchive(f"{show(name)}: the manifest says {size} bytes but the archive "
-                                f"entry declares {entry.size}.")
+            raise UnsafeArchive(
+                f"{show(name)}: the manifest says {size} bytes but the archive "
+                f"entry declares {entry.size}."
+            )
         if kind == "symlink" and entry.size > _TARGET_LIMIT:
             raise UnsafeArchive(f"{show(name)}: its symlink target is implausibly long.")
         if kind == "file" and not isinstance(rec.get("sha256"), str):
             raise UnsafeArchive(f"{show(name)}: the manifest has no SHA-256 for it.")
-        mode, uid, gid, mtime = (rec.get("mode"), rec.get("uid"), rec.get("gid"),
-                                 rec.get("mtime_ns"))
+        mode, uid, gid, mtime = (
+            rec.get("mode"),
+            rec.get("uid"),
+            rec.get("gid"),
+            rec.get("mtime_ns"),
+        )
         # The zip's own fields only when the manifest lacks one (parsing extras costs time).
-        out.append(Record(
-            name=name, type=kind, size=entry.size,
-            mode=(mode if _is_int(mode) else entry.mode) & 0o7777,
-            uid=uid if _is_int(uid) else (entry.uid or 0),
-            gid=gid if _is_int(gid) else (entry.gid or 0),
-            mtime_ns=mtime if _is_int(mtime) else entry.mtime * 1_000_000_000,
-            sha256=rec.get("sha256") if kind == "file" else None,
-            target=rec.get("target") if kind == "symlink" else None, entry=entry))
+        out.append(
+            Record(
+                name=name,
+                type=kind,
+                size=entry.size,
+                mode=(mode if _is_int(mode) else entry.mode) & 0o7777,
+                uid=uid if _is_int(uid) else (entry.uid or 0),
+                gid=gid if _is_int(gid) else (entry.gid or 0),
+                mtime_ns=mtime if _is_int(mtime) else entry.mtime * 1_000_000_000,
+                sha256=rec.get("sha256") if kind == "file" else None,
+                target=rec.get("target") if kind == "symlink" else None,
+                entry=entry,
+            )
+        )
     return out
 
 
@@ -134,8 +153,9 @@ def check_names(records: list[Record], prefix: str) -> None:
             raise UnsafeArchive(f"{show(r.name)}: unsafe name: an empty, '.' or '..' component.")
         key = "/".join(parts)
         if key in leaves or (key == "" and r.type != "dir" and prefix.endswith("/")):
-            raise UnsafeArchive(f"{show(r.name)}: the name appears twice (as a file and a "
-                                "directory).")
+            raise UnsafeArchive(
+                f"{show(r.name)}: the name appears twice (as a file and a directory)."
+            )
         if r.type != "dir":
             leaves[key] = r.type
     # Something lies below a leaf L exactly when some key starts with "L/": in sorted order
@@ -148,7 +168,8 @@ def check_names(records: list[Record], prefix: str) -> None:
         if i < len(keys) and keys[i].startswith(leaf + "/"):
             raise UnsafeArchive(
                 f"{show(prefix + keys[i])}: it lies below the {kind} {show(prefix + leaf)}; "
-                "refusing to write through it.")
+                "refusing to write through it."
+            )
 
 
 def relative(name: str, prefix: str) -> str | None:
@@ -157,15 +178,19 @@ def relative(name: str, prefix: str) -> str | None:
         return "" if name == prefix else None
     if name == prefix:
         return ""
-    return name[len(prefix):] if name.startswith(prefix) else None
+    return name[len(prefix) :] if name.startswith(prefix) else None
 
 
 ByteSink = Callable[[int], None]
 
 
-def verify_entries(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
-                   cancel: threading.Event | None = None,
-                   readers: list[ZipReader] | None = None) -> None:
+def verify_entries(
+    reader: ZipReader,
+    records: list[Record],
+    on_bytes: ByteSink,
+    cancel: threading.Event | None = None,
+    readers: list[ZipReader] | None = None,
+) -> None:
     """Reads every entry once, in file order: CRC-32 and size (the reader's checks, which also
     stop a zip bomb one byte past the declared size), SHA-256 and symlink targets (manifest).
 
@@ -176,12 +201,18 @@ def verify_entries(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
     if not readers or len(readers) < 2 or len(ordered) < 2:
         _verify_run(reader, ordered, on_bytes, cancel, None)
         return
-    _in_parallel(readers, ordered, lambda rd, part, stop: _verify_run(rd, part, on_bytes,
-                                                                      cancel, stop))
+    _in_parallel(
+        readers, ordered, lambda rd, part, stop: _verify_run(rd, part, on_bytes, cancel, stop)
+    )
 
 
-def _verify_run(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
-                cancel: threading.Event | None, stop: threading.Event | None) -> None:
+def _verify_run(
+    reader: ZipReader,
+    records: list[Record],
+    on_bytes: ByteSink,
+    cancel: threading.Event | None,
+    stop: threading.Event | None,
+) -> None:
     for r in records:
         if cancel is not None and cancel.is_set():
             raise Cancelled("the restore was cancelled before anything was changed")
@@ -206,15 +237,17 @@ def _verify_run(reader: ZipReader, records: list[Record], on_bytes: ByteSink,
         if r.type == "symlink":
             target = _decode_target(r, bytes(head))
             if r.target is not None and target != r.target:
-                raise UnsafeArchive(f"{show(r.name)}: its link target does not match the "
-                                    "manifest.")
+                raise UnsafeArchive(f"{show(r.name)}: its link target does not match the manifest.")
 
 
 T = TypeVar("T")
 
 
-def _in_parallel(readers: list[ZipReader], items: list[T],
-                 work: Callable[[ZipReader, list[T], threading.Event], None]) -> None:
+def _in_parallel(
+    readers: list[ZipReader],
+    items: list[T],
+    work: Callable[[ZipReader, list[T], threading.Event], None],
+) -> None:
     """Runs `work` on contiguous parts of `items` (balanced by compressed size), one part per
     reader, each in its own thread; re-raises the first failure after all have stopped."""
     weights = [_weight(i) for i in items]
@@ -234,11 +267,14 @@ def _in_parallel(readers: list[ZipReader], items: list[T],
             raise
 
     with ThreadPoolExecutor(len(readers), thread_name_prefix="pb-restore") as pool:
-        futures = [pool.submit(run, rd, part) for rd, part in zip(readers, parts, strict=True)
-                   if part]
+        futures = [
+            pool.submit(run, rd, part) for rd, part in zip(readers, parts, strict=True) if part
+        ]
     errors = [f.exception() for f in futures]
-    first = next((e for e in errors if e is not None and not isinstance(e, Cancelled)),
-                 next((e for e in errors if e is not None), None))
+    first = next(
+        (e for e in errors if e is not None and not isinstance(e, Cancelled)),
+        next((e for e in errors if e is not None), None),
+    )
     if first is not None:
         raise first
 
@@ -321,7 +357,7 @@ class _DirFds:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(parts[i], 0o700, dir_fd=pfd)
             fd = os.open(parts[i], _O_DIR, dir_fd=pfd)  # ELOOP/ENOTDIR if something swapped it
-            self._cache["/".join(parts[:i + 1])] = fd
+            self._cache["/".join(parts[: i + 1])] = fd
             if len(self._cache) > _DIR_FDS:
                 # The oldest entry: never the parent just used (it was touched before `fd`).
                 _, old = self._cache.popitem(last=False)
@@ -348,9 +384,15 @@ class Extractor:
     `chown` False skips uid/gid (a non-root restore of the user's own files).
     """
 
-    def __init__(self, reader: ZipReader, on_bytes: ByteSink,
-                 cancel: threading.Event | None = None, chown: bool = True,
-                 rehash: bool = True, readers: list[ZipReader] | None = None) -> None:
+    def __init__(
+        self,
+        reader: ZipReader,
+        on_bytes: ByteSink,
+        cancel: threading.Event | None = None,
+        chown: bool = True,
+        rehash: bool = True,
+        readers: list[ZipReader] | None = None,
+    ) -> None:
         self.reader = reader
         self.readers = readers  # one per thread for parallel file writes (ZipReader.sharing)
         self._lock = threading.Lock()
@@ -377,8 +419,9 @@ class Extractor:
         with self._lock:  # writer threads report here
             self._on_bytes(n)
 
-    def extract_bytes(self, parent_fd: int, name: str, data: bytes, mode: int, uid: int,
-                      gid: int, mtime_ns: int) -> None:
+    def extract_bytes(
+        self, parent_fd: int, name: str, data: bytes, mode: int, uid: int, gid: int, mtime_ns: int
+    ) -> None:
         """Generated content (the Portal database with identities merged) as a new file."""
         fd = os.open(name, _O_NEW, 0o600, dir_fd=parent_fd)
         try:
@@ -387,8 +430,7 @@ class Extractor:
         finally:
             os.close(fd)
 
-    def extract_tree(self, parent_fd: int, name: str, records: list[Record],
-                     prefix: str) -> None:
+    def extract_tree(self, parent_fd: int, name: str, records: list[Record], prefix: str) -> None:
         """The records of the tree `prefix` as a new directory `name` in `parent_fd`.
 
         The root directory gets the metadata of the tree's own entry (prefix itself), if any.
@@ -441,8 +483,7 @@ class Extractor:
             return
         ordered = sorted(files, key=lambda f: f[1].entry.header_offset)
 
-        def work(reader: ZipReader, part: list[tuple[str, Record]],
-                 stop: threading.Event) -> None:
+        def work(reader: ZipReader, part: list[tuple[str, Record]], stop: threading.Event) -> None:
             own = _DirFds(root_fd)  # descriptors are per thread; the root is shared
             try:
                 for rel, r in part:
@@ -560,8 +601,7 @@ def remove_tree_at(parent_fd: int, name: str) -> None:
             os.close(fd)
             fd = up
             if _ident(fd) != levels[-1][1]:
-                raise PortalBackupError(f"{name} changed while it was being removed; "
-                                        "stopped")
+                raise PortalBackupError(f"{name} changed while it was being removed; stopped")
             os.rmdir(done, dir_fd=fd)
     finally:
         if fd >= 0:
@@ -579,4 +619,3 @@ def _open_to_empty(parent_fd: int, name: str) -> int:
     with contextlib.suppress(OSError):
         os.fchmod(fd, 0o700)
     return fd
-

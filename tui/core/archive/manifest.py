@@ -21,8 +21,13 @@ def entry_record(e: WrittenEntry) -> dict[str, Any]:
     os.fsdecode makes of it (JSON escapes its bytes as \\udcXX) and its exact bytes are in
     `path_raw` (`target_raw`), base64."""
     rec: dict[str, Any] = {
-        "path": e.name, "type": e.type, "size": e.size, "mode": e.meta.mode,
-        "uid": e.meta.uid, "gid": e.meta.gid, "mtime_ns": e.meta.mtime_ns,
+        "path": e.name,
+        "type": e.type,
+        "size": e.size,
+        "mode": e.meta.mode,
+        "uid": e.meta.uid,
+        "gid": e.meta.gid,
+        "mtime_ns": e.meta.mtime_ns,
     }
     if e.sha256 is not None and e.type == "file":
         rec["sha256"] = e.sha256
@@ -62,21 +67,43 @@ def item_records(plan: Plan, inventory: Inventory, how: dict[str, str]) -> list[
     (state before the backup, how each was quiesced, the config restore recreates them from)."""
     items = []
     for it in plan.items:
-        rec: dict[str, Any] = {"id": it.id, "kind": it.kind, "label": it.label,
-                               "paths": plan.item_paths.get(it.id, [])}
+        rec: dict[str, Any] = {
+            "id": it.id,
+            "kind": it.kind,
+            "label": it.label,
+            "paths": plan.item_paths.get(it.id, []),
+        }
         if it.kind == "app":
             rec["containers"] = [
-                {"id": c.id, "name": c.name, "image": c.image, "service": c.service,
-                 "state_before": c.state, "quiesced": how.get(c.id, "none"),
-                 "config": c.config} for c in it.containers]
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "image": c.image,
+                    "service": c.service,
+                    "state_before": c.state,
+                    "quiesced": how.get(c.id, "none"),
+                    "config": c.config,
+                }
+                for c in it.containers
+            ]
             rec["mounts"] = [
-                {"id": m.id, "type": m.mount.type, "source": m.mount.source,
-                 "destination": m.mount.destination, "read_only": m.mount.read_only,
-                 "archive_path": m.sources[0].archive_path}
-                for m in inventory.items if m.parent == it.id and m.mount]
+                {
+                    "id": m.id,
+                    "type": m.mount.type,
+                    "source": m.mount.source,
+                    "destination": m.mount.destination,
+                    "read_only": m.mount.read_only,
+                    "archive_path": m.sources[0].archive_path,
+                }
+                for m in inventory.items
+                if m.parent == it.id and m.mount
+            ]
         if it.kind == "mount" and it.mount is not None:
-            rec["mount"] = {"type": it.mount.type, "source": it.mount.source,
-                            "destination": it.mount.destination}
+            rec["mount"] = {
+                "type": it.mount.type,
+                "source": it.mount.source,
+                "destination": it.mount.destination,
+            }
         items.append(rec)
     return items
 
@@ -84,15 +111,26 @@ def item_records(plan: Plan, inventory: Inventory, how: dict[str, str]) -> list[
 def volume_records(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
     """Every named volume stored, with what restore needs to create it again."""
     names = sorted({s.location for st in plan.steps for s in st.sources if s.kind == "volume"})
-    return [{"name": v.name, "driver": v.driver, "labels": v.labels, "options": v.options,
-             "archive_path": f"volumes/{v.name}/"}
-            for v in (inventory.volumes.get(n) for n in names) if v is not None]
+    return [
+        {
+            "name": v.name,
+            "driver": v.driver,
+            "labels": v.labels,
+            "options": v.options,
+            "archive_path": f"volumes/{v.name}/",
+        }
+        for v in (inventory.volumes.get(n) for n in names)
+        if v is not None
+    ]
 
 
 def build_manifest(header: dict[str, Any], entries: list[dict[str, Any]]) -> bytes:
-    doc = {"format": FORMAT_VERSION,
-           "tool": {"name": "portal-backup", "version": __version__}, **header,
-           "entries": entries}
+    doc = {
+        "format": FORMAT_VERSION,
+        "tool": {"name": "portal-backup", "version": __version__},
+        **header,
+        "entries": entries,
+    }
     # One entry per line keeps a million-entry manifest greppable and diffable.
     head = _dumps({k: v for k, v in doc.items() if k != "entries"}, indent=1)
     lines = ",\n  ".join(_dumps(e) for e in entries)
@@ -109,18 +147,24 @@ def sums_line(sha256: str, name: str) -> str:
 
 def readme_text(header: dict[str, Any]) -> str:
     portal = header.get("portal") or {}
-    who = f"the Portal {portal.get('name')} ({portal.get('id')})" if portal.get("id") else \
-        f"the host {header.get('host')}"
-    items = "\n".join(f"  - {i['id']}: {', '.join(i['paths']) or '(nothing)'}"
-                      for i in header.get("items", []))
+    who = (
+        f"the Portal {portal.get('name')} ({portal.get('id')})"
+        if portal.get("id")
+        else f"the host {header.get('host')}"
+    )
+    items = "\n".join(
+        f"  - {i['id']}: {', '.join(i['paths']) or '(nothing)'}" for i in header.get("items", [])
+    )
     identity = (
         "\nTHIS ARCHIVE HOLDS THE PORTAL'S PRIVATE KEY (its identity). Whoever has this file can\n"
         "impersonate the Portal. Keep it private; encrypt it before storing it anywhere else.\n"
-        if header.get("identity_included") else "")
+        if header.get("identity_included")
+        else ""
+    )
     return f"""portal-backup archive
 =====================
 
-A backup of {who}, made {header.get('created')} by portal-backup {__version__}.
+A backup of {who}, made {header.get("created")} by portal-backup {__version__}.
 It is a plain ZIP file: any unzip tool opens it.
 {identity}
 What is inside

@@ -86,9 +86,11 @@ def publish(tmp: Path, final: Path, *, default_name: bool) -> Path:
             if not default_name:
                 raise PortalBackupError(
                     f"{final} appeared while the backup ran (another run wrote it); it was "
-                    "left as it is and this backup was discarded") from None
-    raise PortalBackupError(f"{final} and {MAX_SUFFIX - 1} numbered variants of it exist; "
-                            "choose another output name")
+                    "left as it is and this backup was discarded"
+                ) from None
+    raise PortalBackupError(
+        f"{final} and {MAX_SUFFIX - 1} numbered variants of it exist; choose another output name"
+    )
 
 
 def with_suffix(final: Path, n: int) -> Path:

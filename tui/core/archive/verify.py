@@ -58,8 +58,13 @@ _INT64 = 1 << 63  # st_size and st_mtime_ns are signed 64-bit
 _ID_END = (1 << 32) - 1  # uid_t; 0xFFFFFFFF is -1, which chown reads as "leave unchanged"
 _UT_SECONDS = 1 << 31  # the extended timestamp holds signed 32-bit seconds (the writer clamps)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_ENTRY_INTS = (("size", 0, _INT64), ("mode", 0, 0o10000), ("uid", 0, _ID_END),
-               ("gid", 0, _ID_END), ("mtime_ns", -_INT64, _INT64))
+_ENTRY_INTS = (
+    ("size", 0, _INT64),
+    ("mode", 0, 0o10000),
+    ("uid", 0, _ID_END),
+    ("gid", 0, _ID_END),
+    ("mtime_ns", -_INT64, _INT64),
+)
 _OPTIONAL_TEXT = ("created", "host")
 _RECORD_TEXT = ("id", "name", "root", "public_key", "version")  # in "portal" and "tool"
 
@@ -164,12 +169,14 @@ def manifest_entry_problems(entry: Any) -> str | None:
         value = entry.get(key)
         if not _is_int(value) or not low <= value < end:
             return f"{name}: the manifest's {key} {_brief(value)} is missing or out of range."
-    if kind == "file" and not (isinstance(entry.get("sha256"), str)
-                               and _SHA256_HEX.fullmatch(entry["sha256"])):
+    if kind == "file" and not (
+        isinstance(entry.get("sha256"), str) and _SHA256_HEX.fullmatch(entry["sha256"])
+    ):
         return f"{name}: the manifest has no valid SHA-256 for it."
     target = entry.get("target")
-    if kind == "symlink" and not (isinstance(target, str) and target and "\x00" not in target
-                                  and _encodes(target)):
+    if kind == "symlink" and not (
+        isinstance(target, str) and target and "\x00" not in target and _encodes(target)
+    ):
         return f"{name}: the manifest has no valid link target for it."
     return None
 
@@ -189,15 +196,18 @@ def _shape_problems(doc: dict[str, Any]) -> Iterator[str]:
             yield f"{MANIFEST_NAME}: its {key} is not text."
     for key in ("tool", "portal"):
         value = doc.get(key)
-        if value is not None and not (isinstance(value, dict) and all(
-                value.get(k) is None or isinstance(value[k], str) for k in _RECORD_TEXT)):
+        if value is not None and not (
+            isinstance(value, dict)
+            and all(value.get(k) is None or isinstance(value[k], str) for k in _RECORD_TEXT)
+        ):
             yield f"{MANIFEST_NAME}: its {key} is not a record with texts."
     items, volumes = doc.get("items"), doc.get("volumes")
     if not isinstance(items, list):
         yield f"{MANIFEST_NAME}: it has no list of items."
         items = []
-    if volumes is not None and not (isinstance(volumes, list)
-                                    and all(isinstance(v, dict) for v in volumes)):
+    if volumes is not None and not (
+        isinstance(volumes, list) and all(isinstance(v, dict) for v in volumes)
+    ):
         yield f"{MANIFEST_NAME}: its volumes are not a list of records."
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
@@ -205,11 +215,14 @@ def _shape_problems(doc: dict[str, Any]) -> Iterator[str]:
             continue
         label = show_short(item["id"])
         paths, containers = item.get("paths"), item.get("containers")
-        if paths is not None and not (isinstance(paths, list)
-                                      and all(isinstance(p, str) for p in paths)):
+        if paths is not None and not (
+            isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+        ):
             yield f"{MANIFEST_NAME}: the paths of item {label} are not a list of texts."
-        if containers is not None and not (isinstance(containers, list) and all(
-                isinstance(c, dict) and isinstance(c.get("name"), str) for c in containers)):
+        if containers is not None and not (
+            isinstance(containers, list)
+            and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in containers)
+        ):
             yield f"{MANIFEST_NAME}: the containers of item {label} are not a list of records."
 
 
@@ -236,8 +249,10 @@ def _metadata_mismatches(entry: ZipEntry, rec: dict[str, Any], kind: str) -> Ite
         yield f"{name}: the archive stores mode {mode:o} but the manifest says {want:o}."
     uid, gid = entry.uid, entry.gid
     if uid is not None and gid is not None and (uid, gid) != (rec["uid"], rec["gid"]):
-        yield (f"{name}: the archive stores owner {uid}:{gid} but the manifest says "
-               f"{rec['uid']}:{rec['gid']}.")
+        yield (
+            f"{name}: the archive stores owner {uid}:{gid} but the manifest says "
+            f"{rec['uid']}:{rec['gid']}."
+        )
     mtime = entry.unix_mtime
     secs = max(-_UT_SECONDS, min(_UT_SECONDS - 1, rec["mtime_ns"] // 1_000_000_000))
     if mtime is not None and mtime != secs:

@@ -395,8 +395,26 @@ class ZipReader:
         while pos < end:
             if pos + 46 > end:
                 raise self._fail(f"central directory record #{len(entries) + 1} is truncated.")
-            (sig, _, system, _, flags, method, dtime, ddate, crc, csize, size,
-             name_len, extra_len, comment_len, _, _, ext_attr, offset) = unpack(buf, pos)
+            (
+                sig,
+                _,
+                system,
+                _,
+                flags,
+                method,
+                dtime,
+                ddate,
+                crc,
+                csize,
+                size,
+                name_len,
+                extra_len,
+                comment_len,
+                _,
+                _,
+                ext_attr,
+                offset,
+            ) = unpack(buf, pos)
             if sig != _CDH_SIG:
                 raise self._fail(f"central directory record #{len(entries) + 1} is damaged.")
             p = pos + 46
@@ -419,8 +437,23 @@ class ZipReader:
                 name = raw.decode("cp437")
             if size == _MAX32 or csize == _MAX32 or offset == _MAX32:
                 size, csize, offset = _resolve_zip64(name, extra, size, csize, offset)
-            append(entry_cls(name, raw, method, flags, crc, csize, size, offset,
-                             ext_attr, system, dtime, ddate, extra))
+            append(
+                entry_cls(
+                    name,
+                    raw,
+                    method,
+                    flags,
+                    crc,
+                    csize,
+                    size,
+                    offset,
+                    ext_attr,
+                    system,
+                    dtime,
+                    ddate,
+                    extra,
+                )
+            )
         return entries
 
     def sharing(self, fileobj: BinaryIO) -> ZipReader:
@@ -620,8 +653,10 @@ def structure_problems(reader: ZipReader) -> list[str]:
         counts[entry.name] = counts.get(entry.name, 0) + 1
         other = paths.setdefault(entry.name.rstrip("/"), entry.name)
         if other != entry.name:
-            problems.append(f"{show_short(entry.name)}: the same path as {show_short(other)}, "
-                            "as a file and a directory at once.")
+            problems.append(
+                f"{show_short(entry.name)}: the same path as {show_short(other)}, "
+                "as a file and a directory at once."
+            )
         depth = path_depth(entry.name)
         if depth > MAX_PATH_DEPTH:
             problems.append(

@@ -182,8 +182,9 @@ class ZipWriter:
         self.level = deflate.DEFAULT_LEVEL if level is None else min(level, deflate.MAX_LEVEL)
         self._out = _Out(sink)
         self._on_written = on_written
-        self._pool = ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 2,
-                                        thread_name_prefix="zip-deflate")
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads or os.cpu_count() or 2, thread_name_prefix="zip-deflate"
+        )
         self._budget = _Budget(max_inflight)
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1024)
         self._pending_small: list[_SmallJob] = []
@@ -212,8 +213,9 @@ class ZipWriter:
         """Small in-memory content (a database copy, the manifest); batched like small files."""
         self._add_small("file", meta, None, data, compress, None)
 
-    def add_file(self, meta: EntryMeta, path: str, size_hint: int,
-                 compress: bool | None = None) -> None:
+    def add_file(
+        self, meta: EntryMeta, path: str, size_hint: int, compress: bool | None = None
+    ) -> None:
         """A regular file from disk. Returns once it is queued (small) or read (large)."""
         if compress is None and deflate.suffix_is_compressed(meta.name):
             compress = False
@@ -227,8 +229,15 @@ class ZipWriter:
         with f:
             self.add_stream(meta, f, size_hint, compress, source=path)
 
-    def add_stream(self, meta: EntryMeta, reader: BinaryIO, size_hint: int,
-                   compress: bool | None = None, *, source: str | None = None) -> None:
+    def add_stream(
+        self,
+        meta: EntryMeta,
+        reader: BinaryIO,
+        size_hint: int,
+        compress: bool | None = None,
+        *,
+        source: str | None = None,
+    ) -> None:
         """Read `reader` to EOF in this thread, deflating pieces in the pool."""
         self._flush_small()
         self._check()
@@ -344,17 +353,26 @@ class ZipWriter:
             except queue.Full:
                 self._check()
 
-    def _add_small(self, kind: EntryType, meta: EntryMeta, path: str | None,
-                   data: bytes | None, compress: bool | None, target: str | None,
-                   size_hint: int = 0) -> None:
+    def _add_small(
+        self,
+        kind: EntryType,
+        meta: EntryMeta,
+        path: str | None,
+        data: bytes | None,
+        compress: bool | None,
+        target: str | None,
+        size_hint: int = 0,
+    ) -> None:
         if self._error is not None:
             self._check()
         _encode_name(meta.name)  # refuse a bad name here, in the caller's thread
         size = len(data) if data is not None else size_hint
         self._pending_small.append((kind, meta, path, data, compress, target))
         self._pending_small_bytes += size
-        if (self._pending_small_bytes >= SMALL_BATCH_BYTES
-                or len(self._pending_small) >= SMALL_BATCH_FILES):
+        if (
+            self._pending_small_bytes >= SMALL_BATCH_BYTES
+            or len(self._pending_small) >= SMALL_BATCH_FILES
+        ):
             self._flush_small()
 
     def _flush_small(self) -> None:
@@ -403,13 +421,35 @@ class ZipWriter:
                 attr = ((stat.S_IFDIR | meta.mode) << 16) | 0x10
             else:
                 attr = (stat.S_IFLNK | 0o777) << 16
-            self._write_whole(meta, kind, b"", packed, crc, digest, method, attr, target,
-                              size=raw_len, source=path)
+            self._write_whole(
+                meta,
+                kind,
+                b"",
+                packed,
+                crc,
+                digest,
+                method,
+                attr,
+                target,
+                size=raw_len,
+                source=path,
+            )
 
-    def _write_whole(self, meta: EntryMeta, kind: EntryType, raw: bytes, packed: bytes,
-                     crc: int, digest: str | None, method: int, attr: int,
-                     target: str | None, *, size: int | None = None,
-                     source: str | None = None) -> None:
+    def _write_whole(
+        self,
+        meta: EntryMeta,
+        kind: EntryType,
+        raw: bytes,
+        packed: bytes,
+        crc: int,
+        digest: str | None,
+        method: int,
+        attr: int,
+        target: str | None,
+        *,
+        size: int | None = None,
+        source: str | None = None,
+    ) -> None:
         usize = len(raw) if size is None else size
         csize = len(packed)
         offset = self._out.pos
@@ -420,20 +460,53 @@ class ZipWriter:
             extra = struct.pack("<HHQQ", 1, 16, usize, csize) + extra
         dos_time, dos_date = _dos_datetime(meta.mtime_ns)
         version = 45 if zip64 else 20
-        self._out.write(struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, version, flags, method, dos_time, dos_date, crc,
-            ZIP64_LIMIT if zip64 else csize, ZIP64_LIMIT if zip64 else usize,
-            len(name_b), len(extra)))
+        self._out.write(
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                version,
+                flags,
+                method,
+                dos_time,
+                dos_date,
+                crc,
+                ZIP64_LIMIT if zip64 else csize,
+                ZIP64_LIMIT if zip64 else usize,
+                len(name_b),
+                len(extra),
+            )
+        )
         self._out.write(name_b)
         self._out.write(extra)
         self._out.write(packed)
-        self._record(unix, name_b, flags, method, dos_time, dos_date, crc, csize, usize,
-                     offset, attr, version)
-        self._notify(WrittenEntry(meta.name, kind, usize, csize, crc, digest, method, offset,
-                                  meta, target, source))
+        self._record(
+            unix,
+            name_b,
+            flags,
+            method,
+            dos_time,
+            dos_date,
+            crc,
+            csize,
+            usize,
+            offset,
+            attr,
+            version,
+        )
+        self._notify(
+            WrittenEntry(
+                meta.name, kind, usize, csize, crc, digest, method, offset, meta, target, source
+            )
+        )
 
-    def _write_streamed(self, meta: EntryMeta, pieces: queue.Queue, compress: bool,  # type: ignore[type-arg]
-                        zip64: bool, source: str | None) -> None:
+    def _write_streamed(
+        self,
+        meta: EntryMeta,
+        pieces: queue.Queue,
+        compress: bool,  # type: ignore[type-arg]
+        zip64: bool,
+        source: str | None,
+    ) -> None:
         offset = self._out.pos
         name_b, name_flag = _encode_name(meta.name)
         method = METHOD_DEFLATED if compress else METHOD_STORED
@@ -443,9 +516,22 @@ class ZipWriter:
             extra = struct.pack("<HHQQ", 1, 16, 0, 0) + extra
         dos_time, dos_date = _dos_datetime(meta.mtime_ns)
         version = 45 if zip64 else 20
-        self._out.write(struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, version, flags, method, dos_time, dos_date, 0,
-            ZIP64_LIMIT if zip64 else 0, ZIP64_LIMIT if zip64 else 0, len(name_b), len(extra)))
+        self._out.write(
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                version,
+                flags,
+                method,
+                dos_time,
+                dos_date,
+                0,
+                ZIP64_LIMIT if zip64 else 0,
+                ZIP64_LIMIT if zip64 else 0,
+                len(name_b),
+                len(extra),
+            )
+        )
         self._out.write(name_b)
         self._out.write(extra)
         sha = hashlib.sha256()
@@ -472,19 +558,56 @@ class ZipWriter:
         else:
             self._out.write(struct.pack("<IIII", 0x08074B50, crc, csize, usize))
         attr = (stat.S_IFREG | meta.mode) << 16
-        self._record(unix, name_b, flags, method, dos_time, dos_date, crc, csize, usize, offset,
-                     attr, version)
-        self._notify(WrittenEntry(meta.name, "file", usize, csize, crc, sha.hexdigest(), method,
-                                  offset, meta, None, source))
+        self._record(
+            unix,
+            name_b,
+            flags,
+            method,
+            dos_time,
+            dos_date,
+            crc,
+            csize,
+            usize,
+            offset,
+            attr,
+            version,
+        )
+        self._notify(
+            WrittenEntry(
+                meta.name,
+                "file",
+                usize,
+                csize,
+                crc,
+                sha.hexdigest(),
+                method,
+                offset,
+                meta,
+                None,
+                source,
+            )
+        )
 
     def _notify(self, entry: WrittenEntry) -> None:
         self._count += 1
         if self._on_written is not None:
             self._on_written(entry)
 
-    def _record(self, unix: bytes, name_b: bytes, flags: int, method: int, dos_time: int,
-                dos_date: int, crc: int, csize: int, usize: int, offset: int, attr: int,
-                version: int) -> None:
+    def _record(
+        self,
+        unix: bytes,
+        name_b: bytes,
+        flags: int,
+        method: int,
+        dos_time: int,
+        dos_date: int,
+        crc: int,
+        csize: int,
+        usize: int,
+        offset: int,
+        attr: int,
+        version: int,
+    ) -> None:
         z64 = b""
         if usize >= ZIP64_LIMIT:
             z64 += struct.pack("<Q", usize)
@@ -496,10 +619,28 @@ class ZipWriter:
         if z64:
             extra = struct.pack("<HH", 1, len(z64)) + z64 + extra
             version = 45
-        self._central.write(struct.pack(
-            "<IHHHHHHIIIHHHHHII", 0x02014B50, MADE_BY, version, flags, method, dos_time,
-            dos_date, crc, min(csize, ZIP64_LIMIT), min(usize, ZIP64_LIMIT), len(name_b),
-            len(extra), 0, 0, 0, attr, min(offset, ZIP64_LIMIT)))
+        self._central.write(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                MADE_BY,
+                version,
+                flags,
+                method,
+                dos_time,
+                dos_date,
+                crc,
+                min(csize, ZIP64_LIMIT),
+                min(usize, ZIP64_LIMIT),
+                len(name_b),
+                len(extra),
+                0,
+                0,
+                0,
+                attr,
+                min(offset, ZIP64_LIMIT),
+            )
+        )
         self._central.write(name_b)
         self._central.write(extra)
 
@@ -512,12 +653,35 @@ class ZipWriter:
         count = self._count
         if count >= 0xFFFF or cd_start >= ZIP64_LIMIT or cd_size >= ZIP64_LIMIT:
             eocd64 = self._out.pos
-            self._out.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, MADE_BY, 45, 0, 0, count,
-                                        count, cd_size, cd_start))
+            self._out.write(
+                struct.pack(
+                    "<IQHHIIQQQQ",
+                    0x06064B50,
+                    44,
+                    MADE_BY,
+                    45,
+                    0,
+                    0,
+                    count,
+                    count,
+                    cd_size,
+                    cd_start,
+                )
+            )
             self._out.write(struct.pack("<IIQI", 0x07064B50, 0, eocd64, 1))
-        self._out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(count, 0xFFFF),
-                                    min(count, 0xFFFF), min(cd_size, ZIP64_LIMIT),
-                                    min(cd_start, ZIP64_LIMIT), 0))
+        self._out.write(
+            struct.pack(
+                "<IHHHHIIH",
+                0x06054B50,
+                0,
+                0,
+                min(count, 0xFFFF),
+                min(count, 0xFFFF),
+                min(cd_size, ZIP64_LIMIT),
+                min(cd_start, ZIP64_LIMIT),
+                0,
+            )
+        )
 
 
 # --------------------------------------------------------------------- pool tasks
@@ -529,8 +693,7 @@ def _pack_piece(data: bytes, compress: bool, level: int, zdict: bytes | None) ->
     return _Piece(data, deflate.deflate_piece(data, level, zdict))
 
 
-SmallResult = tuple[EntryType, EntryMeta, int, bytes, int, str | None, int, str | None,
-                    str | None]
+SmallResult = tuple[EntryType, EntryMeta, int, bytes, int, str | None, int, str | None, str | None]
 
 
 def _pack_small_batch(batch: list[_SmallJob], level: int) -> list[SmallResult | _Vanished]:
@@ -538,8 +701,19 @@ def _pack_small_batch(batch: list[_SmallJob], level: int) -> list[SmallResult | 
     for kind, meta, path, data, compress, target in batch:
         if kind != "file":
             assert data is not None
-            out.append((kind, meta, len(data), data, deflate.crc32(data, 0), None,
-                        METHOD_STORED, None, target))
+            out.append(
+                (
+                    kind,
+                    meta,
+                    len(data),
+                    data,
+                    deflate.crc32(data, 0),
+                    None,
+                    METHOD_STORED,
+                    None,
+                    target,
+                )
+            )
             continue
         if data is None:
             assert path is not None
@@ -573,15 +747,15 @@ def _read_full(reader: BinaryIO, n: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-
 def _encode_name(name: str) -> tuple[bytes, int]:
     """The stored name and its flag bits: UTF-8 with bit 11, or else the raw bytes of a name
     that is not UTF-8 (a str from os.fsdecode, surrogate-escaped) without it, as Info-ZIP does."""
     if name.startswith("/") or ".." in name.split("/"):
         raise ZipWriteError(f"refusing to store the unsafe name {name!r}")
     if name.rstrip("/").count("/") >= MAX_PATH_DEPTH:  # verify and restore refuse deeper
-        raise ZipWriteError(f"refusing to store {name[:80]!r}...: it is more than "
-                            f"{MAX_PATH_DEPTH} directories deep")
+        raise ZipWriteError(
+            f"refusing to store {name[:80]!r}...: it is more than {MAX_PATH_DEPTH} directories deep"
+        )
     try:
         return name.encode("utf-8"), FLAG_UTF8
     except UnicodeEncodeError:

@@ -73,13 +73,17 @@ class BackupOptions:
 
 
 def default_archive_name(inventory: Inventory, now: datetime) -> str:
-    who = (inventory.portal.name if inventory.portal and inventory.portal.name
-           else socket.gethostname().split(".")[0])
+    who = (
+        inventory.portal.name
+        if inventory.portal and inventory.portal.name
+        else socket.gethostname().split(".")[0]
+    )
     return f"portal-backup-{who}-{now.strftime('%Y%m%d-%H%M%S')}.zip"
 
 
-def resolve_output(output: str | None, inventory: Inventory, now: datetime,
-                   encrypted: bool) -> tuple[Path, bool]:
+def resolve_output(
+    output: str | None, inventory: Inventory, now: datetime, encrypted: bool
+) -> tuple[Path, bool]:
     """The archive's final path, and whether it is a default name (which may get a -N
     suffix if another run took it within the same second)."""
     name = default_archive_name(inventory, now) + (".age" if encrypted else "")
@@ -107,10 +111,16 @@ class _Counters:
 class BackupRun:
     """One backup. Build it, call run(); `cancel` may be set from any thread."""
 
-    def __init__(self, inventory: Inventory, plan: Plan, options: BackupOptions,
-                 client: Any | None, on_event: EventSink,
-                 cancel: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inventory: Inventory,
+        plan: Plan,
+        options: BackupOptions,
+        client: Any | None,
+        on_event: EventSink,
+        cancel: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inventory = inventory
         self.plan = plan
         self.options = options
@@ -135,8 +145,7 @@ class BackupRun:
         started = self.clock()
         now = datetime.now(UTC).replace(microsecond=0)
         encrypted = bool(self.options.encrypt_to)
-        final, default_name = resolve_output(self.options.output, self.inventory, now,
-                                             encrypted)
+        final, default_name = resolve_output(self.options.output, self.inventory, now, encrypted)
         if not default_name and os.path.lexists(final):
             raise PortalBackupError(f"{final} already exists; choose another name")
         for gone in clean_leftovers(final.parent):
@@ -158,8 +167,12 @@ class BackupRun:
         ok = False
         try:
             sink, closer = self._open_sink(out)
-            writer = ZipWriter(sink, level=self.options.level, threads=self.options.threads,
-                               on_written=self._on_written)
+            writer = ZipWriter(
+                sink,
+                level=self.options.level,
+                threads=self.options.threads,
+                on_written=self._on_written,
+            )
             for step in self.plan.steps:
                 self._run_step(step, writer, quiescer)
             self._write_metadata(writer, quiescer, now)
@@ -193,8 +206,10 @@ class BackupRun:
             for e in errors:
                 self._log("error", e)
         if errors:
-            raise PortalBackupError("the archive was written but some containers could not be "
-                                    "restarted: " + "; ".join(errors))
+            raise PortalBackupError(
+                "the archive was written but some containers could not be "
+                "restarted: " + "; ".join(errors)
+            )
         return self._finish(final, started, quiescer, out.sha.hexdigest())
 
     # ------------------------------------------------------------------ steps
@@ -264,12 +279,14 @@ class BackupRun:
         meta = EntryMeta(name, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
         writer.add_bytes(meta, data)
 
-    def _store_source(self, src: Source, writer: ZipWriter, step: PlanStep,
-                      prune: dict[str, list[str]]) -> None:
+    def _store_source(
+        self, src: Source, writer: ZipWriter, step: PlanStep, prune: dict[str, list[str]]
+    ) -> None:
         if src.kind == "path":
             self._add_parent_dirs(src, writer)
-            nodes = walk_path(src.location, src.archive_path,
-                              frozenset(prune.get(src.location, [])))
+            nodes = walk_path(
+                src.location, src.archive_path, frozenset(prune.get(src.location, []))
+            )
         else:
             vol = self.inventory.volumes.get(src.location)
             mode = self.options.volume_access
@@ -278,8 +295,13 @@ class BackupRun:
             elif mode == "host":
                 raise PortalBackupError(f"cannot read volume {src.location} from the host")
             else:
-                nodes = walk_volume_via_docker(self.client, src.location, src.archive_path,
-                                               step.containers, self._helper_image())
+                nodes = walk_volume_via_docker(
+                    self.client,
+                    src.location,
+                    src.archive_path,
+                    step.containers,
+                    self._helper_image(),
+                )
         for node in nodes:
             self._check_cancel()
             self._store_node(node, writer)
@@ -299,8 +321,9 @@ class BackupRun:
                 st = os.lstat(os.path.join(portal.root, rel))
             except OSError:
                 continue
-            writer.add_dir(EntryMeta(rel, st.st_mode & 0o7777, st.st_uid, st.st_gid,
-                                     st.st_mtime_ns))
+            writer.add_dir(
+                EntryMeta(rel, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
+            )
 
     def _store_node(self, node: Node, writer: ZipWriter) -> None:
         meta = EntryMeta(node.name, node.mode, node.uid, node.gid, node.mtime_ns)
@@ -310,16 +333,25 @@ class BackupRun:
         elif node.kind == "symlink":
             writer.add_symlink(meta, node.target or "")
         elif node.kind == "special":
-            self.skipped.append({"path": node.name, "type": node.special or "special",
-                                 "reason": _skip_reason(node.special)})
+            self.skipped.append(
+                {
+                    "path": node.name,
+                    "type": node.special or "special",
+                    "reason": _skip_reason(node.special),
+                }
+            )
             self._log("warning", f"skipped {node.special} {node.name}")
         elif node.stream is not None:
             writer.add_stream(meta, node.stream, node.size)
         elif node.host_path is not None:
             if self._is_sqlite_sidecar(node.host_path):
-                self.skipped.append({"path": node.name, "type": "sqlite-journal",
-                                     "reason": "the database beside it was copied through "
-                                               "SQLite's backup API"})
+                self.skipped.append(
+                    {
+                        "path": node.name,
+                        "type": "sqlite-journal",
+                        "reason": "the database beside it was copied through SQLite's backup API",
+                    }
+                )
                 return
             if looks_like_sqlite(node.host_path, node.size):
                 self._store_sqlite(node, meta, writer)
@@ -330,16 +362,17 @@ class BackupRun:
     # ------------------------------------------------------------------ SQLite
 
     def _is_sqlite_sidecar(self, path: str) -> bool:
-        return any(path.endswith(s) and path[: -len(s)] in self._sqlite_copied
-                   for s in SIDECARS)
+        return any(path.endswith(s) and path[: -len(s)] in self._sqlite_copied for s in SIDECARS)
 
     def _store_sqlite(self, node: Node, meta: EntryMeta, writer: ZipWriter) -> None:
         assert node.host_path is not None
         try:
             data = consistent_snapshot(node.host_path)
         except sqlite3.Error as exc:
-            self._log("warning", f"{node.name}: not a usable SQLite database ({exc}); "
-                                 "stored as a plain file")
+            self._log(
+                "warning",
+                f"{node.name}: not a usable SQLite database ({exc}); stored as a plain file",
+            )
             writer.add_file(meta, node.host_path, node.size)
             return
         checkpoint("backup.sqlite-snapshot")
@@ -399,6 +432,7 @@ class BackupRun:
             if key:
                 with contextlib.suppress(Exception):
                     from tui.core.crypto.signing import public_key_pem
+
                     portal_info["public_key"] = public_key_pem(key)
         items = item_records(self.plan, self.inventory, quiescer.how)
         volumes = volume_records(self.plan, self.inventory)
@@ -444,10 +478,19 @@ class BackupRun:
             return
         c = self.counters
         rate = self._rate.update(c.bytes)
-        self.emit(Progress(
-            bytes_done=c.bytes, bytes_total=max(c.total_bytes, c.bytes), files_done=c.files,
-            files_total=max(c.total_files, c.files), item=c.item, path=c.path, rate=rate,
-            eta=self._rate.eta(c.bytes, c.total_bytes), elapsed=self._rate.elapsed()))
+        self.emit(
+            Progress(
+                bytes_done=c.bytes,
+                bytes_total=max(c.total_bytes, c.bytes),
+                files_done=c.files,
+                files_total=max(c.total_files, c.files),
+                item=c.item,
+                path=c.path,
+                rate=rate,
+                eta=self._rate.eta(c.bytes, c.total_bytes),
+                elapsed=self._rate.elapsed(),
+            )
+        )
 
     def _item_state(self, item: str, state: str, detail: str | None = None) -> None:
         self.emit(ItemState(item, state, detail))  # type: ignore[arg-type]
@@ -457,8 +500,9 @@ class BackupRun:
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
-            raise Cancelled("the backup was cancelled; nothing was kept and every container "
-                            "was restarted")
+            raise Cancelled(
+                "the backup was cancelled; nothing was kept and every container was restarted"
+            )
 
     def _helper_image(self) -> str | None:
         for it in self.inventory.items:
@@ -486,15 +530,29 @@ class BackupRun:
         c.total_bytes, c.total_files = c.bytes, c.files
         self._maybe_progress(force=True)
         size = final.stat().st_size
-        downtime = {a: round((d.ended or d.started) - d.started, 3)
-                    for a, d in quiescer.downtime.items()}
-        result = Finished(path=str(final), bytes=size, bytes_in=self.counters.bytes,
-                          files=self.counters.files, seconds=round(self.clock() - started, 3),
-                          sha256=sha, holds_identity=self.plan.include_identity,
-                          downtime=downtime)
+        downtime = {
+            a: round((d.ended or d.started) - d.started, 3) for a, d in quiescer.downtime.items()
+        }
+        result = Finished(
+            path=str(final),
+            bytes=size,
+            bytes_in=self.counters.bytes,
+            files=self.counters.files,
+            seconds=round(self.clock() - started, 3),
+            sha256=sha,
+            holds_identity=self.plan.include_identity,
+            downtime=downtime,
+        )
         with contextlib.suppress(OSError):
-            record_last_backup({"path": str(final), "time": time.time(), "bytes": size,
-                                "items": self.plan.item_ids, "sha256": sha})
+            record_last_backup(
+                {
+                    "path": str(final),
+                    "time": time.time(),
+                    "bytes": size,
+                    "items": self.plan.item_ids,
+                    "sha256": sha,
+                }
+            )
         self.emit(result)
         return result
 
@@ -518,7 +576,8 @@ def _check_free_space(directory: Path, needed: int) -> None:
     if needed + (1 << 20) > available:
         raise PortalBackupError(
             f"not enough free space in {directory}: the backup may need up to "
-            f"{_human(needed)} and {_human(available)} is free")
+            f"{_human(needed)} and {_human(available)} is free"
+        )
     if not os.access(directory, os.W_OK):
         raise PortalBackupError(f"cannot write to {directory}: permission denied")
 
@@ -581,7 +640,8 @@ class _HashingFile:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise PortalBackupError(
                     f"the disk holding {self.directory} ({_mount_point(self.directory)}) is "
-                    "full; the backup was abandoned and nothing was left behind") from exc
+                    "full; the backup was abandoned and nothing was left behind"
+                ) from exc
             raise
 
 
@@ -604,8 +664,10 @@ def _disk_full(exc: OSError) -> PortalBackupError:
         where = Path(os.fsdecode(exc.filename)).parent
     else:  # os.write() does not say which file; the fullest of the two candidates is it
         where = min((state_dir(), Path(tempfile.gettempdir())), key=_free_bytes)
-    return PortalBackupError(f"the disk holding {where} ({_mount_point(where)}) is full; the "
-                             "backup was abandoned and nothing was left behind")
+    return PortalBackupError(
+        f"the disk holding {where} ({_mount_point(where)}) is full; the "
+        "backup was abandoned and nothing was left behind"
+    )
 
 
 def _free_bytes(path: Path) -> int:
@@ -616,6 +678,12 @@ def _free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def run_backup(inventory: Inventory, plan: Plan, options: BackupOptions, client: Any | None,
-               on_event: EventSink, cancel: threading.Event | None = None) -> Finished:
+def run_backup(
+    inventory: Inventory,
+    plan: Plan,
+    options: BackupOptions,
+    client: Any | None,
+    on_event: EventSink,
+    cancel: threading.Event | None = None,
+) -> Finished:
     return BackupRun(inventory, plan, options, client, on_event, cancel).run()

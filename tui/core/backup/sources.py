@@ -81,7 +81,8 @@ def walk_path(root: str, archive_path: str, prune: frozenset[str] = frozenset())
     # Each frame: the sorted entries of one directory still to visit, their archive prefix
     # and its depth in path components.
     stack: list[tuple[Iterator[os.DirEntry[str]], str, int]] = [
-        (_list_dir(root, root, _depth(prefix)), prefix, _depth(prefix))]
+        (_list_dir(root, root, _depth(prefix)), prefix, _depth(prefix))
+    ]
     while stack:
         entries, dir_prefix, depth = stack[-1]
         entry = next(entries, None)
@@ -132,11 +133,12 @@ def _check_reachable(source: str, path: str, depth: int) -> None:
 
 
 def _too_deep(source: str, path: str, depth: int) -> PortalBackupError:
-    rel = path[len(source):].lstrip("/") if path.startswith(source + "/") else path
+    rel = path[len(source) :].lstrip("/") if path.startswith(source + "/") else path
     return PortalBackupError(
         f"{source} holds a directory tree too deep to back up: {shorten_path(rel)} is "
         f"{depth} levels down (an archive holds at most {MAX_PATH_DEPTH} levels and a path "
-        f"at most {PATH_MAX} bytes); remove or move that tree, or leave this item out")
+        f"at most {PATH_MAX} bytes); remove or move that tree, or leave this item out"
+    )
 
 
 def shorten_path(path: str, keep: int = 60) -> str:
@@ -172,8 +174,9 @@ class _ChunkStream:
         return out
 
 
-def walk_volume_via_docker(client: Any, volume: str, archive_path: str,
-                           containers: list[Any], helper_image: str | None) -> Iterator[Node]:
+def walk_volume_via_docker(
+    client: Any, volume: str, archive_path: str, containers: list[Any], helper_image: str | None
+) -> Iterator[Node]:
     """A named volume read through the Docker API's archive endpoint.
 
     Used when the volume's mountpoint is not readable by this process (not root). The endpoint
@@ -192,12 +195,15 @@ def walk_volume_via_docker(client: Any, volume: str, archive_path: str,
         if not helper_image:
             raise PortalBackupError(
                 f"cannot read volume {volume}: its files are not readable here and no local "
-                "image is available to mount it; run as root")
+                "image is available to mount it; run as root"
+            )
         created = client.api.create_container(
-            helper_image, command=["true"], network_disabled=True,
-            host_config=client.api.create_host_config(binds={volume: {"bind": "/v",
-                                                                       "mode": "ro"}}),
-            labels={"org.portal-backup.helper": "1"})
+            helper_image,
+            command=["true"],
+            network_disabled=True,
+            host_config=client.api.create_host_config(binds={volume: {"bind": "/v", "mode": "ro"}}),
+            labels={"org.portal-backup.helper": "1"},
+        )
         cid, path, temp = created["Id"], "/v", True
     try:
         stream, _stat = client.api.get_archive(cid, path.rstrip("/") + "/.")
@@ -225,8 +231,13 @@ def _nodes_from_tar(raw: _ChunkStream, archive_path: str) -> Iterator[Node]:
             if member.isdir():
                 yield Node(name if name.endswith("/") else name + "/", "dir", *common, 0)
             elif member.issym():
-                yield Node(name, "symlink", *common, len(os.fsencode(member.linkname)),
-                           target=member.linkname)
+                yield Node(
+                    name,
+                    "symlink",
+                    *common,
+                    len(os.fsencode(member.linkname)),
+                    target=member.linkname,
+                )
             elif member.isreg():
                 yield Node(name, "file", *common, member.size, stream=tar.extractfile(member))
             elif member.islnk():

@@ -33,8 +33,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from tui.core.errors import PortalBackupError
 
-__all__ = ["PSS_SALT_LENGTH", "load_public_key", "public_key_pem", "sign_manifest",
-           "verify_manifest_signature"]
+__all__ = [
+    "PSS_SALT_LENGTH",
+    "load_public_key",
+    "public_key_pem",
+    "sign_manifest",
+    "verify_manifest_signature",
+]
 
 # Fixed rather than "maximum" so the openssl command above (rsa_pss_saltlen:64) verifies it.
 PSS_SALT_LENGTH: Final = 64

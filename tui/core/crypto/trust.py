@@ -45,11 +45,11 @@ class Trust:
             "portal": "signed by this Portal",
             "key": f"signed by a trusted key {fp}",
             "unsigned": "unsigned: containers, bind mounts outside the Portal root and core "
-                        "files will not be restored",
+            "files will not be restored",
             "untrusted": f"signed by a key this host does not trust ({fp}): containers, bind "
-                         "mounts outside the Portal root and core files will not be restored",
+            "mounts outside the Portal root and core files will not be restored",
             "invalid": "its signature does not match its manifest: containers, bind mounts "
-                       "outside the Portal root and core files will not be restored",
+            "outside the Portal root and core files will not be restored",
         }[self.state]
 
     def short(self) -> str:
@@ -60,7 +60,7 @@ class Trust:
             "key": f"signed by a trusted key {fp}",
             "unsigned": "unsigned: containers and core files will not be restored",
             "untrusted": f"signed by an untrusted key {fp}: containers and core files will "
-                         "not be restored",
+            "not be restored",
             "invalid": "bad signature: containers and core files will not be restored",
         }[self.state]
 
@@ -70,10 +70,12 @@ class Trust:
             return "the archive is unsigned"
         if self.state == "invalid":
             return "the archive's signature does not match its manifest"
-        return (f"the archive is signed by a key this host does not trust ({self.fingerprint});"
-                " if it is your old Portal's, pass --trust-key FILE with that Portal's public "
-                "key (portal.public_key in the manifest; compare its fingerprint with "
-                "`openssl pkey -pubin -in FILE -outform DER | sha256sum`)")
+        return (
+            f"the archive is signed by a key this host does not trust ({self.fingerprint});"
+            " if it is your old Portal's, pass --trust-key FILE with that Portal's public "
+            "key (portal.public_key in the manifest; compare its fingerprint with "
+            "`openssl pkey -pubin -in FILE -outform DER | sha256sum`)"
+        )
 
 
 def key_fingerprint(pem: str | bytes) -> str:
@@ -83,8 +85,9 @@ def key_fingerprint(pem: str | bytes) -> str:
 
     from tui.core.crypto.signing import load_public_key
 
-    der = load_public_key(pem).public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = load_public_key(pem).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return hashlib.sha256(der).hexdigest()
 
 
@@ -96,11 +99,14 @@ def read_trust_keys(paths: list[str]) -> list[bytes]:
             with open(path, "rb") as f:
                 data = f.read(_KEY_LIMIT + 1)
         except OSError as exc:
-            raise PortalBackupError(f"cannot read the trusted key {path}: "
-                                    f"{exc.strerror or exc}") from exc
+            raise PortalBackupError(
+                f"cannot read the trusted key {path}: {exc.strerror or exc}"
+            ) from exc
         if len(data) > _KEY_LIMIT or b"-----BEGIN" not in data:
-            raise PortalBackupError(f"{path} is not a PEM key (--trust-key takes the PEM public "
-                                    "or private key of the Portal that signed the archive)")
+            raise PortalBackupError(
+                f"{path} is not a PEM key (--trust-key takes the PEM public "
+                "or private key of the Portal that signed the archive)"
+            )
         try:
             key_fingerprint(data)
         except PortalBackupError as exc:
@@ -125,8 +131,13 @@ def this_portal_key(portal_root: str) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-def assess_trust(manifest: bytes, signature: bytes | None, doc: dict[str, Any],
-                 portal_root: str, trust_keys: list[bytes]) -> Trust:
+def assess_trust(
+    manifest: bytes,
+    signature: bytes | None,
+    doc: dict[str, Any],
+    portal_root: str,
+    trust_keys: list[bytes],
+) -> Trust:
     """Whose signature ``signature`` is over the exact manifest bytes, and whether it counts."""
     if signature is None:
         return Trust("unsigned")

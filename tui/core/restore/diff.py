@@ -37,21 +37,29 @@ class TargetDiff:
 
 
 def diff_selection(sel: RestoreSelection) -> dict[str, list[TargetDiff]]:
-    entries = [e for e in sel.plan.manifest["entries"]
-               if isinstance(e, dict) and isinstance(e.get("path"), str)]
-    return {item.id: [diff_target(t, entries) for t in sel.targets[item.id]]
-            for item in sel.items}
+    entries = [
+        e
+        for e in sel.plan.manifest["entries"]
+        if isinstance(e, dict) and isinstance(e.get("path"), str)
+    ]
+    return {item.id: [diff_target(t, entries) for t in sel.targets[item.id]] for item in sel.items}
 
 
 def diff_target(t: TargetPlan, entries: list[dict[str, Any]]) -> TargetDiff:
     diff = TargetDiff(t)
     if t.kind == "db":
-        how = ("its identities are replaced by the archive's" if t.merge == "identities"
-               else "restored, keeping this Portal's private keys")
+        how = (
+            "its identities are replaced by the archive's"
+            if t.merge == "identities"
+            else "restored, keeping this Portal's private keys"
+        )
         diff.changes.append(PathChange("", "change" if t.exists_now else "add", how))
         return diff
-    wanted = {rel.rstrip("/"): e for e in entries
-              if (rel := relative(e["path"], t.archive_path)) is not None}
+    wanted = {
+        rel.rstrip("/"): e
+        for e in entries
+        if (rel := relative(e["path"], t.archive_path)) is not None
+    }
     root = t.mountpoint if t.kind == "volume" else t.dest
     if root and os.path.islink(root):
         root = os.path.realpath(root)  # the host's own link: the restore replaces its target

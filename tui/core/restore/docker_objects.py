@@ -24,15 +24,17 @@ class DockerObjects:
     """Docker objects a restore creates; `client` may be None when Docker is unreachable
     (items needing it are refused before they get here)."""
 
-    def __init__(self, client: Any, plan: RestorePlan,
-                 log: Callable[[str, str], None]) -> None:
+    def __init__(self, client: Any, plan: RestorePlan, log: Callable[[str, str], None]) -> None:
         self.client = client
         self.plan = plan
         self._log = log
 
     def helper_image(self, t: TargetPlan) -> str:
-        candidates = [c.image for c in self.plan.host_containers
-                      if any(m.type == "volume" and m.source == t.dest for m in c.mounts)]
+        candidates = [
+            c.image
+            for c in self.plan.host_containers
+            if any(m.type == "volume" and m.source == t.dest for m in c.mounts)
+        ]
         for item in self.plan.items:
             candidates += [c.config.get("image") or c.image for c in item.containers]
         for image in candidates:
@@ -43,8 +45,10 @@ class DockerObjects:
             except Exception:
                 continue
             return image
-        raise PortalBackupError(f"cannot write volume {t.dest}: its files are not writable "
-                                "here and no local image can run a helper; run as root")
+        raise PortalBackupError(
+            f"cannot write volume {t.dest}: its files are not writable "
+            "here and no local image can run a helper; run as root"
+        )
 
     def create_volume(self, t: TargetPlan) -> None:
         rec = t.volume or {}
@@ -52,8 +56,11 @@ class DockerObjects:
         if why:
             raise PortalBackupError(f"volume {t.dest} not created: {why}")
         self.client.api.create_volume(
-            name=t.dest, driver=rec.get("driver") or "local",
-            driver_opts=rec.get("options") or None, labels=rec.get("labels") or None)
+            name=t.dest,
+            driver=rec.get("driver") or "local",
+            driver_opts=rec.get("options") or None,
+            labels=rec.get("labels") or None,
+        )
         self._log("info", f"created volume {t.dest}")
 
     def create_container(self, item: ItemPlan, cp: ContainerPlan) -> str:
@@ -71,24 +78,40 @@ class DockerObjects:
                 source = container_policy(self.plan).remap(source)
                 if not os.path.exists(source):
                     os.makedirs(source, mode=0o755, exist_ok=True)
-                    self._log("warning", f"{cp.name}: created the empty bind source {source} "
-                                         "(the archive does not hold it)")
-            mounts.append(Mount(target=m.get("target") or "", source=source,
-                                type=m.get("type") or "bind",
-                                read_only=bool(m.get("read_only"))))
+                    self._log(
+                        "warning",
+                        f"{cp.name}: created the empty bind source {source} "
+                        "(the archive does not hold it)",
+                    )
+            mounts.append(
+                Mount(
+                    target=m.get("target") or "",
+                    source=source,
+                    type=m.get("type") or "bind",
+                    read_only=bool(m.get("read_only")),
+                )
+            )
         self._check_policy(cp)  # again: the bind sources exist now, links and all
         policy = cfg.get("restart_policy") or {}
         network = self._network(cfg.get("network_mode"), item, cp)
         ports = {k: v for k, v in (cfg.get("ports") or {}).items() if v} or None
         exposed = {p: {} for p in cfg.get("exposed_ports") or ports or ()} or None
         host_config = api.create_host_config(
-            mounts=mounts, restart_policy=policy if policy.get("Name") else None,
-            network_mode=network, port_bindings=ports)
+            mounts=mounts,
+            restart_policy=policy if policy.get("Name") else None,
+            network_mode=network,
+            port_bindings=ports,
+        )
         networking = None
-        if network and network not in ("none", "host", "bridge", "default") and \
-                not network.startswith("container:") and cp.service:
+        if (
+            network
+            and network not in ("none", "host", "bridge", "default")
+            and not network.startswith("container:")
+            and cp.service
+        ):
             networking = api.create_networking_config(
-                {network: api.create_endpoint_config(aliases=[cp.service])})
+                {network: api.create_endpoint_config(aliases=[cp.service])}
+            )
         hostname = cfg.get("hostname")
         if hostname and cp.old_id.startswith(hostname):
             hostname = None  # Docker's default (the old container ID): let it pick a new one
@@ -99,12 +122,19 @@ class DockerObjects:
             image = cfg.get("image_id") or image
         try:
             created = api.create_container(
-                image, command=cfg.get("command"), entrypoint=cfg.get("entrypoint"),
-                environment=cfg.get("env") or None, labels=cfg.get("labels") or None,
-                working_dir=cfg.get("working_dir") or None, user=cfg.get("user") or None,
-                hostname=hostname, name=cp.name, host_config=host_config,
+                image,
+                command=cfg.get("command"),
+                entrypoint=cfg.get("entrypoint"),
+                environment=cfg.get("env") or None,
+                labels=cfg.get("labels") or None,
+                working_dir=cfg.get("working_dir") or None,
+                user=cfg.get("user") or None,
+                hostname=hostname,
+                name=cp.name,
+                host_config=host_config,
                 networking_config=networking,
-                ports=exposed)  # a dict passes through as ExposedPorts unchanged
+                ports=exposed,
+            )  # a dict passes through as ExposedPorts unchanged
         except Exception as exc:
             raise PortalBackupError(f"could not create {cp.name}: {first_line(exc)}") from exc
         self._log("info", f"created container {cp.name}")
@@ -125,12 +155,13 @@ class DockerObjects:
         except Exception:
             labels = {"com.docker.compose.project": item.label}
             if mode.startswith(item.label + "_"):
-                labels["com.docker.compose.network"] = mode[len(item.label) + 1:]
+                labels["com.docker.compose.network"] = mode[len(item.label) + 1 :]
             try:
                 self.client.api.create_network(mode, driver="bridge", labels=labels)
             except Exception as exc:
-                raise PortalBackupError(f"could not create network {mode} for {cp.name}: "
-                                        f"{first_line(exc)}") from exc
+                raise PortalBackupError(
+                    f"could not create network {mode} for {cp.name}: {first_line(exc)}"
+                ) from exc
             self._log("info", f"created network {mode}")
         return mode
 
@@ -152,5 +183,7 @@ class DockerObjects:
                 self.client.api.pause(cid)
         except Exception as exc:
             raise PortalBackupError(f"could not start {cp.name}: {first_line(exc)}") from exc
-        self._log("info", f"{'started and paused' if cp.state_before == 'paused' else 'started'}"
-                          f" {cp.name}")
+        self._log(
+            "info",
+            f"{'started and paused' if cp.state_before == 'paused' else 'started'} {cp.name}",
+        )

@@ -32,8 +32,14 @@ from tui.core.restore.policy import bind_target_refusal
 from tui.core.restore.swap import PHASES, Swap, SwapRecord
 from tui.core.state import state_dir, write_json_atomic
 
-__all__ = ["JOURNAL_NAME", "SwapJournal", "SwapRecord", "anchor_for", "docker_root_from",
-           "recover_restore"]
+__all__ = [
+    "JOURNAL_NAME",
+    "SwapJournal",
+    "SwapRecord",
+    "anchor_for",
+    "docker_root_from",
+    "recover_restore",
+]
 
 JOURNAL_NAME = "restore-journal.json"
 KEY_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9]{1,6}")
@@ -63,8 +69,11 @@ class SwapJournal:
                 self.path.unlink()
 
 
-def recover_restore(log: Callable[[str, str], None], portal_root: str | None = None,
-                    docker_root: Callable[[], str | None] = lambda: None) -> list[str]:
+def recover_restore(
+    log: Callable[[str, str], None],
+    portal_root: str | None = None,
+    docker_root: Callable[[], str | None] = lambda: None,
+) -> list[str]:
     """Repairs swaps a killed restore left half done. Returns error sentences.
 
     `portal_root` defaults to $PORTAL_ROOT or /home/portal; `docker_root` gives Docker's data
@@ -99,8 +108,12 @@ def docker_root_from(connect: Callable[[], Any]) -> Callable[[], str | None]:
     return ask
 
 
-def _recover(path: Path, portal_root: str, docker_root: Callable[[], str | None],
-             log: Callable[[str, str], None]) -> list[str]:
+def _recover(
+    path: Path,
+    portal_root: str,
+    docker_root: Callable[[], str | None],
+    log: Callable[[str, str], None],
+) -> list[str]:
     try:
         data = _read(path)
     except PortalBackupError as exc:
@@ -109,16 +122,20 @@ def _recover(path: Path, portal_root: str, docker_root: Callable[[], str | None]
     if swaps is None:
         return [f"the restore journal {path} is not one this tool wrote; it was left alone"]
     if swaps:
-        log("warning", f"an earlier restore (pid {data.get('pid')}) was interrupted; "
-                       "repairing what it left")
+        log(
+            "warning",
+            f"an earlier restore (pid {data.get('pid')}) was interrupted; repairing what it left",
+        )
     journal = SwapJournal(path)
     errors: list[str] = []
     for raw in swaps:  # all of them first: each save below rewrites the whole journal
         rec = parse_record(raw)
         if rec is None:
             journal.unknown.append(raw)
-            errors.append(f"the restore journal {path} holds a record this tool did not write; "
-                          "nothing was changed for it")
+            errors.append(
+                f"the restore journal {path} holds a record this tool did not write; "
+                "nothing was changed for it"
+            )
         else:
             journal.records[rec.key] = rec
     for rec in list(journal.records.values()):
@@ -128,8 +145,7 @@ def _recover(path: Path, portal_root: str, docker_root: Callable[[], str | None]
             errors.append(f"could not repair the restore of {_where(rec)}: {exc}")
             continue
         except OSError as exc:
-            errors.append(f"could not repair the restore of {_where(rec)}: "
-                          f"{exc.strerror or exc}")
+            errors.append(f"could not repair the restore of {_where(rec)}: {exc.strerror or exc}")
             continue
         if message:
             log("warning", message)
@@ -145,11 +161,13 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError) as exc:
-        raise PortalBackupError(f"the restore journal {path} cannot be read "
-                                f"({type(exc).__name__}); it was left alone") from None
+        raise PortalBackupError(
+            f"the restore journal {path} cannot be read ({type(exc).__name__}); it was left alone"
+        ) from None
     if not isinstance(data, dict):
-        raise PortalBackupError(f"the restore journal {path} is not one this tool wrote; it "
-                                "was left alone")
+        raise PortalBackupError(
+            f"the restore journal {path} is not one this tool wrote; it was left alone"
+        )
     return data
 
 
@@ -164,31 +182,50 @@ def parse_record(raw: Any) -> SwapRecord | None:
     strings = (rec.key, rec.dir, rec.name, rec.staging, rec.aside)
     if not all(isinstance(s, str) and "\0" not in s for s in strings):
         return None
-    metas_ok = all(m is None or (isinstance(m, list) and len(m) == 5 and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in m))
-        for m in (rec.old_root, rec.new_root))
-    plain_name = rec.name == "" if rec.mode == "content" else (
-        rec.name not in ("", ".", "..") and "/" not in rec.name
-        and not rec.name.startswith((".pb-restore-", ".pb-old-")))
-    ok = (KEY_PATTERN.fullmatch(rec.key) is not None
-          and rec.staging == f".pb-restore-{rec.key}" and rec.aside == f".pb-old-{rec.key}"
-          and rec.mode in ("whole", "content") and rec.phase in PHASES
-          and rec.root in ("portal", "volume", "bind") and isinstance(rec.had_old, bool)
-          and os.path.isabs(rec.dir) and os.path.normpath(rec.dir) == rec.dir
-          and plain_name and metas_ok)
+    metas_ok = all(
+        m is None
+        or (
+            isinstance(m, list)
+            and len(m) == 5
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in m)
+        )
+        for m in (rec.old_root, rec.new_root)
+    )
+    plain_name = (
+        rec.name == ""
+        if rec.mode == "content"
+        else (
+            rec.name not in ("", ".", "..")
+            and "/" not in rec.name
+            and not rec.name.startswith((".pb-restore-", ".pb-old-"))
+        )
+    )
+    ok = (
+        KEY_PATTERN.fullmatch(rec.key) is not None
+        and rec.staging == f".pb-restore-{rec.key}"
+        and rec.aside == f".pb-old-{rec.key}"
+        and rec.mode in ("whole", "content")
+        and rec.phase in PHASES
+        and rec.root in ("portal", "volume", "bind")
+        and isinstance(rec.had_old, bool)
+        and os.path.isabs(rec.dir)
+        and os.path.normpath(rec.dir) == rec.dir
+        and plain_name
+        and metas_ok
+    )
     return rec if ok else None
 
 
-def anchor_for(rec: SwapRecord, portal_root: str, docker_root: Callable[[], str | None]
-               ) -> str:
+def anchor_for(rec: SwapRecord, portal_root: str, docker_root: Callable[[], str | None]) -> str:
     """The trusted directory `rec.dir` is reached from; refuses a dir outside managed roots."""
     where = _where(rec)
     if rec.root == "portal":
         anchor = os.path.realpath(portal_root)
         if where != anchor and where.startswith(anchor.rstrip("/") + "/"):
             return anchor
-        raise PortalBackupError(f"{where} does not lie in the Portal root {anchor}; nothing "
-                                "was changed")
+        raise PortalBackupError(
+            f"{where} does not lie in the Portal root {anchor}; nothing was changed"
+        )
     if rec.root == "volume":
         top = docker_root()
         if top:
@@ -196,19 +233,24 @@ def anchor_for(rec: SwapRecord, portal_root: str, docker_root: Callable[[], str 
             parts = os.path.relpath(where, volumes).split("/")
             if len(parts) == 2 and parts[1] == "_data" and parts[0] not in ("", ".", ".."):
                 return volumes
-        raise PortalBackupError(f"{where} is not a Docker volume's directory (or Docker does "
-                                "not answer); nothing was changed")
+        raise PortalBackupError(
+            f"{where} is not a Docker volume's directory (or Docker does "
+            "not answer); nothing was changed"
+        )
     # The same rule as the restore itself: only under the places binds may be restored to.
     refusal = bind_target_refusal(where, os.path.realpath(portal_root))
     if refusal or where.startswith(os.path.realpath(portal_root).rstrip("/") + "/"):
-        raise PortalBackupError(f"{where} is not a bind destination this tool may repair "
-                                f"({refusal or 'it lies in the Portal root'}); nothing was "
-                                "changed")
+        raise PortalBackupError(
+            f"{where} is not a bind destination this tool may repair "
+            f"({refusal or 'it lies in the Portal root'}); nothing was "
+            "changed"
+        )
     return "/"
 
 
-def _repair(rec: SwapRecord, portal_root: str, docker_root: Callable[[], str | None],
-            journal: SwapJournal) -> str | None:
+def _repair(
+    rec: SwapRecord, portal_root: str, docker_root: Callable[[], str | None], journal: SwapJournal
+) -> str | None:
     anchor = anchor_for(rec, portal_root, docker_root)
     try:
         dfd = open_beneath(anchor, split_under(anchor, rec.dir))

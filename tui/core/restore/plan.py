@@ -151,8 +151,11 @@ class RestoreSelection:
 
     @property
     def needs_docker(self) -> bool:
-        return any(t.kind == "volume" for ts in self.targets.values() for t in ts) or any(
-            self.recreate.values()) or any(self.stops.values())
+        return (
+            any(t.kind == "volume" for ts in self.targets.values() for t in ts)
+            or any(self.recreate.values())
+            or any(self.stops.values())
+        )
 
 
 @dataclass
@@ -181,13 +184,19 @@ class RestorePlan:
         chosen: set[str] = set()
         for wanted in ids:
             if any(ch in wanted for ch in "*?["):
-                hits = [i.id for i in self.items if fnmatch.fnmatchcase(i.id, wanted)
-                        and (i.kind != "core" or wanted.startswith("core"))]
+                hits = [
+                    i.id
+                    for i in self.items
+                    if fnmatch.fnmatchcase(i.id, wanted)
+                    and (i.kind != "core" or wanted.startswith("core"))
+                ]
             else:
                 hits = [wanted] if self.item(wanted) else []
             if not hits:
-                raise UsageError(f"the archive holds no item {wanted!r} (run `portal-backup "
-                                 "restore ARCHIVE` to see what it holds)")
+                raise UsageError(
+                    f"the archive holds no item {wanted!r} (run `portal-backup "
+                    "restore ARCHIVE` to see what it holds)"
+                )
             chosen.update(hits)
         return [i for i in self.items if i.id in chosen]
 
@@ -207,8 +216,10 @@ def read_manifest(reader: ZipReader) -> dict[str, Any]:
 def manifest_bytes(reader: ZipReader) -> bytes:
     entry = reader.get(MANIFEST_NAME)
     if entry is None:
-        raise PortalBackupError(f"{reader.name} is not a portal-backup archive (it has no "
-                                f"{MANIFEST_NAME}); unzip it by hand instead")
+        raise PortalBackupError(
+            f"{reader.name} is not a portal-backup archive (it has no "
+            f"{MANIFEST_NAME}); unzip it by hand instead"
+        )
     try:
         return reader.read_entry(entry, limit=_MANIFEST_LIMIT)
     except ZipFormatError as exc:
@@ -235,8 +246,10 @@ def parse_manifest(raw: bytes) -> dict[str, Any]:
     if not isinstance(fmt, int) or fmt < 1:
         raise PortalBackupError("the manifest has no valid format number")
     if fmt > 1:
-        raise PortalBackupError(f"the archive's format {fmt} is newer than this portal-backup "
-                                "reads; upgrade portal-backup")
+        raise PortalBackupError(
+            f"the archive's format {fmt} is newer than this portal-backup "
+            "reads; upgrade portal-backup"
+        )
     if not isinstance(doc.get("items"), list) or not isinstance(doc.get("entries"), list):
         raise PortalBackupError("the manifest lists no items or no entries")
     problems = manifest_problems(doc)  # out-of-range values would fail half way through
@@ -254,8 +267,14 @@ def check_structure(reader: ZipReader) -> None:
         raise PortalBackupError(f"refusing to restore from {reader.name}: {problems[0]}{more}")
 
 
-def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
-              sizes: bool = True, trust_keys: list[bytes] | None = None) -> RestorePlan:
+def load_plan(
+    reader: ZipReader,
+    portal_root: str,
+    client: Any | None,
+    *,
+    sizes: bool = True,
+    trust_keys: list[bytes] | None = None,
+) -> RestorePlan:
     """The archive's items beside this host's state. `client` None: Docker is not reachable.
     `trust_keys`: PEM keys the user trusts besides this Portal's identity (--trust-key)."""
     check_structure(reader)
@@ -263,11 +282,16 @@ def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
     doc = parse_manifest(raw)
     portal = doc.get("portal") if isinstance(doc.get("portal"), dict) else {}
     archive = ArchiveInfo(
-        name=reader.name, created=doc.get("created"), host=doc.get("host"),
-        portal_id=portal.get("id"), portal_name=portal.get("name"),
-        portal_root=portal.get("root"), tool_version=(doc.get("tool") or {}).get("version"),
+        name=reader.name,
+        created=doc.get("created"),
+        host=doc.get("host"),
+        portal_id=portal.get("id"),
+        portal_name=portal.get("name"),
+        portal_root=portal.get("root"),
+        tool_version=(doc.get("tool") or {}).get("version"),
         identity_included=bool(doc.get("identity_included")),
-        db_private_keys_removed=bool(doc.get("db_private_keys_removed")))
+        db_private_keys_removed=bool(doc.get("db_private_keys_removed")),
+    )
     warnings: list[str] = []
     containers: list[ContainerInfo] = []
     volumes: dict[str, VolumeInfo] = {}
@@ -283,18 +307,25 @@ def load_plan(reader: ZipReader, portal_root: str, client: Any | None, *,
     sizes_by_prefix = _ArchiveSizes(doc["entries"])
     root = os.path.abspath(portal_root)
     plan = RestorePlan(
-        archive=archive, portal_root=root, current_portal_id=_current_portal_id(root),
-        docker_ok=docker_ok, items=[], host_containers=containers, host_volumes=volumes,
-        manifest=doc, entry_names=entry_names, client=client if docker_ok else None,
+        archive=archive,
+        portal_root=root,
+        current_portal_id=_current_portal_id(root),
+        docker_ok=docker_ok,
+        items=[],
+        host_containers=containers,
+        host_volumes=volumes,
+        manifest=doc,
+        entry_names=entry_names,
+        client=client if docker_ok else None,
         warnings=warnings,
-        trust=assess_trust(raw, signature_bytes(reader), doc, root, trust_keys or []))
+        trust=assess_trust(raw, signature_bytes(reader), doc, root, trust_keys or []),
+    )
     volume_records = {v.get("name"): v for v in doc.get("volumes") or [] if isinstance(v, dict)}
     by_name = {c.name: c for c in containers}
     for rec in doc["items"]:
         if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
             continue
-        plan.items.append(_item_plan(plan, rec, sizes_by_prefix, volume_records, by_name,
-                                     sizes))
+        plan.items.append(_item_plan(plan, rec, sizes_by_prefix, volume_records, by_name, sizes))
     return plan
 
 
@@ -308,19 +339,29 @@ class _ArchiveSizes:
     and prefix sums, so each lookup is two bisections)."""
 
     def __init__(self, entries: list[Any]) -> None:
-        rows = sorted((e["path"], e.get("size", 0) if e.get("type") == "file" else 0,
-                       0 if e.get("type") == "dir" else 1)  # like scan_size: no dirs
-                      for e in entries if isinstance(e, dict) and isinstance(e.get("path"), str))
+        rows = sorted(
+            (
+                e["path"],
+                e.get("size", 0) if e.get("type") == "file" else 0,
+                0 if e.get("type") == "dir" else 1,
+            )  # like scan_size: no dirs
+            for e in entries
+            if isinstance(e, dict) and isinstance(e.get("path"), str)
+        )
         self.paths = [r[0] for r in rows]
-        self.bytes = list(itertools.accumulate((r[1] if isinstance(r[1], int) else 0
-                                                for r in rows), initial=0))
+        self.bytes = list(
+            itertools.accumulate((r[1] if isinstance(r[1], int) else 0 for r in rows), initial=0)
+        )
         self.files = list(itertools.accumulate((r[2] for r in rows), initial=0))
 
     def get(self, path: str) -> Size | None:
         """None when the archive holds nothing at `path` (a tree "a/" or a file "a/f")."""
         lo = bisect.bisect_left(self.paths, path)
-        hi = bisect.bisect_left(self.paths, path + "\U0010ffff") if path.endswith("/") else (
-            lo + 1 if lo < len(self.paths) and self.paths[lo] == path else lo)
+        hi = (
+            bisect.bisect_left(self.paths, path + "\U0010ffff")
+            if path.endswith("/")
+            else (lo + 1 if lo < len(self.paths) and self.paths[lo] == path else lo)
+        )
         if hi == lo:
             return None
         return Size(self.bytes[hi] - self.bytes[lo], self.files[hi] - self.files[lo])
@@ -329,17 +370,27 @@ class _ArchiveSizes:
 def dest_for(archive_path: str, portal_root: str) -> tuple[TargetKind, str]:
     """Where an archive path lands on this host: (kind, host path or volume name)."""
     if archive_path.startswith(VOLUMES_PREFIX):
-        return "volume", archive_path[len(VOLUMES_PREFIX):].split("/", 1)[0]
+        return "volume", archive_path[len(VOLUMES_PREFIX) :].split("/", 1)[0]
     if archive_path.startswith(BINDS_PREFIX):
-        return "path", os.path.normpath("/" + archive_path[len(BINDS_PREFIX):])
+        return "path", os.path.normpath("/" + archive_path[len(BINDS_PREFIX) :])
     return "path", os.path.normpath(os.path.join(portal_root, archive_path))
 
 
-def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: _ArchiveSizes,
-               volume_records: dict[str, Any], by_name: dict[str, ContainerInfo],
-               with_sizes: bool) -> ItemPlan:
-    item = ItemPlan(id=rec["id"], kind=str(rec.get("kind", "")),
-                    label=str(rec.get("label", rec["id"])), status="present", targets=[])
+def _item_plan(
+    plan: RestorePlan,
+    rec: dict[str, Any],
+    sizes: _ArchiveSizes,
+    volume_records: dict[str, Any],
+    by_name: dict[str, ContainerInfo],
+    with_sizes: bool,
+) -> ItemPlan:
+    item = ItemPlan(
+        id=rec["id"],
+        kind=str(rec.get("kind", "")),
+        label=str(rec.get("label", rec["id"])),
+        status="present",
+        targets=[],
+    )
     paths = [p for p in rec.get("paths") or [] if isinstance(p, str)]
     if item.id == "core/identity":
         # The identity lives in the database file: it is merged into it (see _select).
@@ -350,8 +401,14 @@ def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: _ArchiveSizes,
             item.notes.append(f"{path} is listed but the archive holds nothing there")
             continue
         kind, dest = dest_for(path, plan.portal_root)
-        target = TargetPlan(archive_path=path, kind=kind, dest=dest, is_dir=path.endswith("/"),
-                            exists_now=False, size_archive=size)
+        target = TargetPlan(
+            archive_path=path,
+            kind=kind,
+            dest=dest,
+            is_dir=path.endswith("/"),
+            exists_now=False,
+            size_archive=size,
+        )
         if kind == "volume":
             vol = plan.host_volumes.get(dest)
             target.volume = volume_records.get(dest) or {"name": dest}
@@ -369,12 +426,18 @@ def _item_plan(plan: RestorePlan, rec: dict[str, Any], sizes: _ArchiveSizes,
         if not isinstance(c, dict) or not isinstance(c.get("name"), str):
             continue
         now = by_name.get(c["name"])
-        item.containers.append(ContainerPlan(
-            name=c["name"], service=c.get("service"), image=str(c.get("image") or ""),
-            state_before=str(c.get("state_before") or "unknown"),
-            state_now=now.state if now else None, id_now=now.id if now else None,
-            config=c.get("config") if isinstance(c.get("config"), dict) else {},
-            old_id=str(c.get("id") or "")))
+        item.containers.append(
+            ContainerPlan(
+                name=c["name"],
+                service=c.get("service"),
+                image=str(c.get("image") or ""),
+                state_before=str(c.get("state_before") or "unknown"),
+                state_now=now.state if now else None,
+                id_now=now.id if now else None,
+                config=c.get("config") if isinstance(c.get("config"), dict) else {},
+                old_id=str(c.get("id") or ""),
+            )
+        )
     item.status = _status(item, plan)
     return item
 
@@ -384,13 +447,17 @@ def _status(item: ItemPlan, plan: RestorePlan) -> str:
         return "present" if plan.current_portal_id else "missing"
     if item.kind == "app" and item.containers:
         here = sum(c.state_now is not None for c in item.containers)
-        return ("present" if here == len(item.containers) else "missing" if here == 0
-                else "partly present")
+        return (
+            "present"
+            if here == len(item.containers)
+            else "missing"
+            if here == 0
+            else "partly present"
+        )
     if not item.targets:
         return "present"
     here = sum(t.exists_now for t in item.targets)
-    return ("present" if here == len(item.targets) else "missing" if here == 0
-            else "partly present")
+    return "present" if here == len(item.targets) else "missing" if here == 0 else "partly present"
 
 
 def _readable(path: str | None) -> bool:
@@ -402,9 +469,18 @@ def _readable(path: str | None) -> bool:
 
 def _select(plan: RestorePlan, items: list[ItemPlan], explicit: set[str]) -> RestoreSelection:
     chosen = {i.id for i in items}
-    sel = RestoreSelection(plan=plan, items=items, targets={}, stops={}, recreate={},
-                           volumes_to_create={}, failing={}, notes={}, identity_conflict=None,
-                           refused={i.id: [] for i in items})
+    sel = RestoreSelection(
+        plan=plan,
+        items=items,
+        targets={},
+        stops={},
+        recreate={},
+        volumes_to_create={},
+        failing={},
+        notes={},
+        identity_conflict=None,
+        refused={i.id: [] for i in items},
+    )
     candidates: list[tuple[ItemPlan, TargetPlan]] = []
     left_out: list[tuple[ItemPlan, TargetPlan, str]] = []
     for item in items:
@@ -442,14 +518,16 @@ def _select(plan: RestorePlan, items: list[ItemPlan], explicit: set[str]) -> Res
     for item, t, why in left_out:
         # Left out of this item, but another chosen item may restore it all the same.
         outer = next((o for o in claimed if _same_or_inside(t, o[1])), None)
-        sel.notes[item.id].append(f"{_show_target(t)} is restored with {outer[0].id}"
-                                  if outer else why)
+        sel.notes[item.id].append(
+            f"{_show_target(t)} is restored with {outer[0].id}" if outer else why
+        )
 
     for item in items:
         targets = sel.targets[item.id]
         sel.stops[item.id] = _stops_for(plan, targets)
-        sel.volumes_to_create[item.id] = [t.dest for t in targets
-                                          if t.kind == "volume" and not t.exists_now]
+        sel.volumes_to_create[item.id] = [
+            t.dest for t in targets if t.kind == "volume" and not t.exists_now
+        ]
         sel.recreate[item.id] = []
         if item.kind == "app":
             for c in (c for c in item.containers if c.state_now is None):
@@ -463,9 +541,13 @@ def _select(plan: RestorePlan, items: list[ItemPlan], explicit: set[str]) -> Res
             sel.failing[item.id] = why
         if item.id == "core/identity" and db is None and "core/db" in chosen:
             sel.notes[item.id].append("restored with core/db: the database holds the identity")
-        elif (not targets and not sel.recreate[item.id] and item.id not in sel.failing
-              and not sel.refused[item.id]
-              and not any("restored with" in n for n in sel.notes[item.id])):
+        elif (
+            not targets
+            and not sel.recreate[item.id]
+            and item.id not in sel.failing
+            and not sel.refused[item.id]
+            and not any("restored with" in n for n in sel.notes[item.id])
+        ):
             sel.notes[item.id].append("nothing to restore")
 
     if chosen & {"core/db", "core/identity"}:
@@ -490,12 +572,16 @@ def _left_out(plan: RestorePlan, item: ItemPlan, t: TargetPlan) -> str | None:
     # An app's restore never replaces the Portal's own files or the user's documents, even when
     # the app mounts them; those are their own items.
     root = plan.portal_root
-    for own, item_id in ((os.path.join(root, "core"), "core/apps"),
-                         (os.path.join(root, SHARED_REL), "shared")):
+    for own, item_id in (
+        (os.path.join(root, "core"), "core/apps"),
+        (os.path.join(root, SHARED_REL), "shared"),
+    ):
         if _overlap(t.dest, own):
-            return (f"{t.dest} is left alone: it holds the Portal's "
-                    f"{'documents' if item_id == 'shared' else 'own files'}; restore "
-                    f"{item_id if item_id == 'shared' else 'the core items'} to replace it")
+            return (
+                f"{t.dest} is left alone: it holds the Portal's "
+                f"{'documents' if item_id == 'shared' else 'own files'}; restore "
+                f"{item_id if item_id == 'shared' else 'the core items'} to replace it"
+            )
     app_data = os.path.join(root, APP_DATA_REL)
     if _overlap(t.dest, root) and not (_inside(t.dest, app_data) and t.dest != app_data):
         return f"{t.dest} is left alone: it holds the data of the whole Portal"
@@ -505,8 +591,9 @@ def _left_out(plan: RestorePlan, item: ItemPlan, t: TargetPlan) -> str | None:
 _TRUSTED_ONLY = "are restored only from an archive signed by this Portal or by a --trust-key"
 
 
-def _guard(plan: RestorePlan, item: ItemPlan, t: TargetPlan,
-           explicit: set[str]) -> tuple[bool, str] | None:
+def _guard(
+    plan: RestorePlan, item: ItemPlan, t: TargetPlan, explicit: set[str]
+) -> tuple[bool, str] | None:
     """What the trust model says about a target: None (restore it), (True, why) refused,
     (False, why) left out with a note (a bind mount outside the Portal root not named)."""
     root, trust = plan.portal_root, plan.trust
@@ -522,19 +609,27 @@ def _guard(plan: RestorePlan, item: ItemPlan, t: TargetPlan,
     if why:
         return True, f"{dest} not restored: {why}"
     if not trust.trusted:
-        return True, (f"{dest} not restored: bind mounts outside the Portal root "
-                      f"{_TRUSTED_ONLY}, and {trust.why_untrusted()}")
+        return True, (
+            f"{dest} not restored: bind mounts outside the Portal root "
+            f"{_TRUSTED_ONLY}, and {trust.why_untrusted()}"
+        )
     if item.id not in explicit or len(item.targets) != 1:
-        own = next((i.id for i in plan.items
-                    if [x.archive_path for x in i.targets] == [t.archive_path]), None)
-        return False, (f"{dest} is outside the Portal root: it is restored only when its item "
-                       f"is named on its own ({own or 'its mount item'}, not --all or a glob)")
+        own = next(
+            (i.id for i in plan.items if [x.archive_path for x in i.targets] == [t.archive_path]),
+            None,
+        )
+        return False, (
+            f"{dest} is outside the Portal root: it is restored only when its item "
+            f"is named on its own ({own or 'its mount item'}, not --all or a glob)"
+        )
     return None
 
 
 def _core_refusal(plan: RestorePlan, dest: str) -> str:
-    return (f"{dest} not restored: the Portal's core files {_TRUSTED_ONLY}, and "
-            f"{plan.trust.why_untrusted()}")
+    return (
+        f"{dest} not restored: the Portal's core files {_TRUSTED_ONLY}, and "
+        f"{plan.trust.why_untrusted()}"
+    )
 
 
 def _container_refusal(plan: RestorePlan, c: ContainerPlan) -> str | None:
@@ -551,9 +646,11 @@ def container_policy(plan: RestorePlan) -> ContainerPolicy:
     volumes = {v.get("name") for v in plan.manifest.get("volumes") or [] if isinstance(v, dict)}
     volumes |= {t.dest for i in plan.items for t in i.targets if t.kind == "volume"}
     return ContainerPolicy(
-        portal_root=plan.portal_root, archived_root=plan.archive.portal_root,
+        portal_root=plan.portal_root,
+        archived_root=plan.archive.portal_root,
         volumes=frozenset(v for v in volumes if isinstance(v, str)),
-        container_ids=tuple(c.old_id for i in plan.items for c in i.containers))
+        container_ids=tuple(c.old_id for i in plan.items for c in i.containers),
+    )
 
 
 def _db_target(plan: RestorePlan, chosen: set[str]) -> TargetPlan | None:
@@ -561,22 +658,39 @@ def _db_target(plan: RestorePlan, chosen: set[str]) -> TargetPlan | None:
     names = set(plan.entry_names)
     want_db = "core/db" in chosen and DB_REL in names
     want_identity = "core/identity" in chosen and (
-        IDENTITY_ARCHIVE_REL in names or (DB_REL in names
-                                          and not plan.archive.db_private_keys_removed))
+        IDENTITY_ARCHIVE_REL in names
+        or (DB_REL in names and not plan.archive.db_private_keys_removed)
+    )
     if want_db and not plan.archive.db_private_keys_removed:
         return None  # the plain file target restores it exactly, identities included
     if not want_db and not want_identity:
         return None
     dest = os.path.join(plan.portal_root, DB_REL)
-    source = DB_REL if want_db else (IDENTITY_ARCHIVE_REL if IDENTITY_ARCHIVE_REL in names
-                                     else DB_REL)
-    size = Size(next((e.get("size", 0) for e in plan.manifest["entries"]
-                      if isinstance(e, dict) and e.get("path") == source), 0), 1)
+    source = (
+        DB_REL if want_db else (IDENTITY_ARCHIVE_REL if IDENTITY_ARCHIVE_REL in names else DB_REL)
+    )
+    size = Size(
+        next(
+            (
+                e.get("size", 0)
+                for e in plan.manifest["entries"]
+                if isinstance(e, dict) and e.get("path") == source
+            ),
+            0,
+        ),
+        1,
+    )
     exists = os.path.lexists(dest)
-    return TargetPlan(archive_path=source, kind="db", dest=dest, is_dir=False,
-                      exists_now=exists, size_archive=size,
-                      size_now=scan_size(dest) if exists else Size(0, 0),
-                      merge="identities" if not want_db or want_identity else "keep_keys")
+    return TargetPlan(
+        archive_path=source,
+        kind="db",
+        dest=dest,
+        is_dir=False,
+        exists_now=exists,
+        size_archive=size,
+        size_now=scan_size(dest) if exists else Size(0, 0),
+        merge="identities" if not want_db or want_identity else "keep_keys",
+    )
 
 
 def _stops_for(plan: RestorePlan, targets: list[TargetPlan]) -> list[StopPlan]:
@@ -601,14 +715,19 @@ def _uses(c: ContainerInfo, t: TargetPlan) -> bool:
 
 def _cannot(plan: RestorePlan, item: ItemPlan, sel: RestoreSelection) -> str | None:
     targets = sel.targets[item.id]
-    needs = any(t.kind == "volume" for t in targets) or bool(sel.recreate[item.id]) or (
-        item.kind in ("app", "mount") and bool(item.containers))
+    needs = (
+        any(t.kind == "volume" for t in targets)
+        or bool(sel.recreate[item.id])
+        or (item.kind in ("app", "mount") and bool(item.containers))
+    )
     if needs and not plan.docker_ok:
         return "Docker is not reachable, and this item needs it"
     missing = sorted({c.image for c in sel.recreate[item.id] if not _image_present(plan, c)})
     if missing:
-        return ("missing images: " + ", ".join(missing) + " (pull or load them, then run the "
-                "restore again)")
+        return (
+            "missing images: " + ", ".join(missing) + " (pull or load them, then run the "
+            "restore again)"
+        )
     return None
 
 

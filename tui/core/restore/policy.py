@@ -15,24 +15,53 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BIND_ROOTS_ENV", "ContainerPolicy", "bind_target_refusal", "inside",
-           "system_path_refusal", "volume_refusal"]
+__all__ = [
+    "BIND_ROOTS_ENV",
+    "ContainerPolicy",
+    "bind_target_refusal",
+    "inside",
+    "system_path_refusal",
+    "volume_refusal",
+]
 
 # Settings the backup records and restore_docker.create_container applies; any other one in a
 # manifest is refused rather than dropped.
-KNOWN_SETTINGS = frozenset({
-    "image", "image_id", "command", "entrypoint", "env", "labels", "working_dir", "user",
-    "hostname", "restart_policy", "network_mode", "ports", "exposed_ports", "mounts"})
+KNOWN_SETTINGS = frozenset(
+    {
+        "image",
+        "image_id",
+        "command",
+        "entrypoint",
+        "env",
+        "labels",
+        "working_dir",
+        "user",
+        "hostname",
+        "restart_policy",
+        "network_mode",
+        "ports",
+        "exposed_ports",
+        "mounts",
+    }
+)
 # What the dangerous ones do, in the words a refusal uses.
 _DANGEROUS = {
-    "privileged": "runs privileged", "cap_add": "adds capabilities",
-    "capabilities": "adds capabilities", "devices": "maps host devices",
-    "device_requests": "maps host devices", "security_opt": "changes its security options",
-    "pid_mode": "shares the host's PID namespace", "ipc_mode": "shares an IPC namespace",
-    "userns_mode": "leaves the user namespace", "uts_mode": "shares the host's UTS namespace",
-    "cgroup_parent": "picks its cgroup", "cgroupns_mode": "shares a cgroup namespace",
-    "sysctls": "sets kernel parameters", "volumes_from": "mounts another container's volumes",
-    "tmpfs": "mounts tmpfs", "binds": "binds host paths",
+    "privileged": "runs privileged",
+    "cap_add": "adds capabilities",
+    "capabilities": "adds capabilities",
+    "devices": "maps host devices",
+    "device_requests": "maps host devices",
+    "security_opt": "changes its security options",
+    "pid_mode": "shares the host's PID namespace",
+    "ipc_mode": "shares an IPC namespace",
+    "userns_mode": "leaves the user namespace",
+    "uts_mode": "shares the host's UTS namespace",
+    "cgroup_parent": "picks its cgroup",
+    "cgroupns_mode": "shares a cgroup namespace",
+    "sysctls": "sets kernel parameters",
+    "volumes_from": "mounts another container's volumes",
+    "tmpfs": "mounts tmpfs",
+    "binds": "binds host paths",
 }
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 # Host directories a bind mount outside the Portal root may be restored into (env overrides).
@@ -40,8 +69,24 @@ BIND_ROOTS_ENV = "PORTAL_BACKUP_BIND_ROOTS"
 DEFAULT_BIND_ROOTS = ("/srv", "/opt", "/mnt", "/media", "/data")
 # Never written, whatever the allow-list says: what a root attacker would use, and the Docker
 # socket's directory.
-SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/proc",
-               "/sys", "/dev", "/run", "/var", "/root", "/home", "/snap")
+SYSTEM_DIRS = (
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/boot",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var",
+    "/root",
+    "/home",
+    "/snap",
+)
 
 
 def inside(inner: str, outer: str) -> bool:
@@ -79,8 +124,10 @@ def bind_target_refusal(dest: str, portal_root: str) -> str | None:
         return why
     roots = bind_roots()
     if not any(inside(os.path.normpath(dest), r) and os.path.normpath(dest) != r for r in roots):
-        return ("bind mounts outside the Portal root are restored only under "
-                f"{', '.join(roots) or '(nothing: ' + BIND_ROOTS_ENV + ' is empty)'}")
+        return (
+            "bind mounts outside the Portal root are restored only under "
+            f"{', '.join(roots) or '(nothing: ' + BIND_ROOTS_ENV + ' is empty)'}"
+        )
     real = os.path.realpath(dest)  # a symlinked parent must not lead elsewhere
     if real != os.path.normpath(dest) and not any(inside(real, r) for r in roots):
         return f"it leads to {real} through a symbolic link"
@@ -94,8 +141,11 @@ def volume_refusal(rec: dict[str, Any], trusted: bool, portal_root: str) -> str 
     if not isinstance(options, dict) or not isinstance(driver, str):
         return "its record is not readable"
     device = options.get("device")
-    if isinstance(device, str) and device and not (
-            inside(os.path.realpath(device), os.path.realpath(portal_root))):
+    if (
+        isinstance(device, str)
+        and device
+        and not (inside(os.path.realpath(device), os.path.realpath(portal_root)))
+    ):
         return f"its driver options mount the host path {device} (outside the Portal root)"
     if trusted:
         return None
@@ -119,7 +169,7 @@ class ContainerPolicy:
     def remap(self, source: str) -> str:
         old, norm = self.archived_root, os.path.normpath(source)
         if old and inside(norm, old):
-            return os.path.normpath(self.portal_root + norm[len(old.rstrip("/")):])
+            return os.path.normpath(self.portal_root + norm[len(old.rstrip("/")) :])
         return norm
 
     def refusals(self, cfg: dict[str, Any]) -> list[str]:
@@ -129,8 +179,11 @@ class ContainerPolicy:
             value = cfg[key]
             if key in KNOWN_SETTINGS or value in (None, False, "", [], {}):
                 continue
-            out.append(_DANGEROUS.get(key, f"records the setting {key!r}, which portal-backup "
-                                           "does not recreate"))
+            out.append(
+                _DANGEROUS.get(
+                    key, f"records the setting {key!r}, which portal-backup does not recreate"
+                )
+            )
         mounts = cfg.get("mounts") or []
         for m in mounts if isinstance(mounts, list) else [None]:
             why = self.mount_refusal(m)
@@ -144,8 +197,11 @@ class ContainerPolicy:
             return "records a mount it cannot read"
         kind, source = m.get("type") or "bind", m["source"]
         if kind == "volume":
-            return None if source in self.volumes else (
-                f"mounts the volume {source}, which the archive does not hold")
+            return (
+                None
+                if source in self.volumes
+                else (f"mounts the volume {source}, which the archive does not hold")
+            )
         if kind != "bind":
             return f"records a {kind} mount"
         return self.bind_refusal(self.remap(source))

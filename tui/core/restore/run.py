@@ -141,11 +141,17 @@ class RestoreRun:
     """One restore. Build it, call run(); `cancel` may be set from any thread (it is honoured
     until an item's data is swapped in; after that the item completes)."""
 
-    def __init__(self, reader: ZipReader, selection: RestoreSelection, options: RestoreOptions,
-                 client: Any | None, on_event: EventSink,
-                 cancel: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic, source: Any | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        reader: ZipReader,
+        selection: RestoreSelection,
+        options: RestoreOptions,
+        client: Any | None,
+        on_event: EventSink,
+        cancel: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        source: Any | None = None,
+    ) -> None:
         """`source` is the archive's file object: when it is a regular file, proving it
         unchanged between verification and swap replaces hashing every byte twice."""
         self.reader = reader
@@ -154,8 +160,11 @@ class RestoreRun:
         self._source_id = _file_identity(self._source_fd)
         # One reader per thread over the same file (pread), for parallel checks and writes.
         workers = min(4, os.cpu_count() or 1)
-        self._readers = ([reader.sharing(PreadFile(self._source_fd)) for _ in range(workers)]
-                         if self._source_fd is not None and workers > 1 else None)
+        self._readers = (
+            [reader.sharing(PreadFile(self._source_fd)) for _ in range(workers)]
+            if self._source_fd is not None and workers > 1
+            else None
+        )
         self.sel = selection
         self.plan = selection.plan
         self.options = options
@@ -171,15 +180,19 @@ class RestoreRun:
         self._verified = 0
         self._written = 0
         self._files = 0
-        self._files_total = sum(t.size_archive.files for ts in selection.targets.values()
-                                for t in ts)
+        self._files_total = sum(
+            t.size_archive.files for ts in selection.targets.values() for t in ts
+        )
         self._bytes_total = selection.bytes_total
         self._item: str | None = None
         self._extractor: Extractor | None = None  # the current item's, for files_done
         self._lock = threading.Lock()
         self._slot_count = 0
-        self._entries = {e["path"]: e for e in self.plan.manifest["entries"]
-                         if isinstance(e, dict) and isinstance(e.get("path"), str)}
+        self._entries = {
+            e["path"]: e
+            for e in self.plan.manifest["entries"]
+            if isinstance(e, dict) and isinstance(e.get("path"), str)
+        }
         self._made_parents: dict[str, Record] = {}  # parent dirs created on a fresh host
         self.kept: list[str] = []
         self.created: list[str] = []
@@ -190,8 +203,9 @@ class RestoreRun:
 
     def run(self) -> RestoreFinished:
         started = self.clock()
-        for e in recover_restore(self._log, self.plan.portal_root,
-                                 docker_root_from(lambda: self.client)):
+        for e in recover_restore(
+            self._log, self.plan.portal_root, docker_root_from(lambda: self.client)
+        ):
             self._log("error", e)
         if self.client is not None:
             for e in recover_journal(lambda: self.client, self._log):
@@ -221,8 +235,11 @@ class RestoreRun:
                 try:
                     self._restore_item(item, contents[item.id])
                 except Exception as exc:
-                    msg = str(exc) if isinstance(exc, PortalBackupError) else (
-                        f"{type(exc).__name__}: {exc}")
+                    msg = (
+                        str(exc)
+                        if isinstance(exc, PortalBackupError)
+                        else (f"{type(exc).__name__}: {exc}")
+                    )
                     failed[item.id] = msg
                     self._item_state(item.id, "failed", msg)
                     if isinstance(exc, Cancelled):
@@ -235,9 +252,16 @@ class RestoreRun:
             lock.release()
         self._progress(force=True)
         result = RestoreFinished(
-            archive=self.plan.archive.name, done=done, failed=failed, bytes=self._written,
-            files=self._files, seconds=round(self.clock() - started, 3), kept=self.kept,
-            created=self.created, warnings=self.warnings)
+            archive=self.plan.archive.name,
+            done=done,
+            failed=failed,
+            bytes=self._written,
+            files=self._files,
+            seconds=round(self.clock() - started, 3),
+            kept=self.kept,
+            created=self.created,
+            warnings=self.warnings,
+        )
         self.emit(result)  # type: ignore[arg-type]
         return result
 
@@ -252,11 +276,16 @@ class RestoreRun:
     def _refusal(self, item: ItemPlan) -> str | None:
         if item.id in self.sel.failing:
             return self.sel.failing[item.id]
-        if (item.id in ("core/db", "core/identity") and self.sel.identity_conflict
-                and not self.options.allow_identity_change):
+        if (
+            item.id in ("core/db", "core/identity")
+            and self.sel.identity_conflict
+            and not self.options.allow_identity_change
+        ):
             cur, arch = self.sel.identity_conflict
-            return (f"this Portal's identity is {cur[:6]}, the archive's is {arch[:6]}; "
-                    "confirm the identity change to restore it")
+            return (
+                f"this Portal's identity is {cur[:6]}, the archive's is {arch[:6]}; "
+                "confirm the identity change to restore it"
+            )
         return None
 
     # ------------------------------------------------------------------ one item
@@ -280,13 +309,15 @@ class RestoreRun:
                 if contents[item.id]:
                     self._item_state(item.id, "copying", "verifying")
                 for c in contents[item.id].values():
-                    verify_entries(self.reader, c.records, self._on_verified, self.cancel,
-                                   self._readers)
+                    verify_entries(
+                        self.reader, c.records, self._on_verified, self.cancel, self._readers
+                    )
                 self._check_space(self.sel.targets[item.id])
         except UnsafeArchive as exc:
             self._item_state(current, "failed", str(exc))
-            raise UnsafeArchive(f"refusing to restore from {self.plan.archive.name}: {exc} "
-                                "Nothing was changed.") from exc
+            raise UnsafeArchive(
+                f"refusing to restore from {self.plan.archive.name}: {exc} Nothing was changed."
+            ) from exc
         return contents
 
     def _restore_item(self, item: ItemPlan, contents: dict[int, Content]) -> None:
@@ -300,9 +331,14 @@ class RestoreRun:
         made_volumes: list[str] = []
         made_containers: list[str] = []
         stopped = resumed = False
-        extractor = Extractor(self.reader, self._on_written, self.cancel,
-                              chown=os.geteuid() == 0, rehash=self._source_id is None,
-                              readers=self._readers)
+        extractor = Extractor(
+            self.reader,
+            self._on_written,
+            self.cancel,
+            chown=os.geteuid() == 0,
+            rehash=self._source_id is None,
+            readers=self._readers,
+        )
         self._extractor = extractor
         try:
             for name in self.sel.volumes_to_create[item.id]:
@@ -321,8 +357,7 @@ class RestoreRun:
             # Durable before the swap, so a power cut never leaves the new tree half written
             # with the old one gone; done while the app still runs, so it costs no downtime.
             sync_filesystems(slots)
-            if self._source_id is not None and \
-                    _file_identity(self._source_fd) != self._source_id:
+            if self._source_id is not None and _file_identity(self._source_fd) != self._source_id:
                 raise UnsafeArchive("the archive file changed during the restore")
             if self.cancel.is_set():
                 raise Cancelled("the restore was cancelled; nothing was changed")
@@ -331,8 +366,11 @@ class RestoreRun:
                 stopped = True
                 stopper.quiesce(item.label, stops)
             elif stops:
-                self._log("warning", f"{item.id}: Docker is not reachable; containers using "
-                                     "these files were not stopped")
+                self._log(
+                    "warning",
+                    f"{item.id}: Docker is not reachable; containers using "
+                    "these files were not stopped",
+                )
             self._hold_for_test(item.id)
             if slots:
                 self._item_state(item.id, "copying", "swapping")
@@ -351,8 +389,15 @@ class RestoreRun:
             for cid, cp in zip(made_containers, recreate, strict=True):
                 self.docker.bring_to_state(cid, cp)
         except BaseException as exc:
-            self._undo(item, slots, stopper if stopped else None, resumed, stops,
-                       made_containers, made_volumes)
+            self._undo(
+                item,
+                slots,
+                stopper if stopped else None,
+                resumed,
+                stops,
+                made_containers,
+                made_volumes,
+            )
             if isinstance(exc, KeyboardInterrupt):
                 raise Cancelled("the restore was interrupted; the previous data is back") from None
             raise
@@ -363,9 +408,11 @@ class RestoreRun:
             try:
                 slot.finish(self.options.keep_old, self.stamp)
             except Exception as exc:  # the restore itself succeeded: say what is left over
-                msg = (f"{item.id}: the previous data beside {slot.target.label} could not be "
-                       f"removed ({first_line(exc)}); the next portal-backup command finishes "
-                       "removing it")
+                msg = (
+                    f"{item.id}: the previous data beside {slot.target.label} could not be "
+                    f"removed ({first_line(exc)}); the next portal-backup command finishes "
+                    "removing it"
+                )
                 self.warnings.append(msg)
                 self._log("warning", msg)
                 continue
@@ -373,9 +420,16 @@ class RestoreRun:
                 self.kept.append(slot.kept)
                 self._log("info", f"{item.id}: the previous data is kept at {slot.kept}")
 
-    def _undo(self, item: ItemPlan, slots: list[Slot], stopper: RestoreStopper | None,
-              resumed: bool, stops: list[ContainerInfo], made_containers: list[str],
-              made_volumes: list[str]) -> None:
+    def _undo(
+        self,
+        item: ItemPlan,
+        slots: list[Slot],
+        stopper: RestoreStopper | None,
+        resumed: bool,
+        stops: list[ContainerInfo],
+        made_containers: list[str],
+        made_volumes: list[str],
+    ) -> None:
         """Puts everything back as it was before this item; reports what it could not."""
         for cid in reversed(made_containers):
             with contextlib.suppress(Exception):
@@ -390,13 +444,17 @@ class RestoreRun:
             try:
                 slot.rollback()
             except Exception as exc:
-                self._log("error", f"could not put the previous data of {slot.target.label} "
-                                   f"back: {first_line(exc)}")
+                self._log(
+                    "error",
+                    f"could not put the previous data of {slot.target.label} "
+                    f"back: {first_line(exc)}",
+                )
             try:
                 slot.discard()
             except Exception as exc:
-                self._log("error", f"could not clean up beside {slot.target.label}: "
-                                   f"{first_line(exc)}")
+                self._log(
+                    "error", f"could not clean up beside {slot.target.label}: {first_line(exc)}"
+                )
         if stopper is not None:
             for e in stopper.resume_all():
                 self._log("error", e)
@@ -433,8 +491,11 @@ class RestoreRun:
         else:
             # The stored database lacks private keys: keep this Portal's keys where ids match.
             merged = stored
-            keys = {r.get("id"): r.get("private_key") for r in
-                    (current.get("identities") or {}).values() if isinstance(r, dict)}
+            keys = {
+                r.get("id"): r.get("private_key")
+                for r in (current.get("identities") or {}).values()
+                if isinstance(r, dict)
+            }
             for r in (merged.get("identities") or {}).values():
                 if isinstance(r, dict) and keys.get(r.get("id")):
                     r["private_key"] = keys[r.get("id")]
@@ -459,8 +520,7 @@ class RestoreRun:
     def _parent_meta_real(self, path: str) -> Record | None:
         """_parent_meta for a path under the Portal root's real path."""
         real = os.path.realpath(self.plan.portal_root)
-        return self._parent_meta(os.path.join(self.plan.portal_root,
-                                              os.path.relpath(path, real)))
+        return self._parent_meta(os.path.join(self.plan.portal_root, os.path.relpath(path, real)))
 
     def _journal(self) -> SwapJournal:
         """One journal for the whole run: each slot's record must survive the others' saves."""
@@ -483,25 +543,65 @@ class RestoreRun:
                 anchor = real
                 while not os.path.isdir(anchor):
                     anchor = os.path.dirname(anchor)
-                return HostSlot(t, dest, content, key, self._journal(), real,
-                                 self._parent_meta_real, self._made_parents, anchor, "portal")
-            return HostSlot(t, t.dest, content, key, self._journal(), None, self._parent_meta,
-                             self._made_parents, "/", "bind")
+                return HostSlot(
+                    t,
+                    dest,
+                    content,
+                    key,
+                    self._journal(),
+                    real,
+                    self._parent_meta_real,
+                    self._made_parents,
+                    anchor,
+                    "portal",
+                )
+            return HostSlot(
+                t,
+                t.dest,
+                content,
+                key,
+                self._journal(),
+                None,
+                self._parent_meta,
+                self._made_parents,
+                "/",
+                "bind",
+            )
         assert self.client is not None
         mountpoint = self.client.api.inspect_volume(t.dest).get("Mountpoint") or ""
         access = self.options.volume_access
-        writable = bool(mountpoint) and os.access(mountpoint, os.W_OK | os.X_OK) and \
-            os.access(os.path.dirname(mountpoint), os.W_OK | os.X_OK)
+        writable = (
+            bool(mountpoint)
+            and os.access(mountpoint, os.W_OK | os.X_OK)
+            and os.access(os.path.dirname(mountpoint), os.W_OK | os.X_OK)
+        )
         if access != "docker" and writable:
             # Docker's <root>/volumes/<name>/_data, reached from <root>/volumes.
             volumes = os.path.dirname(os.path.dirname(os.path.realpath(mountpoint)))
-            return HostSlot(t, os.path.realpath(mountpoint), content, key, self._journal(),
-                             None, lambda _p: None, self._made_parents, volumes, "volume")
+            return HostSlot(
+                t,
+                os.path.realpath(mountpoint),
+                content,
+                key,
+                self._journal(),
+                None,
+                lambda _p: None,
+                self._made_parents,
+                volumes,
+                "volume",
+            )
         if access == "host":
-            raise PortalBackupError(f"cannot write volume {t.dest} from the host "
-                                    "(run as root)")
-        return DockerVolumeSlot(t, content, key, self.client, self.docker.helper_image(t),
-                                 self.reader, self._on_written, self.cancel)
+            raise PortalBackupError(f"cannot write volume {t.dest} from the host (run as root)")
+        return DockerVolumeSlot(
+            t,
+            content,
+            key,
+            self.client,
+            self.docker.helper_image(t),
+            self.reader,
+            self._on_written,
+            self.cancel,
+        )
 
     def _check_space(self, targets: list[TargetPlan]) -> None:
         for t in targets:
@@ -517,8 +617,10 @@ class RestoreRun:
             need = t.size_archive.bytes + (1 << 20)
             free = vfs.f_bavail * vfs.f_frsize
             if need > free:
-                raise PortalBackupError(f"not enough free space beside {t.label}: the restore "
-                                        f"needs {need} bytes and {free} are free")
+                raise PortalBackupError(
+                    f"not enough free space beside {t.label}: the restore "
+                    f"needs {need} bytes and {free} are free"
+                )
 
     # ------------------------------------------------------------------ events
 
@@ -537,12 +639,19 @@ class RestoreRun:
         # Every byte is read twice (verified, then written): count each pass as half.
         done = (self._verified + self._written) // 2
         rate = self._rate.update(done)
-        self.emit(Progress(
-            bytes_done=done, bytes_total=max(self._bytes_total, done),
-            files_done=self._files + (self._extractor.stats.files if self._extractor else 0),
-            files_total=self._files_total, item=self._item, path=None,
-            rate=rate, eta=self._rate.eta(done, self._bytes_total),
-            elapsed=self._rate.elapsed()))
+        self.emit(
+            Progress(
+                bytes_done=done,
+                bytes_total=max(self._bytes_total, done),
+                files_done=self._files + (self._extractor.stats.files if self._extractor else 0),
+                files_total=self._files_total,
+                item=self._item,
+                path=None,
+                rate=rate,
+                eta=self._rate.eta(done, self._bytes_total),
+                elapsed=self._rate.elapsed(),
+            )
+        )
 
     def _warn_owners(self, extractor: Extractor) -> None:
         if extractor.stats.owners_skipped and not self._owners_warned:
@@ -565,9 +674,14 @@ class RestoreRun:
         self.emit(Log(level, message))  # type: ignore[arg-type]
 
 
-def run_restore(reader: ZipReader, selection: RestoreSelection, options: RestoreOptions,
-                client: Any | None, on_event: EventSink,
-                cancel: threading.Event | None = None) -> RestoreFinished:
+def run_restore(
+    reader: ZipReader,
+    selection: RestoreSelection,
+    options: RestoreOptions,
+    client: Any | None,
+    on_event: EventSink,
+    cancel: threading.Event | None = None,
+) -> RestoreFinished:
     return RestoreRun(reader, selection, options, client, on_event, cancel).run()
 
 

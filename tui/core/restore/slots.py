@@ -86,28 +86,48 @@ class HostSlot(Slot):
     The swap's phases are journalled (restore_swap.py), so a crash at any point is repaired.
     """
 
-    def __init__(self, target: TargetPlan, dest: str, content: Content, key: str,
-                 journal: SwapJournal, keep_under: str | None,
-                 parent_meta: Callable[[str], Record | None],
-                 made_parents: dict[str, Record], anchor: str = "/",
-                 root_kind: RootKind = "portal") -> None:
+    def __init__(
+        self,
+        target: TargetPlan,
+        dest: str,
+        content: Content,
+        key: str,
+        journal: SwapJournal,
+        keep_under: str | None,
+        parent_meta: Callable[[str], Record | None],
+        made_parents: dict[str, Record],
+        anchor: str = "/",
+        root_kind: RootKind = "portal",
+    ) -> None:
         self.target = target
         self.made_parents = made_parents  # shared by the run: their mtimes are set at its end
         self.dest = os.path.normpath(dest)
         self.anchor = anchor
         self.parts = split_under(anchor, self.dest)
         if not self.parts:
-            raise PortalBackupError(f"{self.dest} is the root of what it lies in; refusing to "
-                                    "replace it")
+            raise PortalBackupError(
+                f"{self.dest} is the root of what it lies in; refusing to replace it"
+            )
         self.content = content
         self.journal = journal
-        self.keep_under = keep_under if keep_under and self.dest.startswith(
-            keep_under.rstrip("/") + "/") else None
+        self.keep_under = (
+            keep_under
+            if keep_under and self.dest.startswith(keep_under.rstrip("/") + "/")
+            else None
+        )
         self.parent_meta = parent_meta
         self.mode: SwapMode = "whole"
         self.dir, self.name = os.path.split(self.dest)
-        self.rec = SwapRecord(key, "whole", self.dir, self.name, f".pb-restore-{key}",
-                              f".pb-old-{key}", "staging", root_kind)
+        self.rec = SwapRecord(
+            key,
+            "whole",
+            self.dir,
+            self.name,
+            f".pb-restore-{key}",
+            f".pb-old-{key}",
+            "staging",
+            root_kind,
+        )
         self.fd: int | None = None
         self.swap_: Swap | None = None
         self.made_dirs: list[str] = []
@@ -140,7 +160,8 @@ class HostSlot(Slot):
                     raise PortalBackupError(
                         f"{nested[0]} is a mount point inside {self.dest}; restoring would "
                         "move that filesystem with the old data, so nothing was changed "
-                        "(unmount it, or restore that mount on its own)")
+                        "(unmount it, or restore that mount on its own)"
+                    )
                 if self.target.is_dir and is_mount_at(pfd, self.name, self.dest):
                     self.mode, self.dir, self.name = "content", self.dest, ""
                     self.rec.mode, self.rec.dir, self.rec.name = "content", self.dest, ""
@@ -248,8 +269,9 @@ class HostSlot(Slot):
         """Moves the previous data where a person will find it; returns that path."""
         assert self.swap_ is not None
         if self.mode == "whole" and self.keep_under is not None:
-            kept = self.swap_.keep_in_portal(self.keep_under,
-                                             split_under(self.keep_under, self.dest), stamp)
+            kept = self.swap_.keep_in_portal(
+                self.keep_under, split_under(self.keep_under, self.dest), stamp
+            )
             if kept is not None:
                 return kept
         return os.path.join(self.dir, self.swap_.keep(stamp))
@@ -292,15 +314,23 @@ class DockerVolumeSlot(Slot):
     _PRELUDE = (
         "set -e\n"
         "for c in mv chmod chown touch rm mkdir rmdir; do command -v $c >/dev/null 2>&1 || "
-        "eval \"$c() { busybox $c \\\"\\$@\\\"; }\"; done\n"
+        'eval "$c() { busybox $c \\"\\$@\\"; }"; done\n'
         "cd /v\n"
-        "each() { for f in \"$1\"/* \"$1\"/.[!.]* \"$1\"/..?*; do "
-        "[ -e \"$f\" ] || [ -L \"$f\" ] || continue; echo \"$f\"; done; }\n"
+        'each() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do '
+        '[ -e "$f" ] || [ -L "$f" ] || continue; echo "$f"; done; }\n'
     )
 
-    def __init__(self, target: TargetPlan, content: Content, key: str, client: Any,
-                 image: str, reader: ZipReader, on_bytes: Callable[[int], None],
-                 cancel: threading.Event) -> None:
+    def __init__(
+        self,
+        target: TargetPlan,
+        content: Content,
+        key: str,
+        client: Any,
+        image: str,
+        reader: ZipReader,
+        on_bytes: Callable[[int], None],
+        cancel: threading.Event,
+    ) -> None:
         self.target = target
         self.content = content
         self.client = client
@@ -316,13 +346,19 @@ class DockerVolumeSlot(Slot):
 
     def _container(self, command: list[str] | None) -> str:
         host_config = self.client.api.create_host_config(
-            binds={self.target.dest: {"bind": "/v", "mode": "rw"}})
+            binds={self.target.dest: {"bind": "/v", "mode": "rw"}}
+        )
         kwargs: dict[str, Any] = {}
         if command is not None:
             kwargs = {"entrypoint": ["/bin/sh", "-c"], "command": command}
         created = self.client.api.create_container(
-            self.image, user="0:0", network_disabled=True, host_config=host_config,
-            labels={HELPER_LABEL: "1"}, **kwargs)
+            self.image,
+            user="0:0",
+            network_disabled=True,
+            host_config=host_config,
+            labels={HELPER_LABEL: "1"},
+            **kwargs,
+        )
         return str(created["Id"])
 
     def _script(self, body: str) -> None:
@@ -331,28 +367,40 @@ class DockerVolumeSlot(Slot):
             self.client.api.start(cid)
             status = self.client.api.wait(cid).get("StatusCode", 1)
             if status != 0:
-                out = self.client.api.logs(cid, stdout=True, stderr=True).decode(
-                    "utf-8", "replace").strip()
+                out = (
+                    self.client.api.logs(cid, stdout=True, stderr=True)
+                    .decode("utf-8", "replace")
+                    .strip()
+                )
                 raise PortalBackupError(
                     f"the helper container for volume {self.target.dest} failed "
                     f"({first_line(Exception(out)) if out else f'exit status {status}'}); "
-                    "run the restore as root to write the volume directly")
+                    "run the restore as root to write the volume directly"
+                )
         finally:
             with contextlib.suppress(Exception):
                 self.client.api.remove_container(cid, force=True)
 
     def stage(self, extractor: Extractor) -> None:
         self.helper = self._container(None)
-        stream = tar_stream(self.reader, self.content.records, self.content.prefix,
-                             self.staging, self.on_bytes, self.cancel, extractor.rehash)
+        stream = tar_stream(
+            self.reader,
+            self.content.records,
+            self.content.prefix,
+            self.staging,
+            self.on_bytes,
+            self.cancel,
+            extractor.rehash,
+        )
         self.staged = True
         try:
             self.client.api.put_archive(self.helper, "/v", stream)
         except Exception as exc:
             if isinstance(exc, PortalBackupError):
                 raise
-            raise PortalBackupError(f"Docker refused the contents of volume "
-                                    f"{self.target.dest}: {first_line(exc)}") from exc
+            raise PortalBackupError(
+                f"Docker refused the contents of volume {self.target.dest}: {first_line(exc)}"
+            ) from exc
         extractor.stats.files += sum(r.type != "dir" for r in self.content.records)
         extractor.stats.bytes += sum(r.size for r in self.content.records if r.type == "file")
 
@@ -361,18 +409,21 @@ class DockerVolumeSlot(Slot):
         root = next((r for r in self.content.records if r.name == self.content.prefix), None)
         if root is None:
             return ""
-        return (f"chown {root.uid}:{root.gid} . && chmod {root.mode:o} . && "
-                f"(touch -d @{root.mtime_ns // 1_000_000_000} . 2>/dev/null || true)\n")
+        return (
+            f"chown {root.uid}:{root.gid} . && chmod {root.mode:o} . && "
+            f"(touch -d @{root.mtime_ns // 1_000_000_000} . 2>/dev/null || true)\n"
+        )
 
     def swap(self) -> None:
         s, o = self.staging, self.aside
         self.swapped = True
         self._script(
             f"mkdir {o}\n"
-            f"each . | while read -r f; do case \"$f\" in ./{s}|./{o}) continue;; esac; "
-            f"mv -- \"$f\" {o}/; done\n"
-            f"each {s} | while read -r f; do mv -- \"$f\" ./; done\n"
-            f"rmdir {s}\n{self._root_meta()}")
+            f'each . | while read -r f; do case "$f" in ./{s}|./{o}) continue;; esac; '
+            f'mv -- "$f" {o}/; done\n'
+            f'each {s} | while read -r f; do mv -- "$f" ./; done\n'
+            f"rmdir {s}\n{self._root_meta()}"
+        )
 
     def rollback(self) -> None:
         if not self.swapped:
@@ -380,10 +431,11 @@ class DockerVolumeSlot(Slot):
         s, o = self.staging, self.aside
         self._script(
             f"mkdir -p {s}.undo\n"
-            f"each . | while read -r f; do case \"$f\" in ./{s}|./{o}|./{s}.undo) continue;; "
-            f"esac; mv -- \"$f\" {s}.undo/; done\n"
-            f"each {o} | while read -r f; do mv -- \"$f\" ./; done\n"
-            f"rmdir {o}; rm -rf {s}.undo\n")
+            f'each . | while read -r f; do case "$f" in ./{s}|./{o}|./{s}.undo) continue;; '
+            f'esac; mv -- "$f" {s}.undo/; done\n'
+            f'each {o} | while read -r f; do mv -- "$f" ./; done\n'
+            f"rmdir {o}; rm -rf {s}.undo\n"
+        )
         self.swapped = False
 
     def discard(self) -> None:
@@ -395,8 +447,10 @@ class DockerVolumeSlot(Slot):
     def finish(self, keep_old: bool, stamp: str) -> None:
         # The root's mtime is set again: moving or removing the aside copy changed it.
         if keep_old:
-            self._script(f"[ -d {self.aside} ] && mv {self.aside} .pre-restore-{stamp} || true\n"
-                         + self._root_meta())
+            self._script(
+                f"[ -d {self.aside} ] && mv {self.aside} .pre-restore-{stamp} || true\n"
+                + self._root_meta()
+            )
             self.kept = f"volume {self.target.dest}: .pre-restore-{stamp}"
         else:
             self._script(f"rm -rf {self.aside}\n" + self._root_meta())
@@ -409,9 +463,15 @@ class DockerVolumeSlot(Slot):
             self.helper = None
 
 
-def tar_stream(reader: ZipReader, records: list[Record], prefix: str, root: str,
-                on_bytes: Callable[[int], None], cancel: threading.Event,
-                rehash: bool) -> Iterator[bytes]:
+def tar_stream(
+    reader: ZipReader,
+    records: list[Record],
+    prefix: str,
+    root: str,
+    on_bytes: Callable[[int], None],
+    cancel: threading.Event,
+    rehash: bool,
+) -> Iterator[bytes]:
     """The records as a tar stream under `root/`, produced while Docker reads it."""
     head = tarfile.TarInfo(root)
     head.type, head.mode, head.mtime = tarfile.DIRTYPE, 0o700, int(time.time())

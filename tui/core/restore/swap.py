@@ -39,8 +39,15 @@ from tui.core.checkpoint import checkpoint
 from tui.core.errors import PortalBackupError
 
 Phase = Literal["staging", "old-out", "new-in", "swapped", "dropping-old", "undo-out", "undo-in"]
-PHASES: tuple[str, ...] = ("staging", "old-out", "new-in", "swapped", "dropping-old",
-                           "undo-out", "undo-in")
+PHASES: tuple[str, ...] = (
+    "staging",
+    "old-out",
+    "new-in",
+    "swapped",
+    "dropping-old",
+    "undo-out",
+    "undo-in",
+)
 SwapMode = Literal["whole", "content"]
 RootKind = Literal["portal", "volume", "bind"]
 Meta = list[int]  # mode, uid, gid, atime_ns, mtime_ns
@@ -221,9 +228,11 @@ class Swap:
         if not self._exists(r.aside):
             return f"finished the restore of {where}"
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        kept = (self.keep_in_portal(portal, split_under(portal, where), stamp)
-                if portal and r.mode == "whole" else None) or \
-            os.path.join(r.dir, self.keep(stamp))
+        kept = (
+            self.keep_in_portal(portal, split_under(portal, where), stamp)
+            if portal and r.mode == "whole"
+            else None
+        ) or os.path.join(r.dir, self.keep(stamp))
         return f"finished the restore of {where}; the previous data is kept at {kept}"
 
     def keep_in_portal(self, portal: str, rel: list[str], stamp: str) -> str | None:
@@ -231,8 +240,11 @@ class Swap:
         app_data (so it is never taken for an app of its own), reached without following
         symlinks. None when that is another filesystem."""
         try:
-            kfd = open_beneath(portal, [".pre-restore", stamp, *rel[:-1]],
-                               on_made=lambda _p, fd: os.fchmod(fd, 0o700))
+            kfd = open_beneath(
+                portal,
+                [".pre-restore", stamp, *rel[:-1]],
+                on_made=lambda _p, fd: os.fchmod(fd, 0o700),
+            )
         except PortalBackupError:
             return None
         try:
@@ -248,8 +260,7 @@ class Swap:
     def keep(self, stamp: str) -> str:
         """The previous data under a name a person will find (in `dir`); returns the name."""
         r = self.rec
-        base = f".pre-restore-{stamp}" if r.mode == "content" else \
-            f".{r.name}.pre-restore-{stamp}"
+        base = f".pre-restore-{stamp}" if r.mode == "content" else f".{r.name}.pre-restore-{stamp}"
         name, n = base, 1
         while True:
             try:

@@ -47,8 +47,9 @@ class ArchiveIndex:
         self.entries.append(entry)
         name = entry.name
         # unsafe_reason costs a regex split; only names with a suspicious character need it.
-        suspicious = name[:1] in ("/", "\\", "") or ".." in name or "\x00" in name or (
-            name[1:2] == ":")
+        suspicious = (
+            name[:1] in ("/", "\\", "") or ".." in name or "\x00" in name or (name[1:2] == ":")
+        )
         reason = unsafe_reason(name) if suspicious else None
         if reason:
             self.unsafe.append(Unsafe(entry, reason))

@@ -18,8 +18,12 @@ T = TypeVar("T")
 class Batcher(Generic[T]):
     """Collects items from any thread; `deliver` gets them as a list from the timer thread."""
 
-    def __init__(self, deliver: Callable[[list[T]], object], hz: float = 5.0,
-                 compact: Callable[[list[T]], list[T]] | None = None) -> None:
+    def __init__(
+        self,
+        deliver: Callable[[list[T]], object],
+        hz: float = 5.0,
+        compact: Callable[[list[T]], list[T]] | None = None,
+    ) -> None:
         self._deliver = deliver
         self._interval = 1.0 / hz
         self._compact = compact

@@ -26,11 +26,13 @@ class Loaded:
 class DataSource(Protocol):
     def load(self) -> Loaded: ...
 
-    def compute_sizes(self, loaded: Loaded, on_size: Callable[[str, Size], None],
-                      cancel: threading.Event) -> None: ...
+    def compute_sizes(
+        self, loaded: Loaded, on_size: Callable[[str, Size], None], cancel: threading.Event
+    ) -> None: ...
 
-    def run_backup(self, loaded: Loaded, plan: Plan, options: Any, on_event: EventSink,
-                   cancel: threading.Event) -> Finished: ...
+    def run_backup(
+        self, loaded: Loaded, plan: Plan, options: Any, on_event: EventSink, cancel: threading.Event
+    ) -> Finished: ...
 
 
 class HostSource:
@@ -60,14 +62,16 @@ class HostSource:
             last = None
         return Loaded(inventory, client, last)
 
-    def compute_sizes(self, loaded: Loaded, on_size: Callable[[str, Size], None],
-                      cancel: threading.Event) -> None:
+    def compute_sizes(
+        self, loaded: Loaded, on_size: Callable[[str, Size], None], cancel: threading.Event
+    ) -> None:
         from tui.core.sizes import compute_sizes
 
         compute_sizes(loaded.inventory, loaded.client, on_size=on_size, cancel=cancel)
 
-    def run_backup(self, loaded: Loaded, plan: Plan, options: Any, on_event: EventSink,
-                   cancel: threading.Event) -> Finished:
+    def run_backup(
+        self, loaded: Loaded, plan: Plan, options: Any, on_event: EventSink, cancel: threading.Event
+    ) -> Finished:
         from tui.core.backup.run import BackupRun
 
         run = BackupRun(loaded.inventory, plan, options, loaded.client, on_event, cancel)

@@ -81,14 +81,17 @@ def parse_keys(text: str) -> tuple[list[X25519Recipient], list[str]]:
                 continue
             if token.upper().startswith("AGE-SECRET-KEY-"):
                 # Never echo it back: part of a secret is still a secret.
-                errors.append("that is a secret key (AGE-SECRET-KEY-…): give its public key "
-                              "(age1…), which `age-keygen -y KEYFILE` prints")
+                errors.append(
+                    "that is a secret key (AGE-SECRET-KEY-…): give its public key "
+                    "(age1…), which `age-keygen -y KEYFILE` prints"
+                )
             elif token.startswith(("ssh-", "ecdsa-")):
                 errors.append("SSH keys are not supported: give an age1… key")
             elif token.lower().startswith("age1") and len(token) < AGE_KEY_LENGTH:
                 shown = token if len(token) <= 16 else token[:12] + "…"
-                errors.append(f"{shown} is incomplete: an age1… key has "
-                              f"{AGE_KEY_LENGTH} characters")
+                errors.append(
+                    f"{shown} is incomplete: an age1… key has {AGE_KEY_LENGTH} characters"
+                )
             else:
                 try:
                     keys.append(X25519Recipient.parse(token))
@@ -106,7 +109,12 @@ def read_recipients_file(path: str) -> list[X25519Recipient]:
 
 # Character classes and how many symbols each adds to an attacker's alphabet.
 _CLASSES: tuple[tuple[str, int], ...] = (
-    ("lower-case", 26), ("upper-case", 26), ("digits", 10), ("symbols", 33), ("other", 100))
+    ("lower-case", 26),
+    ("upper-case", 26),
+    ("digits", 10),
+    ("symbols", 33),
+    ("other", 100),
+)
 
 
 def _class_of(ch: str) -> str:

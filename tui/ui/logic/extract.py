@@ -50,7 +50,7 @@ def relative_parts(name: str, strip: str) -> list[str]:
         raise Refused(reason)
     if not name.startswith(strip):
         raise Refused("it is outside the selected folder")
-    return [p for p in name[len(strip):].split("/") if p not in ("", ".")]
+    return [p for p in name[len(strip) :].split("/") if p not in ("", ".")]
 
 
 class _Tree:
@@ -73,8 +73,9 @@ class _Tree:
                     cached = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as err:
                     if err.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise Refused(f"{'/'.join(key)} is a symbolic link or a file, "
-                                      "not a folder") from None
+                        raise Refused(
+                            f"{'/'.join(key)} is a symbolic link or a file, not a folder"
+                        ) from None
                     raise
                 self.fds[key] = cached
             fd = cached
@@ -85,9 +86,14 @@ class _Tree:
             os.close(fd)
 
 
-def extract(reader: ZipReader, entries: list[ZipEntry], strip: str, dest: str,
-            cancel: threading.Event | None = None,
-            on_entry: Callable[[int], None] | None = None) -> ExtractReport:
+def extract(
+    reader: ZipReader,
+    entries: list[ZipEntry],
+    strip: str,
+    dest: str,
+    cancel: threading.Event | None = None,
+    on_entry: Callable[[int], None] | None = None,
+) -> ExtractReport:
     """Extract `entries` (names starting with `strip`, which is removed) into `dest`."""
     report = ExtractReport(os.path.realpath(dest))
     tree = _Tree(dest)

@@ -16,8 +16,9 @@ class FetchCommands:
     guessed: bool  # True when not logged in over SSH: the host name is a guess
 
 
-def fetch_commands(path: str, environ: Mapping[str, str], user: str | None = None,
-                   hostname: str | None = None) -> FetchCommands:
+def fetch_commands(
+    path: str, environ: Mapping[str, str], user: str | None = None, hostname: str | None = None
+) -> FetchCommands:
     """scp and rsync commands built from SSH_CONNECTION ("client port server port")."""
     user = user or environ.get("USER") or _user()
     parts = environ.get("SSH_CONNECTION", "").split()
@@ -30,8 +31,9 @@ def fetch_commands(path: str, environ: Mapping[str, str], user: str | None = Non
     remote = shlex.quote(f"{user}@{host}:{path}")
     scp_port = f"-P {port} " if port != "22" else ""
     rsync_ssh = f"-e 'ssh -p {port}' " if port != "22" else ""
-    return FetchCommands(scp=f"scp {scp_port}{remote} .",
-                         rsync=f"rsync -P {rsync_ssh}{remote} .", guessed=guessed)
+    return FetchCommands(
+        scp=f"scp {scp_port}{remote} .", rsync=f"rsync -P {rsync_ssh}{remote} .", guessed=guessed
+    )
 
 
 def _user() -> str:

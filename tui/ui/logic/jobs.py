@@ -37,10 +37,14 @@ class BackupJob:
     def quit_question(self) -> tuple[str, str]:
         """The title and text of "quit while it runs?" for this kind of job."""
         if self.kind == "restore":
-            return ("A restore is running",
-                    "Stop it and quit? An item whose data is being swapped in is completed; "
-                    "the others are left as they are now, and every container it stopped "
-                    "is started again.")
-        return ("A backup is running",
-                "Stop it and quit? Every container it stopped is started again and the "
-                "unfinished archive is deleted.")
+            return (
+                "A restore is running",
+                "Stop it and quit? An item whose data is being swapped in is completed; "
+                "the others are left as they are now, and every container it stopped "
+                "is started again.",
+            )
+        return (
+            "A backup is running",
+            "Stop it and quit? Every container it stopped is started again and the "
+            "unfinished archive is deleted.",
+        )

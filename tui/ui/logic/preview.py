@@ -21,9 +21,11 @@ MAX_LINES = 2000
 PreviewKind = Literal["text", "binary", "empty", "error"]
 
 _PEM_KEY = re.compile(
-    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.DOTALL)
+    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.DOTALL
+)
 _PEM_KEY_ESCAPED = re.compile(  # the same key inside a JSON string, newlines escaped
-    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----(?:\\n|[A-Za-z0-9+/=])*?-----END \1PRIVATE KEY-----")
+    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----(?:\\n|[A-Za-z0-9+/=])*?-----END \1PRIVATE KEY-----"
+)
 _KEY_MASK = "«private key hidden»"
 
 
@@ -47,8 +49,9 @@ def make_preview(name: str, data: bytes, size: int) -> Preview:
         return Preview("empty", "(empty file)")
     truncated = len(data) < size
     if looks_binary(data):
-        return Preview("binary", hexdump(data[:HEX_BYTES]),
-                       truncated=truncated or len(data) > HEX_BYTES)
+        return Preview(
+            "binary", hexdump(data[:HEX_BYTES]), truncated=truncated or len(data) > HEX_BYTES
+        )
     text = data.decode("utf-8", errors="replace")
     lexer = lexer_for(name)
     if not truncated and (lexer == "json" or text.lstrip()[:1] in ("{", "[")):
@@ -81,7 +84,7 @@ def looks_binary(data: bytes) -> bool:
 def hexdump(data: bytes, offset: int = 0) -> str:
     lines = []
     for pos in range(0, len(data), 16):
-        chunk = data[pos:pos + 16]
+        chunk = data[pos : pos + 16]
         hexes = " ".join(f"{b:02x}" for b in chunk)
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(f"{offset + pos:08x}  {hexes:<47}  {text}")
@@ -97,8 +100,7 @@ def mask_private_keys(text: str) -> tuple[str, bool]:
 def lexer_for(name: str) -> str | None:
     """A Pygments lexer alias for a file name, or None for plain text."""
     base = name.rsplit("/", 1)[-1].lower()
-    special = {"dockerfile": "docker", "makefile": "make", "sha256sums": None,
-               "readme.txt": None}
+    special = {"dockerfile": "docker", "makefile": "make", "sha256sums": None, "readme.txt": None}
     if base in special:
         return special[base]
     try:

@@ -67,16 +67,24 @@ class RestoreSession:
 class RestoreBackend(Protocol):
     def open(self, path: str) -> RestoreSession: ...
 
-    def measure(self, session: RestoreSession, on_size: SizeSink,
-                cancel: threading.Event) -> None: ...
+    def measure(
+        self, session: RestoreSession, on_size: SizeSink, cancel: threading.Event
+    ) -> None: ...
 
     def select(self, session: RestoreSession, ids: list[str]) -> RestoreSelection: ...
 
-    def diff(self, session: RestoreSession,
-             sel: RestoreSelection) -> dict[str, list[TargetDiff]]: ...
+    def diff(
+        self, session: RestoreSession, sel: RestoreSelection
+    ) -> dict[str, list[TargetDiff]]: ...
 
-    def run(self, session: RestoreSession, sel: RestoreSelection, options: RestoreOptions,
-            on_event: EventSink, cancel: threading.Event) -> RestoreFinished: ...
+    def run(
+        self,
+        session: RestoreSession,
+        sel: RestoreSelection,
+        options: RestoreOptions,
+        on_event: EventSink,
+        cancel: threading.Event,
+    ) -> RestoreFinished: ...
 
 
 class HostRestore:
@@ -99,8 +107,10 @@ class HostRestore:
 
                 client = connect()
             except DockerUnavailable as exc:
-                warnings.append(f"{exc}: apps and volumes cannot be restored, and containers "
-                                "using restored files are not stopped")
+                warnings.append(
+                    f"{exc}: apps and volumes cannot be restored, and containers "
+                    "using restored files are not stopped"
+                )
             # Sizes of this host come after the first paint (measure), not here.
             plan = load_plan(reader, self.portal_root, client, sizes=False)
         except BaseException:
@@ -108,8 +118,7 @@ class HostRestore:
             raise
         return RestoreSession(path, plan, reader, fileobj, client, warnings + plan.warnings)
 
-    def measure(self, session: RestoreSession, on_size: SizeSink,
-                cancel: threading.Event) -> None:
+    def measure(self, session: RestoreSession, on_size: SizeSink, cancel: threading.Event) -> None:
         """Each target's size on this host now, by the rule load_plan(sizes=True) follows:
         a path that exists, a volume whose files are readable here."""
         known: dict[tuple[str, str], Size | None] = {}
@@ -128,19 +137,25 @@ class HostRestore:
         # Inspects images (Docker) and the database file (disk): a worker's job.
         return session.plan.select(ids)
 
-    def diff(self, session: RestoreSession,
-             sel: RestoreSelection) -> dict[str, list[TargetDiff]]:
+    def diff(self, session: RestoreSession, sel: RestoreSelection) -> dict[str, list[TargetDiff]]:
         return diff_selection(sel)
 
-    def run(self, session: RestoreSession, sel: RestoreSelection, options: RestoreOptions,
-            on_event: EventSink, cancel: threading.Event) -> RestoreFinished:
+    def run(
+        self,
+        session: RestoreSession,
+        sel: RestoreSelection,
+        options: RestoreOptions,
+        on_event: EventSink,
+        cancel: threading.Event,
+    ) -> RestoreFinished:
         assert session.reader is not None
         # The CLI's test hook, read the same way, so a test can fail an item after its swap.
         hook = os.environ.get(FAIL_AFTER_SWAP_ENV)
         if hook:
             options = dataclasses.replace(options, fail_after_swap=hook)
-        run = RestoreRun(session.reader, sel, options, session.client, on_event, cancel,
-                         source=session.fileobj)
+        run = RestoreRun(
+            session.reader, sel, options, session.client, on_event, cancel, source=session.fileobj
+        )
         return run.run()
 
 

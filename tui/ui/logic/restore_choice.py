@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from tui.core.restore.plan import ItemPlan, RestorePlan
 from tui.ui.logic.selection import CheckSet, CheckState
 
-SECTIONS = (("section:portal", "Portal"), ("section:apps", "Apps"),
-            ("section:volumes", "Volumes"))
+SECTIONS = (("section:portal", "Portal"), ("section:apps", "Apps"), ("section:volumes", "Volumes"))
 CORE_KIND = "core"
 IDENTITY_ITEMS = ("core/db", "core/identity")
 
@@ -98,8 +97,11 @@ class RestoreChoice(CheckSet):
     def selected_ids(self) -> list[str]:
         """IDs for RestorePlan.select, in archive order: a whole app by its ID (its mounts are
         part of it), a partly ticked one by its ticked mounts."""
-        return [i.id for i in self.plan.items
-                if i.id in self.checked and self.parent.get(i.id) not in self.checked]
+        return [
+            i.id
+            for i in self.plan.items
+            if i.id in self.checked and self.parent.get(i.id) not in self.checked
+        ]
 
     @property
     def identity_ticked(self) -> bool:

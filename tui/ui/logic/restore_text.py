@@ -16,8 +16,12 @@ from tui.core.restore.run import RestoreFinished
 from tui.ui.logic.restore_choice import IDENTITY_ITEMS, RestoreChoice, identity_differs
 
 DIFF_LINES = 200  # changed paths listed per target in the dry run
-MARKS = {"add": ("+", "green"), "change": ("~", "yellow"), "remove": ("-", "red"),
-         "meta": ("m", "cyan")}
+MARKS = {
+    "add": ("+", "green"),
+    "change": ("~", "yellow"),
+    "remove": ("-", "red"),
+    "meta": ("m", "cyan"),
+}
 STATUS_WORDS = {"present": "present", "missing": "missing", "partly present": "partly"}
 AFTER = {"running": "start it", "paused": "start and pause it"}
 
@@ -38,8 +42,11 @@ def short_id(portal_id: str | None) -> str:
 
 def archive_line(plan: RestorePlan) -> Text:
     a = plan.archive
-    who = f"Portal {a.portal_name or short_id(a.portal_id)}" if a.portal_id else (
-        f"host {a.host or '?'}")
+    who = (
+        f"Portal {a.portal_name or short_id(a.portal_id)}"
+        if a.portal_id
+        else (f"host {a.host or '?'}")
+    )
     made = (a.created or "?").replace("T", " ").rstrip("Z")[:16]  # to the minute
     text = Text.assemble(("From ", "bold"), f"{who}, {made} · ")
     here = plan.current_portal_id
@@ -51,16 +58,18 @@ def archive_line(plan: RestorePlan) -> Text:
         text.append("this host: the same Portal")
     else:
         text.append("no Portal on either side")
-    text.append(f" · {plan.trust.short()}",
-                style="" if plan.trust.trusted else "bold yellow")
+    text.append(f" · {plan.trust.short()}", style="" if plan.trust.trusted else "bold yellow")
     return text
 
 
 def identity_warning(plan: RestorePlan) -> Text:
     here, there = short_id(plan.current_portal_id), short_id(plan.archive.portal_id)
-    return Text(f"⚠ This host is Portal {here}; the archive's database holds the identity of "
-                f"Portal {there}. Restoring core/db or core/identity makes this host Portal "
-                f"{there}.", style="bold red")
+    return Text(
+        f"⚠ This host is Portal {here}; the archive's database holds the identity of "
+        f"Portal {there}. Restoring core/db or core/identity makes this host Portal "
+        f"{there}.",
+        style="bold red",
+    )
 
 
 def state_word(plan: RestorePlan, item: ItemPlan) -> tuple[str, str]:
@@ -119,16 +128,17 @@ def item_lines(sel: RestoreSelection, item_id: str) -> list[Text]:
     return lines
 
 
-def details(plan: RestorePlan, item: ItemPlan, sel: RestoreSelection | None,
-            heading: str) -> Text:
+def details(plan: RestorePlan, item: ItemPlan, sel: RestoreSelection | None, heading: str) -> Text:
     """The details pane: the item, its containers here and at backup time, then `heading`
     ("Ticked: restoring it will", ...) and what restoring it does, from `sel`."""
     word, style = state_word(plan, item)
     text = Text.assemble((item.id, "bold"), f"  {item.label} · ", (word, style))
     for c in item.containers:
         text.append(f"\n  {c.name}: ")
-        text.append("not on this host" if c.state_now is None else f"{c.state_now} here",
-                    style="dim" if c.state_now is None else "")
+        text.append(
+            "not on this host" if c.state_now is None else f"{c.state_now} here",
+            style="dim" if c.state_now is None else "",
+        )
         text.append(f", {c.state_before} at backup time", style="dim")
     text.append("\n")
     text.append(heading, style="bold")
@@ -146,8 +156,9 @@ def details(plan: RestorePlan, item: ItemPlan, sel: RestoreSelection | None,
 
 def selection_size(sel: RestoreSelection) -> Size:
     targets = [t for i in sel.items if i.id not in sel.failing for t in sel.targets[i.id]]
-    return Size(sum(t.size_archive.bytes for t in targets),
-                sum(t.size_archive.files for t in targets))
+    return Size(
+        sum(t.size_archive.bytes for t in targets), sum(t.size_archive.files for t in targets)
+    )
 
 
 def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool) -> Text:
@@ -156,17 +167,22 @@ def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool)
     ids = choice.selected_ids()
     fate = "old data: kept aside (k)" if keep_old else "old data: deleted (k)"
     if not ids:
-        return Text.assemble(("Nothing ticked", "bold"), " · space ticks a row, a all but the "
-                             f"Portal's own files · {fate}")
+        return Text.assemble(
+            ("Nothing ticked", "bold"),
+            f" · space ticks a row, a all but the Portal's own files · {fate}",
+        )
     if sel is None or [i.id for i in sel.items] != ids:
-        return Text.assemble(("Ticked ", "bold"), f"{plural(len(ids), 'item')} · working out "
-                             f"what that restores… · {fate}")
+        return Text.assemble(
+            ("Ticked ", "bold"),
+            f"{plural(len(ids), 'item')} · working out what that restores… · {fate}",
+        )
     size = selection_size(sel)
     runnable = [i.id for i in sel.items if i.id not in sel.failing]
     stops = sorted({s.name for i in runnable for s in sel.stops[i]})
     made = sum(len(sel.recreate[i]) for i in runnable)
-    text = Text.assemble(("Ticked ", "bold"), f"{plural(len(ids), 'item')}, "
-                         f"{human_bytes(size.bytes)} to write")
+    text = Text.assemble(
+        ("Ticked ", "bold"), f"{plural(len(ids), 'item')}, {human_bytes(size.bytes)} to write"
+    )
     if stops:
         text.append(f" · stops {len(stops)}")
     if made:
@@ -174,12 +190,16 @@ def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool)
     text.append(f" · {fate}")
     if sel.identity_conflict:
         here, there = (short_id(p) for p in sel.identity_conflict)
-        text.append(f"\n⚠ This host (Portal {here}) becomes Portal {there}: its identity is "
-                    "replaced", style="bold red")
+        text.append(
+            f"\n⚠ This host (Portal {here}) becomes Portal {there}: its identity is replaced",
+            style="bold red",
+        )
     if sel.failing:
         first = next(iter(sel.failing))
-        text.append(f"\n✗ {len(sel.failing)} cannot be restored: {first}: "
-                    f"{sel.failing[first]}", style="bold red")
+        text.append(
+            f"\n✗ {len(sel.failing)} cannot be restored: {first}: {sel.failing[first]}",
+            style="bold red",
+        )
     refused = refusals(sel)
     if refused:
         text.append(f"\n✗ {len(refused)} refused: {refused[0]}", style="bold red")
@@ -193,24 +213,35 @@ def refusals(sel: RestoreSelection) -> list[str]:
 
 def confirm_text(sel: RestoreSelection, keep_old: bool) -> Text:
     runnable = [i for i in sel.items if i.id not in sel.failing]
-    text = Text(f"{len(runnable)} item{'s' if len(runnable) != 1 else ''}, "
-                f"{sized(selection_size(sel))}, from {os.path.basename(sel.plan.archive.name)}:"
-                f" {', '.join(i.id for i in runnable[:6])}"
-                f"{' …' if len(runnable) > 6 else ''}.\n")
+    text = Text(
+        f"{len(runnable)} item{'s' if len(runnable) != 1 else ''}, "
+        f"{sized(selection_size(sel))}, from {os.path.basename(sel.plan.archive.name)}:"
+        f" {', '.join(i.id for i in runnable[:6])}"
+        f"{' …' if len(runnable) > 6 else ''}.\n"
+    )
     stops = sorted({s.name for i in runnable for s in sel.stops[i.id]})
     if stops:
-        text.append(f"Stopped while their data is swapped in, then started again: "
-                    f"{', '.join(stops)}.\n")
+        text.append(
+            f"Stopped while their data is swapped in, then started again: {', '.join(stops)}.\n"
+        )
     made = [c.name for i in runnable for c in sel.recreate[i.id]]
     if made:
         text.append(f"Created from the archive: {', '.join(made)}.\n")
-    text.append("Every entry is checked before anything is touched; if an item fails, its "
-                "previous data is put back.\n")
-    text.append("The data it replaces is kept aside." if keep_old else
-                "The data it replaces is deleted once the apps run again.", style="bold")
+    text.append(
+        "Every entry is checked before anything is touched; if an item fails, its "
+        "previous data is put back.\n"
+    )
+    text.append(
+        "The data it replaces is kept aside."
+        if keep_old
+        else "The data it replaces is deleted once the apps run again.",
+        style="bold",
+    )
     if sel.failing:
-        text.append(f"\n{len(sel.failing)} ticked item(s) cannot be restored and are skipped.",
-                    style="yellow")
+        text.append(
+            f"\n{len(sel.failing)} ticked item(s) cannot be restored and are skipped.",
+            style="yellow",
+        )
     for line in refusals(sel):
         text.append(f"\nRefused: {line}", style="yellow")
     return text
@@ -220,11 +251,15 @@ def identity_confirm_text(sel: RestoreSelection) -> Text:
     assert sel.identity_conflict is not None
     here, there = (short_id(p) for p in sel.identity_conflict)
     return Text.assemble(
-        (f"This host is Portal {here}. The archive's database holds the identity of Portal "
-         f"{there}.", "bold"),
+        (
+            f"This host is Portal {here}. The archive's database holds the identity of Portal "
+            f"{there}.",
+            "bold",
+        ),
         f"\n\nRestoring it makes this host Portal {there}: other Portals and apps will take it "
         f"for that one, and Portal {here}'s own identity is replaced. Do this only when this "
-        "host replaces that Portal.")
+        "host replaces that Portal.",
+    )
 
 
 # --------------------------------------------------------------------------- dry run
@@ -232,13 +267,23 @@ def identity_confirm_text(sel: RestoreSelection) -> Text:
 
 def diff_lines(d: TargetDiff, limit: int = DIFF_LINES) -> list[Text]:
     if not d.readable:
-        return [Text("  its contents here cannot be read: all of it is written anew",
-                     style="dim")]
-    counts = [f"{n} {label}" for kind, label in (("add", "added"), ("change", "changed"),
-                                                ("remove", "removed"), ("meta", "metadata"))
-              if (n := d.count(kind))]  # type: ignore[arg-type]
-    lines = [Text(f"  would change: {', '.join(counts) or 'nothing'}; "
-                  f"{count(d.unchanged)} unchanged", style="bold")]
+        return [Text("  its contents here cannot be read: all of it is written anew", style="dim")]
+    counts = [
+        f"{n} {label}"
+        for kind, label in (
+            ("add", "added"),
+            ("change", "changed"),
+            ("remove", "removed"),
+            ("meta", "metadata"),
+        )
+        if (n := d.count(kind))
+    ]  # type: ignore[arg-type]
+    lines = [
+        Text(
+            f"  would change: {', '.join(counts) or 'nothing'}; {count(d.unchanged)} unchanged",
+            style="bold",
+        )
+    ]
     order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
     itself = "." if d.target.is_dir else os.path.basename(d.target.dest)
     for c in sorted(d.changes, key=lambda c: (order[c.kind], c.path))[:limit]:
@@ -248,8 +293,13 @@ def diff_lines(d: TargetDiff, limit: int = DIFF_LINES) -> list[Text]:
             line.append(f"  ({c.detail})", style="dim")
         lines.append(line)
     if len(d.changes) > limit:
-        lines.append(Text(f"  … and {count(len(d.changes) - limit)} more (the CLI's "
-                          "restore --dry-run --json lists them all)", style="dim"))
+        lines.append(
+            Text(
+                f"  … and {count(len(d.changes) - limit)} more (the CLI's "
+                "restore --dry-run --json lists them all)",
+                style="dim",
+            )
+        )
     return lines
 
 
@@ -268,7 +318,7 @@ def dry_run_text(sel: RestoreSelection, diffs: dict[str, list[TargetDiff]]) -> T
             for line in diff_lines(d):
                 text.append("\n")
                 text.append_text(line)
-        rest = item_lines(sel, item.id)[len(sel.targets[item.id]):]
+        rest = item_lines(sel, item.id)[len(sel.targets[item.id]) :]
         for line in rest:
             text.append("\n")
             text.append_text(line)
@@ -290,8 +340,10 @@ def result_text(r: RestoreFinished, keep_old: bool) -> Text:
         text.append(f": {', '.join(r.done)}\n")
     else:
         text.append("Nothing was restored.\n", style="bold")
-    text.append(f"{sized(Size(r.bytes, r.files))} written in {duration(r.seconds)} "
-                f"({human_bytes(rate)}/s)\n")
+    text.append(
+        f"{sized(Size(r.bytes, r.files))} written in {duration(r.seconds)} "
+        f"({human_bytes(rate)}/s)\n"
+    )
     if r.failed:
         text.append(f"\nFailed {len(r.failed)}", style="bold red")
         text.append(" (each is as it was before: its previous data, its containers):")
@@ -305,8 +357,9 @@ def result_text(r: RestoreFinished, keep_old: bool) -> Text:
             text.append(f"\n  {k}")
         text.append("\n  (delete it once the restored apps work)\n", style="dim")
     elif r.done and keep_old:
-        text.append("\nNothing that existed here was replaced, so nothing was kept aside.\n",
-                    style="dim")
+        text.append(
+            "\nNothing that existed here was replaced, so nothing was kept aside.\n", style="dim"
+        )
     elif r.done:
         text.append("\nThe data replaced was deleted, as chosen.\n", style="dim")
     if r.created:

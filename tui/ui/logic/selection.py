@@ -104,8 +104,11 @@ class Selection(CheckSet):
 
     def selected_ids(self) -> list[str]:
         """IDs for `resolve_selection`: a whole app by its ID, a partial one by its mounts."""
-        return [i.id for i in self.inventory.items
-                if i.id in self.checked and not (i.parent and i.parent in self.checked)]
+        return [
+            i.id
+            for i in self.inventory.items
+            if i.id in self.checked and not (i.parent and i.parent in self.checked)
+        ]
 
     def _sources(self) -> list[Source]:
         out: list[Source] = []
@@ -134,13 +137,21 @@ class Selection(CheckSet):
                 if app.kind != "app" or not running or self.state(app.id) == "off":
                     continue
                 apps += 1
-                rows = [app.id] if app.id in self.checked else [
-                    k for k in self.children.get(app.id, ()) if k in self.checked]
+                rows = (
+                    [app.id]
+                    if app.id in self.checked
+                    else [k for k in self.children.get(app.id, ()) if k in self.checked]
+                )
                 data = sum(s.bytes for r in rows if (s := self.by_id[r].size) is not None)
                 downtime += STOP_SECONDS * running + data / ASSUMED_RATE
-        return Totals(bytes=total_bytes, files=total_files, pending_sources=pending,
-                      items=len(self.selected_ids()), apps_quiesced=apps,
-                      downtime_estimate=downtime)
+        return Totals(
+            bytes=total_bytes,
+            files=total_files,
+            pending_sources=pending,
+            items=len(self.selected_ids()),
+            apps_quiesced=apps,
+            downtime_estimate=downtime,
+        )
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,8 @@ def source_sizes(inventory: Inventory) -> dict[tuple[str, str], Size]:
             known = [out[_key(s)] for s in item.sources if _key(s) in out]
             out[_key(unknown[0])] = Size(
                 max(0, item.size.bytes - sum(k.bytes for k in known)),
-                max(0, item.size.files - sum(k.files for k in known)))
+                max(0, item.size.files - sum(k.files for k in known)),
+            )
     return out
 
 

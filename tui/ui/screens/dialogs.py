@@ -23,8 +23,15 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, body: RenderableText, yes: str = "Yes", no: str = "No",
-                 default_yes: bool = True, danger: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        body: RenderableText,
+        yes: str = "Yes",
+        no: str = "No",
+        default_yes: bool = True,
+        danger: bool = False,
+    ) -> None:
         super().__init__()
         self._title, self._body, self._yes, self._no = title, body, yes, no
         self._default_yes = default_yes
@@ -35,8 +42,9 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self._title, classes="dialog-title")
             yield Static(self._body, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self._yes} (y)", id="yes",
-                             variant="error" if self._danger else "primary")
+                yield Button(
+                    f"{self._yes} (y)", id="yes", variant="error" if self._danger else "primary"
+                )
                 yield Button(f"{self._no} (n)", id="no")
 
     def on_mount(self) -> None:

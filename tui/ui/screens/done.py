@@ -29,8 +29,9 @@ def details_table(f: Finished) -> Table:
     table.add_column(overflow="fold")
     rate = f.bytes_in / f.seconds if f.seconds > 0 else 0.0
     table.add_row("Archive", f.path)
-    table.add_row("Size", f"{human_bytes(f.bytes)} (from {human_bytes(f.bytes_in)} in "
-                          f"{count(f.files)} files)")
+    table.add_row(
+        "Size", f"{human_bytes(f.bytes)} (from {human_bytes(f.bytes_in)} in {count(f.files)} files)"
+    )
     table.add_row("Took", f"{duration(f.seconds)}, {human_bytes(rate)}/s on average")
     downtime = ", ".join(f"{app} {duration(s)}" for app, s in sorted(f.downtime.items()))
     table.add_row("Apps down", downtime or "none (no app was stopped or paused)")
@@ -40,21 +41,27 @@ def details_table(f: Finished) -> Table:
 
 def decrypt_text(path: str, encrypt_to: Sequence[Any]) -> Text:
     command = decrypt_command(path, encrypt_to)
-    text = Text.assemble(("Encrypted", "bold"), " (age format). To get the zip back with the "
-                         "stock age tool:\n", f"  {command}")
-    how = ("it asks for the passphrase" if "-i " not in command else
-           "KEYFILE: the secret key of one of the recipients")
+    text = Text.assemble(
+        ("Encrypted", "bold"),
+        " (age format). To get the zip back with the stock age tool:\n",
+        f"  {command}",
+    )
+    how = (
+        "it asks for the passphrase"
+        if "-i " not in command
+        else "KEYFILE: the secret key of one of the recipients"
+    )
     text.append(f"\n  ({how}; the explorer here opens it in place)", style="dim")
     return text
 
 
 def fetch_text(cmds: FetchCommands) -> Text:
-    text = Text.assemble(("Fetch it to your own computer", "bold"),
-                         " (run this there; c or r copies it):\n")
+    text = Text.assemble(
+        ("Fetch it to your own computer", "bold"), " (run this there; c or r copies it):\n"
+    )
     text.append(f"  {cmds.scp}\n  {cmds.rsync}")
     if cmds.guessed:
-        text.append("\n  (not logged in over SSH: replace the host name if needed)",
-                    style="dim")
+        text.append("\n  (not logged in over SSH: replace the host name if needed)", style="dim")
     return text
 
 
@@ -86,13 +93,19 @@ class DoneScreen(Screen[None]):
             yield Static(details_table(f), id="details")
             encrypted = bool(self.encrypt_to) or f.path.endswith(".age")
             if f.holds_identity and encrypted:
-                yield Static("This archive holds the Portal's private key, encrypted: keep "
-                             "the passphrase or secret key as private as the key itself.",
-                             id="identity", classes="-encrypted")
+                yield Static(
+                    "This archive holds the Portal's private key, encrypted: keep "
+                    "the passphrase or secret key as private as the key itself.",
+                    id="identity",
+                    classes="-encrypted",
+                )
             elif f.holds_identity:
-                yield Static("⚠ This archive holds the Portal's private key (its identity). "
-                             "Keep this file private: whoever has it can impersonate your "
-                             "Portal.", id="identity")
+                yield Static(
+                    "⚠ This archive holds the Portal's private key (its identity). "
+                    "Keep this file private: whoever has it can impersonate your "
+                    "Portal.",
+                    id="identity",
+                )
             yield Static(fetch_text(self.commands), id="fetch")
             if encrypted:  # after fetching: it is decrypted where it is used
                 yield Static(decrypt_text(f.path, self.encrypt_to), id="decrypt")
@@ -111,8 +124,9 @@ class DoneScreen(Screen[None]):
             return
         text = self.commands.scp if which == "scp" else self.commands.rsync
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied: {text}\n(through OSC 52: your terminal must allow it)",
-                    title="Clipboard")
+        self.notify(
+            f"Copied: {text}\n(through OSC 52: your terminal must allow it)", title="Clipboard"
+        )
 
     def action_explore(self) -> None:
         from tui.ui.screens.explorer import ExplorerScreen
@@ -124,7 +138,10 @@ class DoneScreen(Screen[None]):
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        actions = {"copy-scp": lambda: self.action_copy("scp"),
-                   "copy-rsync": lambda: self.action_copy("rsync"),
-                   "explore": self.action_explore, "back": self.action_back}
+        actions = {
+            "copy-scp": lambda: self.action_copy("scp"),
+            "copy-rsync": lambda: self.action_copy("rsync"),
+            "explore": self.action_explore,
+            "back": self.action_back,
+        }
         actions[event.button.id or "back"]()

@@ -24,15 +24,18 @@ from tui.ui.logic.encryption import (
 )
 
 MODES: tuple[tuple[Mode, str], ...] = (
-    ("none", "None"), ("passphrase", "Passphrase"), ("recipients", "age keys"))
+    ("none", "None"),
+    ("passphrase", "Passphrase"),
+    ("recipients", "age keys"),
+)
 STRENGTH_STYLE = {"weak": "bold red", "fair": "bold yellow", "strong": "bold green"}
 ABOUT = {
     "none": "The archive is a plain zip. It can hold the Portal's private key: keep it on "
-            "this server or somewhere as private.",
+    "this server or somewhere as private.",
     "passphrase": "Written as NAME.zip.age (age format): the stock tool decrypts it with "
-                  "age -d. Without the passphrase there is no way back.",
+    "age -d. Without the passphrase there is no way back.",
     "recipients": "Written as NAME.zip.age for these age public keys; any one of their "
-                  "secret keys decrypts it (age -d -i KEYFILE). Make one with age-keygen.",
+    "secret keys decrypts it (age -d -i KEYFILE). Make one with age-keygen.",
 }
 
 
@@ -53,21 +56,26 @@ class EncryptionDialog(ModalScreen[Encryption | None]):
         with Vertical(classes="dialog"):
             yield Static("Encrypt the archive", classes="dialog-title")
             # Tabs, not radio buttons: left/right choose at once and the form below follows.
-            yield Tabs(*(Tab(label, id=mode) for mode, label in MODES), active=self.mode,
-                       id="mode")
+            yield Tabs(*(Tab(label, id=mode) for mode, label in MODES), active=self.mode, id="mode")
             yield Static("", id="about", classes="dialog-body")
             with Vertical(id="passphrase-box", classes="mode-box"):
-                yield Input(c.passphrase, placeholder="Passphrase", password=True,
-                            id="passphrase")
-                yield Input(c.passphrase, placeholder="The same again", password=True,
-                            id="again")
+                yield Input(c.passphrase, placeholder="Passphrase", password=True, id="passphrase")
+                yield Input(c.passphrase, placeholder="The same again", password=True, id="again")
                 yield Static("", id="strength")
             with Vertical(id="recipients-box", classes="mode-box"):
-                yield TextArea(c.keys_text, id="keys", soft_wrap=True, show_line_numbers=False,
-                               placeholder="age1… public keys: one a line, or paste several")
+                yield TextArea(
+                    c.keys_text,
+                    id="keys",
+                    soft_wrap=True,
+                    show_line_numbers=False,
+                    placeholder="age1… public keys: one a line, or paste several",
+                )
                 yield Static("", id="keys-status")
-                yield Input(c.recipients_file, id="keys-file",
-                            placeholder="and/or a recipients file (one age1… key a line)")
+                yield Input(
+                    c.recipients_file,
+                    id="keys-file",
+                    placeholder="and/or a recipients file (one age1… key a line)",
+                )
             yield Static("", id="problem", classes="problem")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Use this", id="ok", variant="primary")
@@ -117,8 +125,7 @@ class EncryptionDialog(ModalScreen[Encryption | None]):
             status.update(Text("\n".join(f"• {e}" for e in errors[:3]), style="bold red"))
         else:
             n = len(keys)
-            status.update(Text(f"{n} valid key{'' if n == 1 else 's'}" if n else "",
-                               style="dim"))
+            status.update(Text(f"{n} valid key{'' if n == 1 else 's'}" if n else "", style="dim"))
 
     def _show_problem(self, text: str | None) -> None:
         problem = self.query_one("#problem", Static)
@@ -161,8 +168,9 @@ class EncryptionDialog(ModalScreen[Encryption | None]):
             if first != again:
                 return "The two passphrases differ: type the same one twice.", "#again"
             if passphrase_strength(first).label == "weak":
-                self.notify("A weak passphrase: the archive is only as safe as it is.",
-                            severity="warning")
+                self.notify(
+                    "A weak passphrase: the archive is only as safe as it is.", severity="warning"
+                )
             return Encryption("passphrase", passphrase=first)
         text = self.query_one("#keys", TextArea).text
         keys, errors = parse_keys(text)
@@ -177,5 +185,10 @@ class EncryptionDialog(ModalScreen[Encryption | None]):
                 return f"• {exc}", "#keys-file"
         if not keys and not from_file:
             return "Give at least one age1… key, or a recipients file.", "#keys"
-        return Encryption("recipients", keys=tuple(keys), keys_text=text,
-                          recipients_file=path, file_keys=tuple(from_file))
+        return Encryption(
+            "recipients",
+            keys=tuple(keys),
+            keys_text=text,
+            recipients_file=path,
+            file_keys=tuple(from_file),
+        )

@@ -97,9 +97,11 @@ class Extracted(Message):
 
 
 def extract_summary(report: ExtractReport) -> Text:
-    text = Text(f"Extracted {count(report.files)} files, {count(report.dirs)} folders, "
-                f"{count(report.links)} links ({human_bytes(report.bytes)}) into "
-                f"{report.destination}.")
+    text = Text(
+        f"Extracted {count(report.files)} files, {count(report.dirs)} folders, "
+        f"{count(report.links)} links ({human_bytes(report.bytes)}) into "
+        f"{report.destination}."
+    )
     if report.refused:
         text.append(f"\n\nRefused {len(report.refused)}:", style="bold")
         for name, why in report.refused[:30]:
@@ -171,8 +173,11 @@ class ExplorerScreen(Screen[None]):
         try:
             fileobj = opener(path)
         except (KeyNeeded, AgeNoMatchError) as exc:
-            self.post_message(OpenFailed(error_sentence(exc), needs_key=True,
-                                         wrong_key=isinstance(exc, AgeNoMatchError)))
+            self.post_message(
+                OpenFailed(
+                    error_sentence(exc), needs_key=True, wrong_key=isinstance(exc, AgeNoMatchError)
+                )
+            )
             return
         except Exception as exc:
             self.post_message(OpenFailed(error_sentence(exc)))
@@ -201,9 +206,11 @@ class ExplorerScreen(Screen[None]):
             f"{os.path.basename(self.path)} · {count(len(opened.index.entries))} entries · "
             f"{human_bytes(root.size)} → {human_bytes(root.compressed)} "
             f"({ratio(root.size, root.compressed) or '-'} saved)"
-            f"{' · encrypted (age), read in place' if opened.encrypted else ''}")
+            f"{' · encrypted (age), read in place' if opened.encrypted else ''}"
+        )
         self.query_one("#manifest", Static).update(
-            manifest_summary(opened.manifest, opened.manifest_problem))
+            manifest_summary(opened.manifest, opened.manifest_problem)
+        )
         tree = self.query_one(ArchiveTree)
         tree.loading = False
         tree.show_index(opened.index)
@@ -216,8 +223,7 @@ class ExplorerScreen(Screen[None]):
     def on_open_failed(self, message: OpenFailed) -> None:
         tree = self.query_one(ArchiveTree)
         if message.needs_key:
-            self.query_one("#heading", Static).update(
-                f"{os.path.basename(self.path)} is encrypted")
+            self.query_one("#heading", Static).update(f"{os.path.basename(self.path)} is encrypted")
             self._ask_key(message.text if message.wrong_key else None)
             return
         tree.loading = False
@@ -248,9 +254,12 @@ class ExplorerScreen(Screen[None]):
             pane.show_preview(folder_header(ref.folder), folder_body(ref.folder))
             self.previewed = ref.name
         elif ref.kind == "unsafe" and ref.entry is not None:
-            pane.show_preview(Text.assemble((show(ref.name), "bold red"),
-                                            f"\nRefused: {ref.reason}. It is never extracted."),
-                              Text(""))
+            pane.show_preview(
+                Text.assemble(
+                    (show(ref.name), "bold red"), f"\nRefused: {ref.reason}. It is never extracted."
+                ),
+                Text(""),
+            )
             self.previewed = ref.name
         elif ref.entry is not None:
             pane.show_preview(entry_header(ref.entry), Text("Reading…", style="dim"))
@@ -297,7 +306,8 @@ class ExplorerScreen(Screen[None]):
             notes.append("private keys hidden")
         self.previewed = message.name
         self.query_one(PreviewPane).show_preview(
-            entry_header(entry), preview_body(p), " · ".join(notes))
+            entry_header(entry), preview_body(p), " · ".join(notes)
+        )
 
     def action_manifest(self) -> None:
         if self.opened is None or self.opened.manifest is None:
@@ -306,7 +316,8 @@ class ExplorerScreen(Screen[None]):
         text = json.dumps(self.opened.manifest, indent=2, ensure_ascii=False)
         preview = make_preview(MANIFEST_NAME, text.encode(), len(text.encode()))
         self.query_one(PreviewPane).show_preview(
-            Text(MANIFEST_NAME, style="bold"), preview_body(preview))
+            Text(MANIFEST_NAME, style="bold"), preview_body(preview)
+        )
         self.previewed = MANIFEST_NAME
 
     # ------------------------------------------------------------------ filter
@@ -339,9 +350,10 @@ class ExplorerScreen(Screen[None]):
         tree.show_index(message.index, expand_all=bool(message.needle))
         self.filter_total = message.total if message.needle else None
         if message.needle:
-            more = (f" (first {FILTER_LIMIT} shown)" if message.total > FILTER_LIMIT else "")
-            self.notify(f"{count(message.total)} entries match “{message.needle}”{more}.",
-                        timeout=2)
+            more = f" (first {FILTER_LIMIT} shown)" if message.total > FILTER_LIMIT else ""
+            self.notify(
+                f"{count(message.total)} entries match “{message.needle}”{more}.", timeout=2
+            )
 
     # ------------------------------------------------------------------ verify, extract
 
@@ -375,10 +387,16 @@ class ExplorerScreen(Screen[None]):
                 self.notify(f"Extracting {what} into {dest}…")
                 self._extract(self.opened.reader, entries, strip, dest)
 
-        self.app.push_screen(PathDialog(
-            f"Extract {what}", "Into which folder? It is created if missing; nothing outside "
-            "it is ever written, and existing files are kept.", self.papp.cwd, ok="Extract"),
-            chosen)
+        self.app.push_screen(
+            PathDialog(
+                f"Extract {what}",
+                "Into which folder? It is created if missing; nothing outside "
+                "it is ever written, and existing files are kept.",
+                self.papp.cwd,
+                ok="Extract",
+            ),
+            chosen,
+        )
 
     @work(thread=True, exclusive=True, group="extract", exit_on_error=False)
     def _extract(self, reader: ZipReader, entries: list[Any], strip: str, dest: str) -> None:
@@ -393,13 +411,18 @@ class ExplorerScreen(Screen[None]):
 
     def on_extracted(self, message: Extracted) -> None:
         if message.report is None:
-            self.app.push_screen(MessageDialog("Extraction failed", message.error or "",
-                                               error=True))
+            self.app.push_screen(
+                MessageDialog("Extraction failed", message.error or "", error=True)
+            )
             return
         self.last_extract = message.report
-        self.app.push_screen(MessageDialog(
-            "Extracted" if message.report.ok else "Extracted, with entries refused",
-            extract_summary(message.report), error=not message.report.ok))
+        self.app.push_screen(
+            MessageDialog(
+                "Extracted" if message.report.ok else "Extracted, with entries refused",
+                extract_summary(message.report),
+                error=not message.report.ok,
+            )
+        )
 
     def action_restore(self) -> None:
         from tui.ui.screens.restore import RestoreScreen

@@ -13,14 +13,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 EXTRA = {  # keys handled by widgets themselves (Textual's Tree, Input, DataTable, buttons)
-    "Moving around": [("up/down, page up/down, home/end", "move"),
-                      ("tab / shift+tab", "next / previous part of the screen")],
-    "Dialogs": [("y / n", "answer yes / no"), ("enter", "accept, or press the focused button"),
-                ("tab", "move to the buttons (Cancel is reachable without Esc)")],
+    "Moving around": [
+        ("up/down, page up/down, home/end", "move"),
+        ("tab / shift+tab", "next / previous part of the screen"),
+    ],
+    "Dialogs": [
+        ("y / n", "answer yes / no"),
+        ("enter", "accept, or press the focused button"),
+        ("tab", "move to the buttons (Cancel is reachable without Esc)"),
+    ],
     "Encryption (e on the list)": [
         ("left/right, enter", "choose none, passphrase or age keys"),
         ("tab / enter", "next field; enter in the last one (or Use this) chooses it"),
-        ("encrypted archives", "the explorer asks for the passphrase or an identity file")],
+        ("encrypted archives", "the explorer asks for the passphrase or an identity file"),
+    ],
 }
 
 
@@ -36,8 +42,9 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
         if not isinstance(b, Binding) or not b.description or b.system:
             continue
         if b.description in seen:  # e.g. Esc as a second key for Cancel
-            rows = [(k + ", " + _key_text(app, b), d) if d == b.description else (k, d)
-                    for k, d in rows]
+            rows = [
+                (k + ", " + _key_text(app, b), d) if d == b.description else (k, d) for k, d in rows
+            ]
             continue
         seen.add(b.description)
         rows.append((_key_text(app, b), b.description))
@@ -96,8 +103,9 @@ class HelpScreen(Screen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True, min_width=16)
         table.add_column()
-        sections = [(title, binding_rows(self.app, list(bindings)))
-                    for title, bindings in help_sections()]
+        sections = [
+            (title, binding_rows(self.app, list(bindings))) for title, bindings in help_sections()
+        ]
         sections += list(EXTRA.items())
         for title, rows in sections:
             table.add_row(Text(title, style="bold underline"), "")

@@ -98,8 +98,9 @@ class HomeScreen(Screen[None]):
         return cast("PortalBackupApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Static("Looking for the Portal, its apps and volumes…", id="reminder",
-                     classes="title")
+        yield Static(
+            "Looking for the Portal, its apps and volumes…", id="reminder", classes="title"
+        )
         yield Static(id="warnings", classes="warning")
         yield Input(placeholder="Filter: press / and type", id="filter", compact=True)
         yield ItemTree(id="items")
@@ -129,10 +130,12 @@ class HomeScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="sizes", exit_on_error=False)
     def _sizes(self, source: DataSource, loaded: Loaded, cancel: threading.Event) -> None:
         batcher: Batcher[tuple[str, Size]] = Batcher(
-            lambda batch: self.post_message(SizesKnown(dict(batch))), hz=SIZE_UPDATES_HZ)
+            lambda batch: self.post_message(SizesKnown(dict(batch))), hz=SIZE_UPDATES_HZ
+        )
         try:
-            source.compute_sizes(loaded, lambda item_id, size: batcher.push((item_id, size)),
-                                 cancel)
+            source.compute_sizes(
+                loaded, lambda item_id, size: batcher.push((item_id, size)), cancel
+            )
         finally:
             batcher.close()
 
@@ -168,7 +171,8 @@ class HomeScreen(Screen[None]):
         if self.first_paint is None and self.loaded is not None:
             self.first_paint = self.papp.clock() - self.papp.started_at
             self.sizes_known_at_first_paint = sum(
-                1 for i in self.loaded.inventory.items if i.size is not None)
+                1 for i in self.loaded.inventory.items if i.size is not None
+            )
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.query_one(ItemTree).loading = False
@@ -201,8 +205,13 @@ class HomeScreen(Screen[None]):
     def _show_reminder(self) -> None:
         assert self.loaded is not None
         inv, last = self.loaded.inventory, self.loaded.last_backup
-        who = (f"Portal {inv.portal.name}" if inv.portal and inv.portal.name else
-               "Portal (no identity)" if inv.portal else "Docker host (no Portal found)")
+        who = (
+            f"Portal {inv.portal.name}"
+            if inv.portal and inv.portal.name
+            else "Portal (no identity)"
+            if inv.portal
+            else "Docker host (no Portal found)"
+        )
         if last and isinstance(last.get("time"), int | float):
             ago = humanize.naturaldelta(max(0.0, self.papp.wall_clock() - last["time"]))
             size = f", {human_bytes(last['bytes'])}" if isinstance(last.get("bytes"), int) else ""
@@ -221,8 +230,13 @@ class HomeScreen(Screen[None]):
             return
         sel = self.selection
         self.query_one(SummaryBar).show_totals(
-            sel.totals(self.quiesce), self.destination, self.quiesce, sel.identity_included,
-            "core/db" in sel.checked and not sel.identity_included, self.encryption)
+            sel.totals(self.quiesce),
+            self.destination,
+            self.quiesce,
+            sel.identity_included,
+            "core/db" in sel.checked and not sel.identity_included,
+            self.encryption,
+        )
 
     def _refresh_all(self) -> None:
         self.query_one(ItemTree).refresh_rows()
@@ -287,10 +301,14 @@ class HomeScreen(Screen[None]):
                 self.destination = path
                 self._update_summary()
 
-        self.app.push_screen(PathDialog(
-            "Where should the archive go?",
-            "An existing folder (the archive gets its default name inside it) or a file name.",
-            self.destination), chosen)
+        self.app.push_screen(
+            PathDialog(
+                "Where should the archive go?",
+                "An existing folder (the archive gets its default name inside it) or a file name.",
+                self.destination,
+            ),
+            chosen,
+        )
 
     def action_open_archive(self) -> None:
         from tui.ui.screens.explorer import ExplorerScreen
@@ -299,8 +317,15 @@ class HomeScreen(Screen[None]):
             if path:
                 self.app.push_screen(ExplorerScreen(path))
 
-        self.app.push_screen(PathDialog("Open an archive", "The path of a .zip or .zip.age file.",
-                                        self.destination.rstrip("/") + "/", ok="Open"), chosen)
+        self.app.push_screen(
+            PathDialog(
+                "Open an archive",
+                "The path of a .zip or .zip.age file.",
+                self.destination.rstrip("/") + "/",
+                ok="Open",
+            ),
+            chosen,
+        )
 
     def action_restore(self) -> None:
         from tui.ui.screens.restore import RestoreScreen
@@ -310,10 +335,16 @@ class HomeScreen(Screen[None]):
                 self._stale = True  # what the list shows may change
                 self.app.push_screen(RestoreScreen(path))
 
-        self.app.push_screen(PathDialog(
-            "Restore from an archive", "The path of a portal-backup .zip or .zip.age file; "
-            "encrypted ones ask for their passphrase or identity file.",
-            self.destination.rstrip("/") + "/", ok="Open"), chosen)
+        self.app.push_screen(
+            PathDialog(
+                "Restore from an archive",
+                "The path of a portal-backup .zip or .zip.age file; "
+                "encrypted ones ask for their passphrase or identity file.",
+                self.destination.rstrip("/") + "/",
+                ok="Open",
+            ),
+            chosen,
+        )
 
     def action_reload(self) -> None:
         self._sizes_cancel.set()
@@ -328,23 +359,27 @@ class HomeScreen(Screen[None]):
             return
         ids = self.selection.selected_ids()
         if not ids:
-            self.notify("Nothing is selected: press space on a row, or a for all.",
-                        severity="warning")
+            self.notify(
+                "Nothing is selected: press space on a row, or a for all.", severity="warning"
+            )
             return
         inventory = self.loaded.inventory
         try:
             plan = build_plan(inventory, resolve_selection(inventory, ids))
         except PortalBackupError as exc:
-            self.app.push_screen(MessageDialog("Cannot back up this selection", str(exc),
-                                               error=True))
+            self.app.push_screen(
+                MessageDialog("Cannot back up this selection", str(exc), error=True)
+            )
             return
         body = self._start_text()
         start = self._confirmed(plan)
         if plan.include_identity and not self.encryption.encrypted:
             # Said before anything starts, with a way to fix it in one key.
-            body.append("This archive will hold the Portal's private key and is not "
-                        "encrypted: whoever gets a copy can impersonate your Portal.",
-                        style="bold")
+            body.append(
+                "This archive will hold the Portal's private key and is not "
+                "encrypted: whoever gets a copy can impersonate your Portal.",
+                style="bold",
+            )
             body.append("\nOr cancel, and leave the key out with i.")
 
             def answered(answer: str | None) -> None:
@@ -356,22 +391,26 @@ class HomeScreen(Screen[None]):
             self.app.push_screen(PrivateKeyDialog(body), answered)
             return
         if plan.include_identity:
-            body.append("The archive will hold the Portal's private key, encrypted.",
-                        style="bold")
-        self.app.push_screen(ConfirmDialog("Start the backup?", body, yes="Back up",
-                                           no="Not now"), start)
+            body.append("The archive will hold the Portal's private key, encrypted.", style="bold")
+        self.app.push_screen(
+            ConfirmDialog("Start the backup?", body, yes="Back up", no="Not now"), start
+        )
 
     def _start_text(self) -> Text:
         assert self.selection is not None
         totals = self.selection.totals(self.quiesce)
         where = encrypted_output(self.destination, self.encryption.encrypted)
-        body = Text(f"{totals.items} items, {human_bytes(totals.bytes)}"
-                    f"{' so far (still counting)' if totals.pending_sources else ''}, "
-                    f"into {where}.\n")
+        body = Text(
+            f"{totals.items} items, {human_bytes(totals.bytes)}"
+            f"{' so far (still counting)' if totals.pending_sources else ''}, "
+            f"into {where}.\n"
+        )
         if totals.apps_quiesced and self.quiesce != "none":
             verb = "stopped" if self.quiesce == "stop" else "paused"
-            body.append(f"{totals.apps_quiesced} apps will be {verb} one at a time, "
-                        f"about {duration(totals.downtime_estimate)} in all.\n")
+            body.append(
+                f"{totals.apps_quiesced} apps will be {verb} one at a time, "
+                f"about {duration(totals.downtime_estimate)} in all.\n"
+            )
         if self.encryption.encrypted:
             body.append(f"Encrypted {self.encryption.describe()} (age format).\n")
         return body
@@ -385,9 +424,12 @@ class HomeScreen(Screen[None]):
 
             self._sizes_cancel.set()  # the run measures what it reads itself
             encrypt_to = self.encryption.recipients()
-            options = BackupOptions(output=encrypted_output(self.destination, bool(encrypt_to)),
-                                    quiesce=self.quiesce,  # type: ignore[arg-type]
-                                    encrypt_to=encrypt_to, **self.papp.backup_overrides)
+            options = BackupOptions(
+                output=encrypted_output(self.destination, bool(encrypt_to)),
+                quiesce=self.quiesce,  # type: ignore[arg-type]
+                encrypt_to=encrypt_to,
+                **self.papp.backup_overrides,
+            )
             self._stale = True
             self.papp.job.start()  # running from now on, before any screen event can ask
             self.app.push_screen(ProgressScreen(self.loaded, plan, options))

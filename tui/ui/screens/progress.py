@@ -48,8 +48,9 @@ class ProgressScreen(RunScreen):
     WORKER_GROUP = "backup"
     BATCH = BackupBatch
     CANCEL_TITLE = "Cancel the backup?"
-    CANCEL_TEXT = ("Every container it stopped is started again and the unfinished archive is "
-                   "deleted.")
+    CANCEL_TEXT = (
+        "Every container it stopped is started again and the unfinished archive is deleted."
+    )
     CANCEL_YES = "Cancel backup"
     CANCELLING = "Cancelling: restarting containers and removing the unfinished archive…"
 
@@ -62,8 +63,9 @@ class ProgressScreen(RunScreen):
 
     def compose(self) -> ComposeResult:
         where = self.options.output or self.papp.cwd
-        yield Static(f"Backing up {len(self.plan.items)} items into {where}", id="heading",
-                     classes="title")
+        yield Static(
+            f"Backing up {len(self.plan.items)} items into {where}", id="heading", classes="title"
+        )
         yield ProgressBar(id="overall", show_eta=False)
         yield Static("Measuring what will be read…", id="numbers")
         yield Static("", id="current", classes="muted")
@@ -83,8 +85,7 @@ class ProgressScreen(RunScreen):
     def _run(self, source: DataSource, job: BackupJob) -> Finished:
         batcher = self._batcher()
         try:
-            return source.run_backup(self.loaded, self.plan, self.options, batcher.push,
-                                     job.cancel)
+            return source.run_backup(self.loaded, self.plan, self.options, batcher.push, job.cancel)
         finally:
             batcher.close()  # the last events before the worker's end is announced
             job.finished()
@@ -109,14 +110,22 @@ class ProgressScreen(RunScreen):
 
         self.outcome = "done"
         self._close_dialogs()
-        self.app.switch_screen(DoneScreen(cast(Finished, result),
-                                          getattr(self.options, "encrypt_to", [])))
+        self.app.switch_screen(
+            DoneScreen(cast(Finished, result), getattr(self.options, "encrypt_to", []))
+        )
 
     def _failed(self, error: BaseException | None) -> None:
         cancelled = isinstance(error, Cancelled)
         self.outcome = "cancelled" if cancelled else "failed"
-        note = (" Every container it stopped was started again; no archive was kept."
-                if not cancelled else "")
-        self._show_failure(error, "the backup failed",
-                           "Backup cancelled" if cancelled else "Backup failed", note=note,
-                           log=not cancelled)
+        note = (
+            " Every container it stopped was started again; no archive was kept."
+            if not cancelled
+            else ""
+        )
+        self._show_failure(
+            error,
+            "the backup failed",
+            "Backup cancelled" if cancelled else "Backup failed",
+            note=note,
+            log=not cancelled,
+        )

@@ -78,8 +78,9 @@ class SizesMeasured(Message):
 
 
 class SelectionReady(Message):
-    def __init__(self, ids: list[str], selection: RestoreSelection | None,
-                 error: str | None = None) -> None:
+    def __init__(
+        self, ids: list[str], selection: RestoreSelection | None, error: str | None = None
+    ) -> None:
         super().__init__()
         self.ids = ids
         self.selection = selection
@@ -117,8 +118,7 @@ class RestoreScreen(Screen[None]):
         return cast("PortalBackupApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Restore from {os.path.basename(self.path)}", id="heading",
-                     classes="title")
+        yield Static(f"Restore from {os.path.basename(self.path)}", id="heading", classes="title")
         yield Static(f"Reading {self.path}…", id="archive")
         yield Static("", id="warnings", classes="warning")
         yield Input(placeholder="Filter: press / and type", id="filter", compact=True)
@@ -157,8 +157,11 @@ class RestoreScreen(Screen[None]):
         try:
             session = backend.open(path)
         except (KeyNeeded, AgeNoMatchError) as exc:
-            self.post_message(PlanFailed(error_sentence(exc), needs_key=True,
-                                         wrong_key=isinstance(exc, AgeNoMatchError)))
+            self.post_message(
+                PlanFailed(
+                    error_sentence(exc), needs_key=True, wrong_key=isinstance(exc, AgeNoMatchError)
+                )
+            )
             return
         except Exception as exc:  # a refused or unreadable archive: one sentence
             self.post_message(PlanFailed(error_sentence(exc)))
@@ -169,13 +172,13 @@ class RestoreScreen(Screen[None]):
         self.post_message(SessionOpened(session))
         # Then, after the first paint: each item alone (Docker: images), then sizes here.
         try:
-            alone = {item.id: backend.select(session, [item.id])
-                     for item in session.plan.items}
+            alone = {item.id: backend.select(session, [item.id]) for item in session.plan.items}
         except Exception:  # the rows' last column stays empty; selecting says why
             alone = {}
         self.post_message(AloneReady(alone))
         batcher: Batcher[tuple[str, int, Size]] = Batcher(
-            lambda batch: self.post_message(SizesMeasured(batch)), hz=SIZE_UPDATES_HZ)
+            lambda batch: self.post_message(SizesMeasured(batch)), hz=SIZE_UPDATES_HZ
+        )
         try:
             backend.measure(session, lambda i, n, s: batcher.push((i, n, s)), self._gone)
         finally:
@@ -199,7 +202,8 @@ class RestoreScreen(Screen[None]):
         self.choice = RestoreChoice(plan)
         enc = " · encrypted (age), read in place" if session.encrypted else ""
         self.query_one("#heading", Static).update(
-            f"Restore from {os.path.basename(self.path)}{enc}")
+            f"Restore from {os.path.basename(self.path)}{enc}"
+        )
         self.query_one("#archive", Static).update(archive_line(plan))
         self._show_warnings(session.warnings)
         tree = self.query_one(RestoreTree)
@@ -211,8 +215,7 @@ class RestoreScreen(Screen[None]):
 
     def on_plan_failed(self, message: PlanFailed) -> None:
         if message.needs_key:
-            self.query_one("#heading", Static).update(
-                f"{os.path.basename(self.path)} is encrypted")
+            self.query_one("#heading", Static).update(f"{os.path.basename(self.path)} is encrypted")
             self._ask_key(message.text if message.wrong_key else None)
             return
         self.error = message.text
@@ -221,16 +224,23 @@ class RestoreScreen(Screen[None]):
         tree.focus()
         refused = message.text.startswith("refusing")
         self.query_one("#heading", Static).update(
-            f"{'Refused' if refused else 'Cannot restore from'} {os.path.basename(self.path)}")
+            f"{'Refused' if refused else 'Cannot restore from'} {os.path.basename(self.path)}"
+        )
         sentence = message.text[:1].upper() + message.text[1:]
         self.query_one("#archive", Static).update(Text(sentence, style="bold red"))
         self.query_one("#summary", Static).update(
-            "Nothing was restored and nothing was written. q goes back.")
+            "Nothing was restored and nothing was written. q goes back."
+        )
         self.refresh_bindings()
-        self.app.push_screen(MessageDialog(
-            "Archive refused" if refused else "Cannot restore from this archive",
-            Text.assemble(sentence, ("\n\nNothing was restored and nothing was written.",
-                                     "bold")), error=True))
+        self.app.push_screen(
+            MessageDialog(
+                "Archive refused" if refused else "Cannot restore from this archive",
+                Text.assemble(
+                    sentence, ("\n\nNothing was restored and nothing was written.", "bold")
+                ),
+                error=True,
+            )
+        )
 
     def _ask_key(self, error: str | None) -> None:
         from tui.ui.screens.unlock import UnlockDialog
@@ -288,8 +298,9 @@ class RestoreScreen(Screen[None]):
         pending, self._pending = self._pending, None
         if message.selection is None:
             self.selection = None
-            self.app.push_screen(MessageDialog("Cannot work out this restore",
-                                               message.error or "", error=True))
+            self.app.push_screen(
+                MessageDialog("Cannot work out this restore", message.error or "", error=True)
+            )
             return
         self.selection = message.selection
         self._show_summary()
@@ -303,8 +314,11 @@ class RestoreScreen(Screen[None]):
         """The selection for what is ticked now, if it is known yet."""
         if self.choice is None or self.selection is None:
             return None
-        return self.selection if [i.id for i in self.selection.items] == \
-            self.choice.selected_ids() else None
+        return (
+            self.selection
+            if [i.id for i in self.selection.items] == self.choice.selected_ids()
+            else None
+        )
 
     @on(Tree.NodeHighlighted)
     def _highlighted(self) -> None:
@@ -318,9 +332,14 @@ class RestoreScreen(Screen[None]):
             pane.update("")
             return
         if node.data.startswith("section:"):
-            pane.update(Text.assemble((str(node.label), "bold"), "\nspace ticks or unticks "
-                                      "every row of it (the Portal's own files excepted: "
-                                      "tick those one by one)."))
+            pane.update(
+                Text.assemble(
+                    (str(node.label), "bold"),
+                    "\nspace ticks or unticks "
+                    "every row of it (the Portal's own files excepted: "
+                    "tick those one by one).",
+                )
+            )
             return
         item = self.choice.by_id[node.data]
         parent = self.choice.parent.get(item.id)
@@ -340,7 +359,8 @@ class RestoreScreen(Screen[None]):
         if self.choice is None:
             return
         self.query_one("#summary", Static).update(
-            summary(self.choice, self.current_selection(), self.keep_old))
+            summary(self.choice, self.current_selection(), self.keep_old)
+        )
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -372,9 +392,12 @@ class RestoreScreen(Screen[None]):
     def action_keep_old(self) -> None:
         self.keep_old = not self.keep_old
         self._show_summary()
-        self.notify("The data a restore replaces is kept aside." if self.keep_old else
-                    "The data a restore replaces is deleted once its apps run again.",
-                    timeout=3)
+        self.notify(
+            "The data a restore replaces is kept aside."
+            if self.keep_old
+            else "The data a restore replaces is deleted once its apps run again.",
+            timeout=3,
+        )
 
     def action_dry_run(self) -> None:
         self._when_known("dry-run")
@@ -411,12 +434,12 @@ class RestoreScreen(Screen[None]):
         runnable = [i for i in sel.items if i.id not in sel.failing]
         if not runnable:
             body = Text("\n").join(Text(f"✗ {i}: {why}") for i, why in sel.failing.items())
-            self.app.push_screen(MessageDialog("Nothing ticked can be restored", body,
-                                               error=True))
+            self.app.push_screen(MessageDialog("Nothing ticked can be restored", body, error=True))
             return
         if self.papp.job.running:
-            self.notify("A backup or restore is running; wait for it to finish.",
-                        severity="warning")
+            self.notify(
+                "A backup or restore is running; wait for it to finish.", severity="warning"
+            )
             return
 
         def identity_answered(yes: bool | None) -> None:
@@ -425,10 +448,17 @@ class RestoreScreen(Screen[None]):
 
         if sel.identity_conflict:
             # Its own question, the safe answer focused, before the usual one.
-            self.app.push_screen(ConfirmDialog(
-                "⚠ Replace this Portal's identity?", identity_confirm_text(sel),
-                yes="Replace the identity", no="No", default_yes=False, danger=True),
-                identity_answered)
+            self.app.push_screen(
+                ConfirmDialog(
+                    "⚠ Replace this Portal's identity?",
+                    identity_confirm_text(sel),
+                    yes="Replace the identity",
+                    no="No",
+                    default_yes=False,
+                    danger=True,
+                ),
+                identity_answered,
+            )
         else:
             self._ask_to_start(sel)
 
@@ -438,9 +468,15 @@ class RestoreScreen(Screen[None]):
                 self._start(sel)
 
         n = len([i for i in sel.items if i.id not in sel.failing])
-        self.app.push_screen(ConfirmDialog(
-            f"Restore {n} item{'s' if n != 1 else ''} now?", confirm_text(sel, self.keep_old),
-            yes="Restore", no="Not now"), answered)
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Restore {n} item{'s' if n != 1 else ''} now?",
+                confirm_text(sel, self.keep_old),
+                yes="Restore",
+                no="Not now",
+            ),
+            answered,
+        )
 
     def _start(self, sel: RestoreSelection) -> None:
         from tui.ui.screens.restore_run import RestoreRunScreen

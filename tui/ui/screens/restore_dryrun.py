@@ -37,8 +37,9 @@ class RestoreDryRunScreen(Screen[str | None]):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    def __init__(self, backend: RestoreBackend, session: RestoreSession,
-                 sel: RestoreSelection) -> None:
+    def __init__(
+        self, backend: RestoreBackend, session: RestoreSession, sel: RestoreSelection
+    ) -> None:
         super().__init__()
         self.backend = backend
         self.session = session
@@ -48,11 +49,22 @@ class RestoreDryRunScreen(Screen[str | None]):
 
     def compose(self) -> ComposeResult:
         n = len(self.sel.items)
-        yield Static(f"Dry run: what restoring {n} item{'s' if n != 1 else ''} would change",
-                     classes="title")
-        yield Static(Text.assemble(("+", "green"), " added  ", ("~", "yellow"), " changed  ",
-                                   ("-", "red"), " removed (only here)  ", ("m", "cyan"),
-                                   " mode, owner or time only"), id="legend")
+        yield Static(
+            f"Dry run: what restoring {n} item{'s' if n != 1 else ''} would change", classes="title"
+        )
+        yield Static(
+            Text.assemble(
+                ("+", "green"),
+                " added  ",
+                ("~", "yellow"),
+                " changed  ",
+                ("-", "red"),
+                " removed (only here)  ",
+                ("m", "cyan"),
+                " mode, owner or time only",
+            ),
+            id="legend",
+        )
         with VerticalScroll(id="dry-run-scroll"):
             yield Static("Comparing the archive with this host…", id="dry-run")
         yield Footer(compact=True, show_command_palette=False)
@@ -62,8 +74,9 @@ class RestoreDryRunScreen(Screen[str | None]):
         self._diff(self.backend, self.session, self.sel)
 
     @work(thread=True, exclusive=True, group="restore-diff", exit_on_error=False)
-    def _diff(self, backend: RestoreBackend, session: RestoreSession,
-              sel: RestoreSelection) -> None:
+    def _diff(
+        self, backend: RestoreBackend, session: RestoreSession, sel: RestoreSelection
+    ) -> None:
         try:
             text = dry_run_text(sel, backend.diff(session, sel))
         except Exception as exc:
@@ -76,7 +89,8 @@ class RestoreDryRunScreen(Screen[str | None]):
         if message.error is not None:
             self.error = message.error
             self.query_one("#dry-run", Static).update(
-                Text(f"The comparison failed: {message.error}", style="bold red"))
+                Text(f"The comparison failed: {message.error}", style="bold red")
+            )
             return
         self.text = message.text
         self.query_one("#dry-run", Static).update(message.text)

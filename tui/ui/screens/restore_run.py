@@ -41,15 +41,21 @@ class RestoreRunScreen(RunScreen):
     WORKER_GROUP = "restore-run"
     BATCH = RestoreBatch
     CANCEL_TITLE = "Cancel the restore?"
-    CANCEL_TEXT = ("Items not yet swapped in are left as they are now, and every container the "
-                   "restore stopped is started again. An item whose data is being swapped in is "
-                   "completed.")
+    CANCEL_TEXT = (
+        "Items not yet swapped in are left as they are now, and every container the "
+        "restore stopped is started again. An item whose data is being swapped in is "
+        "completed."
+    )
     CANCEL_YES = "Cancel restore"
-    CANCELLING = ("Cancelling: the item being swapped in completes, the others are left "
-                  "as they are…")
+    CANCELLING = "Cancelling: the item being swapped in completes, the others are left as they are…"
 
-    def __init__(self, backend: RestoreBackend, session: RestoreSession, sel: RestoreSelection,
-                 options: RestoreOptions) -> None:
+    def __init__(
+        self,
+        backend: RestoreBackend,
+        session: RestoreSession,
+        sel: RestoreSelection,
+        options: RestoreOptions,
+    ) -> None:
         super().__init__()  # outcome: None while running; then "done" or "refused"
         self.backend = backend
         self.session = session
@@ -60,8 +66,11 @@ class RestoreRunScreen(RunScreen):
 
     def compose(self) -> ComposeResult:
         n = len(self.sel.items)
-        yield Static(f"Restoring {n} item{'s' if n != 1 else ''} from {self.session.path}",
-                     id="heading", classes="title")
+        yield Static(
+            f"Restoring {n} item{'s' if n != 1 else ''} from {self.session.path}",
+            id="heading",
+            classes="title",
+        )
         yield ProgressBar(id="overall", show_eta=False)
         yield Static("Checking every entry before anything is touched…", id="numbers")
         yield Static("", id="current", classes="muted")
@@ -77,8 +86,14 @@ class RestoreRunScreen(RunScreen):
         self._run(self.backend, self.session, self.sel, self.options, self.job)
 
     @work(thread=True, exclusive=True, group="restore-run", exit_on_error=False)
-    def _run(self, backend: RestoreBackend, session: RestoreSession, sel: RestoreSelection,
-             options: RestoreOptions, job: BackupJob) -> RestoreFinished:
+    def _run(
+        self,
+        backend: RestoreBackend,
+        session: RestoreSession,
+        sel: RestoreSelection,
+        options: RestoreOptions,
+        job: BackupJob,
+    ) -> RestoreFinished:
         batcher = self._batcher()
         try:
             return backend.run(session, sel, options, batcher.push, job.cancel)
@@ -97,7 +112,8 @@ class RestoreRunScreen(RunScreen):
         if event.state not in ("waiting", "done", "failed"):
             what = event.detail or event.state
             self.query_one("#current", Static).update(
-                Text.assemble(("Now ", "bold"), f"{event.item}: {what}"))
+                Text.assemble(("Now ", "bold"), f"{event.item}: {what}")
+            )
 
     def _after_batch(self) -> None:
         items = self.items
@@ -119,6 +135,11 @@ class RestoreRunScreen(RunScreen):
         """The run stopped before any item: a refused archive, a lock held by another run."""
         self._close_dialogs()
         self.outcome = "cancelled" if isinstance(error, Cancelled) else "refused"
-        self._show_failure(error, "the restore failed",
-                           "Restore refused: nothing was changed" if self.outcome == "refused"
-                           else "Restore cancelled", style="bold red")
+        self._show_failure(
+            error,
+            "the restore failed",
+            "Restore refused: nothing was changed"
+            if self.outcome == "refused"
+            else "Restore cancelled",
+            style="bold red",
+        )

@@ -106,8 +106,9 @@ class RunScreen(Screen[None]):
 
     def _batcher(self) -> Batcher[Event]:
         """For the worker: collects the engine's events, posts them as BATCH messages."""
-        return Batcher(lambda events: self.post_message(self.BATCH(events)), hz=UPDATE_HZ,
-                       compact=compact)
+        return Batcher(
+            lambda events: self.post_message(self.BATCH(events)), hz=UPDATE_HZ, compact=compact
+        )
 
     def _take_batch(self, events: list[Event]) -> None:
         self.stats.tick(self.papp.clock(), len(events))
@@ -131,9 +132,12 @@ class RunScreen(Screen[None]):
 
     def _show_progress(self, p: Progress) -> None:
         self.query_one(ProgressBar).update(total=max(1, p.bytes_total), progress=p.bytes_done)
-        parts = [f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)}",
-                 f"{count(p.files_done)} of {count(p.files_total)} files",
-                 f"{human_bytes(p.rate)}/s", f"{duration(p.elapsed)} elapsed"]
+        parts = [
+            f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)}",
+            f"{count(p.files_done)} of {count(p.files_total)} files",
+            f"{human_bytes(p.rate)}/s",
+            f"{duration(p.elapsed)} elapsed",
+        ]
         if p.eta is not None and self.outcome is None:
             parts.append(f"about {duration(p.eta)} left")
         self.query_one("#numbers", Static).update(" · ".join(parts))
@@ -141,8 +145,10 @@ class RunScreen(Screen[None]):
     # ------------------------------------------------------------------ the end
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != self.WORKER_GROUP or event.state not in (WorkerState.SUCCESS,
-                                                                          WorkerState.ERROR):
+        if event.worker.group != self.WORKER_GROUP or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
             return
         if self.papp.quit_after_backup:
             self.app.exit(0 if event.state == WorkerState.SUCCESS else 1)
@@ -162,15 +168,23 @@ class RunScreen(Screen[None]):
         while self.app.screen is not self:  # a confirm dialog left open
             self.app.pop_screen()
 
-    def _show_failure(self, error: BaseException | None, fallback: str, heading: str,
-                      note: str = "", style: str = "bold", log: bool = True) -> None:
+    def _show_failure(
+        self,
+        error: BaseException | None,
+        fallback: str,
+        heading: str,
+        note: str = "",
+        style: str = "bold",
+        log: bool = True,
+    ) -> None:
         """Say how the run ended, once `outcome` is set: heading, sentence, figures, log."""
         self.error = error_sentence(error) if error else fallback
         head = self.query_one("#heading", Static)
         head.update(heading)
         head.add_class("-failed")
         self.query_one("#current", Static).update(
-            Text(self.error[:1].upper() + self.error[1:] + note, style=style))
+            Text(self.error[:1].upper() + self.error[1:] + note, style=style)
+        )
         if self.last_progress is not None:
             self._show_progress(self.last_progress)  # without the ETA now
         if log:
@@ -195,9 +209,17 @@ class RunScreen(Screen[None]):
                 self.job.cancel.set()
                 self.query_one("#heading", Static).update(self.CANCELLING)
 
-        self.app.push_screen(ConfirmDialog(
-            self.CANCEL_TITLE, self.CANCEL_TEXT, yes=self.CANCEL_YES, no="Keep going",
-            default_yes=False, danger=True), answered)
+        self.app.push_screen(
+            ConfirmDialog(
+                self.CANCEL_TITLE,
+                self.CANCEL_TEXT,
+                yes=self.CANCEL_YES,
+                no="Keep going",
+                default_yes=False,
+                danger=True,
+            ),
+            answered,
+        )
 
     def action_back(self) -> None:
         if self.outcome is not None:

@@ -49,12 +49,15 @@ class UnlockDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(f"{os.path.basename(self.path)} is encrypted", classes="dialog-title")
-            yield Static("Its passphrase, or the path of an age identity file (the key file "
-                         "age-keygen wrote). Nothing decrypted is written to disk.",
-                         classes="dialog-body")
+            yield Static(
+                "Its passphrase, or the path of an age identity file (the key file "
+                "age-keygen wrote). Nothing decrypted is written to disk.",
+                classes="dialog-body",
+            )
             yield Input(placeholder="Passphrase", password=True, id="passphrase")
-            yield Input(placeholder="or an identity file, e.g. ~/.config/age/key.txt",
-                        id="identity")
+            yield Input(
+                placeholder="or an identity file, e.g. ~/.config/age/key.txt", id="identity"
+            )
             yield Static("", id="unlock-status")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Open", id="open", variant="primary")
@@ -87,8 +90,7 @@ class UnlockDialog(ModalScreen[bool]):
     @work(thread=True, exclusive=True, group="unlock", exit_on_error=False)
     def _check(self, passphrase: str, identity: str) -> None:
         try:
-            self.keys.unlock(self.path, identities_from(passphrase, [identity] if identity
-                                                        else []))
+            self.keys.unlock(self.path, identities_from(passphrase, [identity] if identity else []))
         except Exception as exc:  # a wrong key, a bad file: one sentence, and another try
             self.post_message(UnlockFailed(error_sentence(exc)))
             return

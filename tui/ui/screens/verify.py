@@ -36,15 +36,23 @@ class VerifyProgressed(Message):
 
 def verdict(report: VerifyReport) -> Text:
     if report.ok:
-        text = Text(f"✓ The archive is intact: {count(report.entries)} entries, "
-                    f"{human_bytes(report.bytes_checked)} read and checked.", style="bold green")
+        text = Text(
+            f"✓ The archive is intact: {count(report.entries)} entries, "
+            f"{human_bytes(report.bytes_checked)} read and checked.",
+            style="bold green",
+        )
     else:
         first = report.problems[0] if report.problems else "unknown problem"
-        text = Text(f"✗ The archive is damaged: {report.problem_count} problem(s). First: "
-                    f"{first}", style="bold red")
-    signature = {"valid": f"valid, made by Portal {report.signed_by or '?'}",
-                 "invalid": "INVALID", "unsigned": "none",
-                 "unchecked": "not checked"}[report.signature]
+        text = Text(
+            f"✗ The archive is damaged: {report.problem_count} problem(s). First: {first}",
+            style="bold red",
+        )
+    signature = {
+        "valid": f"valid, made by Portal {report.signed_by or '?'}",
+        "invalid": "INVALID",
+        "unsigned": "none",
+        "unchecked": "not checked",
+    }[report.signature]
     text.append(f"\nSignature: {signature}", style="")
     for note in report.notes:
         text.append(f"\n{note}", style="dim")
@@ -81,12 +89,12 @@ class VerifyScreen(ModalScreen[VerifyReport | None]):
         self._verify(app.open_archive, self.path, self._cancel)
 
     @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
-    def _verify(self, opener: ArchiveOpener, path: str,
-                cancel: threading.Event) -> VerifyReport:
+    def _verify(self, opener: ArchiveOpener, path: str, cancel: threading.Event) -> VerifyReport:
         fileobj = opener(path)
         try:
-            return verify_archive(fileobj, cancel=cancel,
-                                  on_progress=lambda p: self.post_message(VerifyProgressed(p)))
+            return verify_archive(
+                fileobj, cancel=cancel, on_progress=lambda p: self.post_message(VerifyProgressed(p))
+            )
         finally:
             fileobj.close()
 
@@ -95,7 +103,8 @@ class VerifyScreen(ModalScreen[VerifyReport | None]):
         self.query_one(ProgressBar).update(total=max(1, p.bytes_total), progress=p.bytes_done)
         self.query_one("#verify-status", Static).update(
             f"{human_bytes(p.bytes_done)} of {human_bytes(p.bytes_total)} · "
-            f"{count(p.entries_done)} of {count(p.entries_total)} entries · {p.current}")
+            f"{count(p.entries_done)} of {count(p.entries_total)} entries · {p.current}"
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.SUCCESS:
@@ -106,10 +115,14 @@ class VerifyScreen(ModalScreen[VerifyReport | None]):
             self.query_one("#verify-result", Static).update(verdict(self.report))
         elif event.state == WorkerState.ERROR:
             err = event.worker.error
-            self.error = "cancelled" if isinstance(err, Cancelled) else error_sentence(
-                err or Exception("unknown error"))
+            self.error = (
+                "cancelled"
+                if isinstance(err, Cancelled)
+                else error_sentence(err or Exception("unknown error"))
+            )
             self.query_one("#verify-status", Static).update(
-                Text(f"Verification stopped: {self.error}", style="bold red"))
+                Text(f"Verification stopped: {self.error}", style="bold red")
+            )
         self.refresh_bindings()
 
     @property

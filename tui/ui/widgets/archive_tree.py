@@ -32,7 +32,10 @@ class Ref:
 
 class ArchiveTree(ColumnTree[Ref]):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "archivetree--key", "archivetree--unsafe", "archivetree--muted", "archivetree--folder",
+        "archivetree--key",
+        "archivetree--unsafe",
+        "archivetree--muted",
+        "archivetree--folder",
     }
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -46,11 +49,14 @@ class ArchiveTree(ColumnTree[Ref]):
         self.clear()
         self._fill(self.root, index.root, expand_all)
         if index.unsafe:
-            group = self.root.add(Text(f"unsafe names ({len(index.unsafe)})"),
-                                  Ref("unsafe-group", ""), expand=True)
+            group = self.root.add(
+                Text(f"unsafe names ({len(index.unsafe)})"), Ref("unsafe-group", ""), expand=True
+            )
             for u in index.unsafe:
-                group.add_leaf(Text(show(u.entry.name)),
-                               Ref("unsafe", u.entry.name, entry=u.entry, reason=u.reason))
+                group.add_leaf(
+                    Text(show(u.entry.name)),
+                    Ref("unsafe", u.entry.name, entry=u.entry, reason=u.reason),
+                )
         if self.root.children:
             self.move_cursor(self.root.children[0])
 
@@ -61,21 +67,23 @@ class ArchiveTree(ColumnTree[Ref]):
         for sub in folders:
             if shown >= MAX_CHILDREN:
                 break
-            child = node.add(Text(sub.name + "/"), Ref("folder", sub.path, folder=sub),
-                             expand=expand_all)
+            child = node.add(
+                Text(sub.name + "/"), Ref("folder", sub.path, folder=sub), expand=expand_all
+            )
             if expand_all:
                 self._fill(child, sub, True)
             shown += 1
         for entry in files:
             if shown >= MAX_CHILDREN:
                 break
-            node.add_leaf(Text(entry.name.rsplit("/", 1)[-1]), Ref("file", entry.name,
-                                                                     entry=entry))
+            node.add_leaf(Text(entry.name.rsplit("/", 1)[-1]), Ref("file", entry.name, entry=entry))
             shown += 1
         hidden = len(folders) + len(files) - shown
         if hidden:
-            node.add_leaf(Text(f"… {hidden} more: use the filter (/) to find them"),
-                          Ref("more", folder.path, hidden=hidden))
+            node.add_leaf(
+                Text(f"… {hidden} more: use the filter (/) to find them"),
+                Ref("more", folder.path, hidden=hidden),
+            )
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Ref]) -> None:
         ref = event.node.data
@@ -96,14 +104,18 @@ class ArchiveTree(ColumnTree[Ref]):
         elif ref.kind == "more":
             name.stylize(self.get_component_rich_style("archivetree--muted", partial=True))
         if ref.entry is not None and ref.entry.is_symlink:
-            name.append(" (link)", self.get_component_rich_style("archivetree--muted",
-                                                                 partial=True))
+            name.append(
+                " (link)", self.get_component_rich_style("archivetree--muted", partial=True)
+            )
         if ref.kind == "file" and ref.name in IDENTITY_ENTRIES:
-            name.append(" ⚠ private key", self.get_component_rich_style("archivetree--key",
-                                                                        partial=True))
+            name.append(
+                " ⚠ private key", self.get_component_rich_style("archivetree--key", partial=True)
+            )
         if ref.kind == "unsafe":
-            name.append(f" refused: {ref.reason}",
-                        self.get_component_rich_style("archivetree--unsafe", partial=True))
+            name.append(
+                f" refused: {ref.reason}",
+                self.get_component_rich_style("archivetree--unsafe", partial=True),
+            )
         return name
 
     def row_columns(self, node: TreeNode[Ref]) -> list[tuple[Text, int]]:
@@ -117,5 +129,8 @@ class ArchiveTree(ColumnTree[Ref]):
         else:
             return [(Text(""), 9), (Text(""), 9), (Text(""), 4)]
         muted = self.get_component_rich_style("archivetree--muted", partial=True)
-        return [(Text(human_bytes(size)), 9), (Text(human_bytes(packed), style=muted), 9),
-                (Text(ratio(size, packed), style=muted), 4)]
+        return [
+            (Text(human_bytes(size)), 9),
+            (Text(human_bytes(packed), style=muted), 9),
+            (Text(ratio(size, packed), style=muted), 4),
+        ]

@@ -60,9 +60,14 @@ class CheckTree(ColumnTree[str]):
 
     # ------------------------------------------------------------------ building
 
-    def rebuild(self, sections: Sequence[tuple[str, str]], tops: Iterable[tuple[R, list[R]]],
-                section_of: Callable[[R], str], filter_text: str,
-                expand: bool) -> tuple[str | None, str]:
+    def rebuild(
+        self,
+        sections: Sequence[tuple[str, str]],
+        tops: Iterable[tuple[R, list[R]]],
+        section_of: Callable[[R], str],
+        filter_text: str,
+        expand: bool,
+    ) -> tuple[str | None, str]:
         """Rows for (item, its children) pairs under their sections, those the filter keeps;
         returns the cursor's row key before and the filter's needle."""
         cursor = self.cursor_node.data if self.cursor_node else None
@@ -71,8 +76,11 @@ class CheckTree(ColumnTree[str]):
         needle = filter_text.strip().lower()
         nodes = {key: self.root.add(Text(title), key, expand=True) for key, title in sections}
         for item, kids in tops:
-            shown = kids if not needle or matches(item.id, item.label, needle) else [
-                k for k in kids if matches(k.id, k.label, needle)]
+            shown = (
+                kids
+                if not needle or matches(item.id, item.label, needle)
+                else [k for k in kids if matches(k.id, k.label, needle)]
+            )
             if needle and not shown and not matches(item.id, item.label, needle):
                 continue
             parent = nodes[section_of(item)]
@@ -144,7 +152,12 @@ class CheckTree(ColumnTree[str]):
         if key.startswith("section:"):
             row = self._rows.get(key)
             state = self.section_state(self.visible_item_ids(row) if row else [])
-            return Text.assemble(BOXES[state], Text(str(node.label), style=(
-                self.get_component_rich_style(self.SECTION_CLASS, partial=True))))
+            return Text.assemble(
+                BOXES[state],
+                Text(
+                    str(node.label),
+                    style=(self.get_component_rich_style(self.SECTION_CLASS, partial=True)),
+                ),
+            )
         label = node.label if isinstance(node.label, Text) else Text(str(node.label))
         return Text.assemble(BOXES[model.state(key)], label)

@@ -83,8 +83,9 @@ class ColumnTree(Tree[T], Generic[T]):
 
     def render_label(self, node: TreeNode[T], base_style: Style, style: Style) -> Text:
         if node.allow_expand:
-            prefix = Text(self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
-                          style=base_style)
+            prefix = Text(
+                self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE, style=base_style
+            )
         else:
             prefix = Text("  " if self._row_depth(node) == 0 else "", style=base_style)
         name = self.row_name(node)

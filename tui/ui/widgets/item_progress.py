@@ -56,9 +56,13 @@ class ItemProgress(DataTable[Text]):
             size = step_size(step.item_ids, inventory)
             self.states[key] = "waiting"
             mark, style = STATE_LOOK["waiting"]
-            self.add_row(Text(mark, style=style), Text(label), Text("waiting", style=style),
-                         Text(human_bytes(size) if size is not None else "…",
-                              justify="right"), key=key)
+            self.add_row(
+                Text(mark, style=style),
+                Text(label),
+                Text("waiting", style=style),
+                Text(human_bytes(size) if size is not None else "…", justify="right"),
+                key=key,
+            )
 
     def set_state(self, item_id: str, state: str) -> None:
         key = self._row_of.get(item_id)

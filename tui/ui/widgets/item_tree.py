@@ -13,10 +13,18 @@ from tui.core.model import Inventory, Item
 from tui.ui.logic.selection import CheckState, Selection
 from tui.ui.widgets.check_tree import CheckTree
 
-SECTIONS = (("section:core", "Portal"), ("section:apps", "Apps"),
-            ("section:volumes", "Unused volumes"))
-STATE_WORDS = {"exited": "stopped", "created": "stopped", "dead": "stopped",
-               "no containers": "no containers", "unused": "unused"}
+SECTIONS = (
+    ("section:core", "Portal"),
+    ("section:apps", "Apps"),
+    ("section:volumes", "Unused volumes"),
+)
+STATE_WORDS = {
+    "exited": "stopped",
+    "created": "stopped",
+    "dead": "stopped",
+    "no containers": "no containers",
+    "unused": "unused",
+}
 EXPAND_LIMIT = 15  # more apps than this start collapsed, so a big host stays readable
 
 
@@ -25,7 +33,7 @@ def state_word(item: Item) -> str:
         return "PRIVATE KEY"
     state = item.state or ""
     if state.startswith("mixed: "):  # exited + created is still simply "stopped"
-        words = {STATE_WORDS.get(s, s) for s in state[len("mixed: "):].split(", ")}
+        words = {STATE_WORDS.get(s, s) for s in state[len("mixed: ") :].split(", ")}
         return words.pop() if len(words) == 1 else "mixed"
     return STATE_WORDS.get(state, state)
 
@@ -40,8 +48,13 @@ class ItemTree(CheckTree):
     """Rows carry item IDs (or section IDs); the Selection decides what each box shows."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "itemtree--section", "itemtree--muted", "itemtree--key", "itemtree--running",
-        "itemtree--paused", "itemtree--stopped", "itemtree--note",
+        "itemtree--section",
+        "itemtree--muted",
+        "itemtree--key",
+        "itemtree--running",
+        "itemtree--paused",
+        "itemtree--stopped",
+        "itemtree--note",
     }
     SECTION_CLASS = "itemtree--section"
 
@@ -79,15 +92,19 @@ class ItemTree(CheckTree):
             return []
         item = self.selection.by_id[key]
         word = state_word(item)
-        style_name = {"running": "itemtree--running", "paused": "itemtree--paused",
-                      "stopped": "itemtree--stopped", "PRIVATE KEY": "itemtree--key"}.get(
-            word, "itemtree--muted")
+        style_name = {
+            "running": "itemtree--running",
+            "paused": "itemtree--paused",
+            "stopped": "itemtree--stopped",
+            "PRIVATE KEY": "itemtree--key",
+        }.get(word, "itemtree--muted")
         state = Text(word, style=self.get_component_rich_style(style_name, partial=True))
         muted = self.get_component_rich_style("itemtree--muted", partial=True)
         if item.size is None:
             size, files = Text("…", style=muted), Text("", style=muted)
         else:
             size = Text(human_bytes(item.size.bytes))
-            files = Text(f"{count(item.size.files)} file{'' if item.size.files == 1 else 's'}",
-                         style=muted)
+            files = Text(
+                f"{count(item.size.files)} file{'' if item.size.files == 1 else 's'}", style=muted
+            )
         return [(state, 11), (size, 9), (files, 12)]

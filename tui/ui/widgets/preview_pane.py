@@ -25,10 +25,13 @@ def entry_header(entry: ZipEntry) -> Text:
     perms = stat.filemode(mode) if mode else "----------"
     owner = f"{entry.uid}:{entry.gid}" if entry.uid is not None else "-"
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.mtime))
-    text = Text.assemble((show(entry.name), "bold"), "\n",
-                         f"{human_bytes(entry.size)}, {human_bytes(entry.compressed_size)} "
-                         f"packed ({ratio(entry.size, entry.compressed_size) or '-'} saved) · "
-                         f"{perms} {owner} · {when} · CRC {entry.crc:08x}")
+    text = Text.assemble(
+        (show(entry.name), "bold"),
+        "\n",
+        f"{human_bytes(entry.size)}, {human_bytes(entry.compressed_size)} "
+        f"packed ({ratio(entry.size, entry.compressed_size) or '-'} saved) · "
+        f"{perms} {owner} · {when} · CRC {entry.crc:08x}",
+    )
     if entry.name in IDENTITY_ENTRIES:
         text.append("\n⚠ Holds the Portal's private key (identity).", style="bold yellow")
     return text
@@ -42,16 +45,25 @@ def folder_body(folder: Folder) -> Text:
 
 
 def folder_header(folder: Folder) -> Text:
-    return Text.assemble((folder.path or "/", "bold"), "\n",
-                         f"folder · {count(folder.count)} entries · "
-                         f"{human_bytes(folder.size)}, {human_bytes(folder.compressed)} packed "
-                         f"({ratio(folder.size, folder.compressed) or '-'} saved)")
+    return Text.assemble(
+        (folder.path or "/", "bold"),
+        "\n",
+        f"folder · {count(folder.count)} entries · "
+        f"{human_bytes(folder.size)}, {human_bytes(folder.compressed)} packed "
+        f"({ratio(folder.size, folder.compressed) or '-'} saved)",
+    )
 
 
 def preview_body(preview: Preview) -> RenderableType:
     if preview.kind == "text" and preview.lexer:
-        return Syntax(preview.text, preview.lexer, theme="ansi_dark", line_numbers=False,
-                      word_wrap=False, background_color="default")
+        return Syntax(
+            preview.text,
+            preview.lexer,
+            theme="ansi_dark",
+            line_numbers=False,
+            word_wrap=False,
+            background_color="default",
+        )
     return Text(preview.text, no_wrap=True, overflow="ignore")
 
 

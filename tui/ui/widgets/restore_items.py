@@ -47,8 +47,7 @@ class RestoreItems(Static):
         self.update(self._table())
 
     def _table(self) -> Table:
-        table = Table(expand=True, box=None, padding=(0, 1), show_edge=False,
-                      header_style="bold")
+        table = Table(expand=True, box=None, padding=(0, 1), show_edge=False, header_style="bold")
         table.add_column(" ", width=1, no_wrap=True)
         table.add_column("Item", ratio=2, no_wrap=True, overflow="ellipsis")
         table.add_column("State", width=10, no_wrap=True)
@@ -57,8 +56,11 @@ class RestoreItems(Static):
         for item_id in self.order:
             state = self.states[item_id]
             mark, style = STATE_LOOK.get(state, ("?", ""))
-            table.add_row(Text(mark, style=style), item_id, Text(state, style=style),
-                          human_bytes(self.sizes[item_id]),
-                          Text(self.details[item_id],
-                               style="red" if state == "failed" else "dim"))
+            table.add_row(
+                Text(mark, style=style),
+                item_id,
+                Text(state, style=style),
+                human_bytes(self.sizes[item_id]),
+                Text(self.details[item_id], style="red" if state == "failed" else "dim"),
+            )
         return table

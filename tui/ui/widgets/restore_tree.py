@@ -60,8 +60,11 @@ class RestoreTree(CheckTree):
 
     def populate(self, choice: RestoreChoice, filter_text: str = "") -> None:
         self.choice, self.plan = choice, choice.plan
-        tops = [(i, [choice.by_id[k] for k in choice.children.get(i.id, [])])
-                for i in choice.plan.items if i.id not in choice.parent]
+        tops = [
+            (i, [choice.by_id[k] for k in choice.children.get(i.id, [])])
+            for i in choice.plan.items
+            if i.id not in choice.parent
+        ]
         cursor, needle = self.rebuild(SECTIONS, tops, section_of, filter_text, expand=True)
         target = self._rows.get(cursor or "")
         if needle and (target is None or (cursor or "").startswith("section:")):
@@ -91,12 +94,20 @@ class RestoreTree(CheckTree):
         if item.targets:
             archive = Text(human_bytes(item.size_archive.bytes))
             now = item.size_now
-            here = (Text("-", style=muted) if item.status == "missing" else
-                    Text("?" if self.measured else "…", style=muted) if now is None
-                    else Text(human_bytes(now.bytes)))
+            here = (
+                Text("-", style=muted)
+                if item.status == "missing"
+                else Text("?" if self.measured else "…", style=muted)
+                if now is None
+                else Text(human_bytes(now.bytes))
+            )
         else:  # core/identity: it lives inside the database file
             archive, here = Text("-", style=muted), Text("-", style=muted)
         effect, effect_style = effect_word(self.alone.get(key), key)
         widths = [w for _, w in COLUMNS]
-        return [(Text(word, style=style), widths[0]), (archive, widths[1]), (here, widths[2]),
-                (Text(effect, style=effect_style), widths[3])]
+        return [
+            (Text(word, style=style), widths[0]),
+            (archive, widths[1]),
+            (here, widths[2]),
+            (Text(effect, style=effect_style), widths[3]),
+        ]
