@@ -1,7 +1,8 @@
 """Every vector of the official age testkit (C2SP), through both decryption paths.
 
 The testkit lives in ``../shared/age-testkit`` beside the repository (or ``$AGE_TESTKIT``); the
-module is skipped only when that directory does not exist. Each vector is checked strictly: the
+module is skipped only when that directory does not exist, and fails instead when the environment
+variable ``CI`` is set (CI must not pass by skipping it). Each vector is checked strictly: the
 outcome class and, where the vector gives one, the SHA-256 of the plaintext released. Post-quantum
 hybrid (ML-KEM) identities are not implemented, so the vectors whose outcome depends on them are
 listed in ``UNSUPPORTED`` and must end exactly as "no identity matched".
@@ -42,6 +43,9 @@ def _testkit_dir() -> Path:
 
 TESTKIT = _testkit_dir()
 if not TESTKIT.is_dir():
+    # A developer's checkout may lack it; CI must not pass by silently running none of it.
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"the age testkit is not at {TESTKIT} (required when CI is set)", pytrace=False)
     pytest.skip(f"the age testkit is not at {TESTKIT}", allow_module_level=True)
 
 EXPECTED_ERROR: dict[str, type[AgeError]] = {

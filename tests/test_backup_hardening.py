@@ -111,7 +111,7 @@ def _held_create(
             new = set(_partials(watch)) - before
             return new.pop() if new else None
 
-        yield proc, hold, _wait_for(partial, "the held run's partial file")  # type: ignore[misc]
+        yield proc, hold, _wait_for(partial, "the held run's partial file")  # type: ignore[misc]  # waited: not None
     finally:
         hold.unlink(missing_ok=True)
         if proc.poll() is None:

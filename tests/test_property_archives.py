@@ -40,7 +40,8 @@ from test_verify import plan_error  # the planner's whole path, as `restore --al
 from zipfixtures import RawEntry, build_zip, crafted_backup
 
 from tui.core.archive.manifest import entry_record
-from tui.core.archive.verify import manifest_problems, verify_archive
+from tui.core.archive.manifest_model import manifest_problems
+from tui.core.archive.verify import verify_archive
 from tui.core.archive.zipreader import ZipFormatError, ZipReader, structure_problems
 from tui.core.archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
 from tui.core.errors import PortalBackupError
@@ -262,7 +263,7 @@ def writer_backup(entries: list[tuple[str, str, bytes]]) -> bytes:
         "db_private_keys_removed": False,
         "items": [{"id": "shared", "kind": "shared", "label": "Documents", "paths": [SHARED]}],
         "volumes": [],
-        "entries": [entry_record(e) for e in written],
+        "entries": [entry_record(e).to_json() for e in written],
         "skipped": [],
         "warnings": [],
     }

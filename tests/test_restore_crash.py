@@ -29,7 +29,7 @@ from restorekit import (
     tmpfs_at,
 )
 
-from tui.core.checkpoint import KILL_AT_ENV, STEPS_ENV
+from tui.cli.test_hooks import KILL_AT_ENV, STEPS_ENV
 
 KEPT = ".pre-restore*"  # where a repair keeps the previous data of a completed swap
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def base_entries() -> list[RawEntry]:
     ]
 
 
-def assert_refused(proc, portal: tuple[Path, Path], reason: str) -> None:  # type: ignore[no-untyped-def]
+def assert_refused(
+    proc: subprocess.CompletedProcess[str], portal: tuple[Path, Path], reason: str
+) -> None:
     root, snap = portal
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert reason in proc.stderr + proc.stdout, proc.stdout + proc.stderr

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import docker
@@ -52,10 +52,10 @@ def new_key() -> str:
 def crafted(
     path: Path,
     entries: list[RawEntry],
-    items: list[dict[str, object]],
+    items: Sequence[Mapping[str, object]],
     *,
     key: str | None = None,
-    volumes: list[dict[str, object]] | None = None,
+    volumes: Sequence[Mapping[str, object]] | None = None,
     tamper: bool = False,
 ) -> Path:
     """A portal-backup archive made by hand; signed with `key` (its public key in the
@@ -73,8 +73,8 @@ def crafted(
             "portal": portal,
             "identity_included": False,
             "db_private_keys_removed": False,
-            "items": items,
-            "volumes": volumes or [],
+            "items": [dict(i) for i in items],
+            "volumes": [dict(v) for v in volumes or ()],
             "entries": [manifest_record(e) for e in entries],
             "skipped": [],
             "warnings": [],
@@ -222,7 +222,7 @@ def test_system_paths_are_refused_even_when_signed_allowed_and_named(
     monkeypatch.setenv(BIND_ROOTS_ENV, "/")  # the allow-list opened wide: system paths still not
     plan = plan_of(archive, tmp_path / "portal", [key.encode()])
     assert plan.trust.state == "key"
-    sel = plan.select([i["id"] for i in items])  # type: ignore[misc]
+    sel = plan.select([i["id"] for i in items])  # type: ignore[misc]  # ids are str
     assert [t.dest for ts in sel.targets.values() for t in ts] == []
     notes = "\n".join(n for ns in sel.notes.values() for n in ns)
     for place in places:

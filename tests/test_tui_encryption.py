@@ -16,6 +16,7 @@ import portal_fixture as pf
 import pytest
 from test_age_interop import _run_in_pty
 from textual.events import Paste
+from textual.widgets import Input
 from tuihelp import archives_in, home_with_host_items, host_app, out_dir, run, wait_for
 
 import tui.core.crypto.recipients as recipients_module
@@ -315,6 +316,7 @@ def test_private_key_warning_each_choice_does_what_it_says() -> None:
             # Back up anyway: it starts, unencrypted.
             await pilot.press("b", "a")
             done = await done_screen(pilot)
+            assert isinstance(app.source, RecordingSource)
             assert [o.encrypt_to for o in app.source.runs] == [[]]
             assert not done.query("#decrypt")
             assert "Keep this file private" in text_of(done, "#identity")
@@ -359,8 +361,9 @@ def test_encryption_dialog_checks_what_is_typed(tmp_path: Path) -> None:
         async with app.run_test(size=SIZE) as pilot:
             home = await demo_home(pilot)
             await pilot.press("e")
-            dialog = app.screen
-            assert isinstance(dialog, EncryptionDialog) and dialog.mode == "passphrase"
+            assert isinstance(app.screen, EncryptionDialog)
+            dialog = app.screen  # typed as the dialog for what follows
+            assert dialog.mode == "passphrase"
             # Empty: refused. Weak: said, and allowed. Strong: said.
             await pilot.press("enter", "enter")
             assert app.screen is dialog and "Type a passphrase" in text_of(dialog, "#problem")
@@ -446,7 +449,7 @@ def test_explorer_asks_for_the_passphrase_and_refuses_a_wrong_one(tmp_path: Path
             assert "Wrong passphrase or not encrypted for this key" in text_of(
                 dialog, "#unlock-status"
             )
-            assert dialog.query_one("#passphrase").value == ""
+            assert dialog.query_one("#passphrase", Input).value == ""
             await pilot.press(*PASSPHRASE, "enter")
             await wait_for(
                 pilot, lambda: explorer.opened is not None, timeout=60, what="the archive"
@@ -501,6 +504,7 @@ def test_explorer_unlocks_with_an_identity_file_or_goes_back(tmp_path: Path) -> 
             opened = False
             status = "" if dialog.error is None else text_of(dialog, "#unlock-status")
             if dialog.error is None:
+                assert isinstance(app.screen, ExplorerScreen)
                 explorer = app.screen
                 await wait_for(pilot, lambda: explorer.opened is not None, what="the tree")
                 opened = True
@@ -602,7 +606,7 @@ def test_archive_keys_open_plain_and_encrypted_and_remember(
     # Once unlocked, opening again (verify after the explorer) runs no second scrypt.
     calls: list[int] = []
     real = recipients_module._scrypt_key
-    monkeypatch.setattr(recipients_module, "_scrypt_key", lambda *a: calls.append(1) or real(*a))  # type: ignore[func-returns-value]
+    monkeypatch.setattr(recipients_module, "_scrypt_key", lambda *a: calls.append(1) or real(*a))  # type: ignore[func-returns-value]  # counts, then calls
     keys.unlock(str(encrypted), [RememberingScryptIdentity(PASSPHRASE)])
     for _ in range(3):
         with keys.open(str(encrypted)) as f:

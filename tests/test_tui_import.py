@@ -44,7 +44,7 @@ def test_screen_modules_import_and_their_styles_exist(name: str) -> None:
         if isinstance(obj, type) and obj.__module__ == module.__name__
     ]
     for path in filter(None, css):
-        assert (Path(module.__file__).parent / str(path)).is_file(), path  # type: ignore[arg-type]
+        assert (Path(module.__file__).parent / str(path)).is_file(), path  # type: ignore[arg-type]  # loaded from a file
 
 
 def test_style_sheets_are_package_data() -> None:
@@ -59,8 +59,8 @@ def test_every_binding_has_a_key_other_than_escape() -> None:
     for title, bindings in help_sections():
         by_action: dict[str, set[str]] = {}
         for b in bindings:
-            keys = {k.strip() for k in b.key.split(",")}  # type: ignore[union-attr]
-            by_action.setdefault(b.action, set()).update(keys)  # type: ignore[union-attr]
+            keys = {k.strip() for k in b.key.split(",")}  # type: ignore[union-attr]  # help lists keys
+            by_action.setdefault(b.action, set()).update(keys)  # type: ignore[union-attr]  # help lists keys
         for action, keys in by_action.items():
             assert keys - {"escape"}, f"{title}: {action} is bound only to Esc"
 

@@ -39,6 +39,7 @@ from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.progress import UPDATE_HZ, ProgressScreen
 from tui.ui.screens.verify import VerifyScreen
 from tui.ui.widgets.archive_tree import ArchiveTree
+from tui.ui.widgets.item_progress import ItemProgress
 from tui.ui.widgets.item_tree import ItemTree
 from tui.ui.widgets.preview_pane import PreviewPane
 
@@ -64,7 +65,7 @@ def test_selecting_filtering_and_the_identity_key(
             # Everything is listed, checked, and sized once the worker is through.
             assert host_item_ids(portal_host) <= set(sel.by_id)
             await wait_for(pilot, lambda: home.sizes_done, what="sizes")
-            assert sel.by_id[f"app/{notes}"].size.bytes > 0  # type: ignore[union-attr]
+            assert sel.by_id[f"app/{notes}"].size.bytes > 0  # type: ignore[union-attr]  # sized
 
             # Filter as you type: only matching rows (and their app) remain.
             await pilot.press("slash", *photos, "enter")
@@ -128,7 +129,7 @@ def test_backup_through_the_ui_makes_a_valid_archive(
             home = await loaded_home(pilot)
             assert "Last backup: never" in str(home.query_one("#reminder").render())
             await select_host_items(pilot, home, portal_host.token)
-            assert set(home.selection.selected_ids()) == host_item_ids(portal_host)  # type: ignore[union-attr]
+            assert set(home.selection.selected_ids()) == host_item_ids(portal_host)  # type: ignore[union-attr]  # loaded
             await pilot.press("b")
             # The private key would go in unencrypted: the UI says so before starting.
             assert isinstance(app.screen, PrivateKeyDialog)
@@ -145,7 +146,7 @@ def test_backup_through_the_ui_makes_a_valid_archive(
             assert isinstance(done, DoneScreen)
             result["finished"] = done.finished
             result["stats"] = progress.stats
-            result["states"] = dict(progress.query_one("ItemProgress").states)
+            result["states"] = dict(progress.query_one(ItemProgress).states)
             # The fetch command names this host and the archive; c copies it (OSC 52).
             assert done.commands is not None
             assert done.commands.scp == f"scp anna@192.0.2.9:{done.finished.path} ."
@@ -171,8 +172,8 @@ def test_backup_through_the_ui_makes_a_valid_archive(
             await pilot.press("enter", "q")  # close verify, leave the explorer
             assert app.screen is done
             await pilot.press("b")
+            assert isinstance(app.screen, HomeScreen)
             home = app.screen
-            assert isinstance(home, HomeScreen)
             # The list reloads: the reminder now knows the backup just made.
             reminder = home.query_one("#reminder")
             await wait_for(
@@ -249,7 +250,7 @@ def test_a_failing_run_says_why_and_restarts_containers(
             assert progress.outcome == "failed"
             assert progress.error == f"injected failure after reading app/{photos}"
             assert "Backup failed" in str(progress.query_one("#heading").render())
-            assert progress.query_one("ItemProgress").states[f"app/{photos}"] == "failed"
+            assert progress.query_one(ItemProgress).states[f"app/{photos}"] == "failed"
             # A destination that does not exist is one sentence too.
             await pilot.press("b")
             await pilot.press("d", "ctrl+u", *"/nonexistent/dir/x.zip", "enter", "b", "a")
@@ -350,6 +351,7 @@ def test_explorer_navigation_and_preview(tmp_path: Path) -> None:
             await pilot.press("down", "right", "down")
             db = await preview_of(pilot, screen, "core/portal_core_db.json")
             assert "MIIEsecret" not in db and "private key hidden" in db
+            assert tree.cursor_node is not None
             label = tree.render_label(tree.cursor_node, tree.rich_style, tree.rich_style)
             assert "private key" in str(label)
             # JSON pretty-printed.

@@ -56,9 +56,9 @@ PASSPHRASE = "plum tractor Velvet 42 orbit"
 # ---------------------------------------------------------------------------- helpers
 
 
-def host_app(root: Path, cwd: Path, explore: Path | None = None) -> PortalBackupApp:
+def host_app(root: Path, cwd: Path, explore: Path | None = None, **kw: Any) -> PortalBackupApp:
     return PortalBackupApp(
-        HostSource(str(root)), cwd=str(cwd), explore=str(explore) if explore else None
+        HostSource(str(root)), cwd=str(cwd), explore=str(explore) if explore else None, **kw
     )
 
 
@@ -255,7 +255,7 @@ def test_dry_run_of_an_encrypted_archive_from_home_changes_nothing(
                 what="the dry run",
             )
             assert dry.error is None
-            seen["text"] = dry.text.plain  # type: ignore[union-attr]
+            seen["text"] = dry.text.plain  # type: ignore[union-attr]  # shown
             await pilot.press("q")
             assert app.screen is screen
             await pilot.press("q")
@@ -287,7 +287,7 @@ def encrypt(plain: Path) -> Path:
 
 
 def test_a_failure_after_the_swap_is_reported_and_undone(
-    portal_host: pf.PortalHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    portal_host: pf.PortalHost, tmp_path: Path
 ) -> None:
     """From an encrypted archive opened in the explorer: its key is asked once, and the run
     reads the entries through the decrypting view."""
@@ -296,11 +296,15 @@ def test_a_failure_after_the_swap_is_reported_and_undone(
     pages = portal_host.root / pf.APP_DATA / wiki / "pages/Home.md"
     pages.write_text("vandalised\n")
     before = states_by_name(portal_host)
-    monkeypatch.setenv("PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP", f"app/{wiki}")
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
-        app = host_app(portal_host.root, tmp_path, explore=archive)
+        app = host_app(
+            portal_host.root,
+            tmp_path,
+            explore=archive,
+            restore_overrides={"fail_after_swap": f"app/{wiki}"},  # the test hook, explicit
+        )
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, UnlockDialog), what="unlock")
             await pilot.press(*PASSPHRASE, "enter")
@@ -585,7 +589,7 @@ def test_identity_change_is_asked_separately_and_the_run_reports(tmp_path: Path)
             assert isinstance(second, ConfirmDialog) and second is not first
             await pilot.press("y")
             done = await result_screen(pilot)
-            return screen.backend.runs, text_of(done, "#result")  # type: ignore[union-attr]
+            return screen.backend.runs, text_of(done, "#result")  # type: ignore[union-attr]  # demo backend
 
     runs, text = run(scenario())
     [(ids, options)] = runs
@@ -601,8 +605,8 @@ def test_quitting_or_cancelling_a_running_restore_asks_first() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await demo_restore(pilot)
             await pilot.press("r", "y")
-            runner = app.screen
-            assert isinstance(runner, RestoreRunScreen)
+            assert isinstance(app.screen, RestoreRunScreen)
+            runner = app.screen  # typed as the run screen for the closures below
             await wait_for(pilot, lambda: runner.last_progress is not None, what="progress")
             await pilot.press("b")  # not while it runs
             assert app.screen is runner

@@ -454,7 +454,8 @@ def plan_error(archive: Path | bytes, root: Path) -> str | None:
                 for t in targets:
                     names = [n for n in plan.entry_names if relative(n, t.archive_path) is not None]
                     check_names(
-                        join_records(reader, plan.manifest["entries"], names), t.archive_path
+                        join_records(reader, [e.to_json() for e in plan.manifest.entries], names),
+                        t.archive_path,
                     )
         except PortalBackupError as exc:
             assert "\n" not in str(exc)

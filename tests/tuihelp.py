@@ -24,7 +24,7 @@ S = TypeVar("S", bound=Screen[Any])
 
 
 def run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    return asyncio.run(coro)  # type: ignore[arg-type]  # any awaitable runs
 
 
 async def wait_for(

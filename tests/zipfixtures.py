@@ -346,3 +346,27 @@ def crafted_backup(
     files = [e for e in [*entries, *meta] if not e.name.endswith("/") and not stat.S_ISLNK(e.mode)]
     sums = "".join(sums_line(hashlib.sha256(e.data).hexdigest(), e.name) for e in files)
     return build_zip([*entries, *meta, RawEntry("SHA256SUMS", sums.encode(), method=8)])
+
+
+def unix_zip(
+    files: dict[str, bytes],
+    links: dict[str, str | bytes] | None = None,
+    dirs: dict[str, int] | None = None,
+) -> bytes:
+    """A zip (zipfile's own writer) with Unix entries: files, symlinks (name -> target) and
+    directories (name ending in "/" -> permission bits), directories first."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, mode in (dirs or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = ((0o040000 | mode) << 16) | 0x10
+            zf.writestr(info, b"")
+        for name, data in files.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = 0o120777 << 16
+            zf.writestr(info, target)
+    return buf.getvalue()

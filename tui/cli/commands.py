@@ -5,34 +5,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
-from tui.core.errors import DockerUnavailable, PortalBackupError, UsageError
+from tui.cli.keys import age_recipients, open_archive
+from tui.cli.signals import install_cancel_signals
+from tui.cli.test_hooks import read_test_hooks
+from tui.core.errors import PortalBackupError, UsageError
+from tui.core.host import open_host
 from tui.core.humanfmt import human_bytes
 from tui.core.model import Inventory
 
 
 def _inventory(args: argparse.Namespace, *, sizes: bool) -> tuple[Inventory, Any | None]:
-    from tui.core.docker_api import connect
-    from tui.core.inventory import load_inventory
-    from tui.core.sizes import compute_sizes
-
-    client = None
-    try:
-        client = connect()
-    except DockerUnavailable as exc:
-        client = None
-        reason = str(exc)
-    inv = load_inventory(args.portal_root, client, use_docker=client is not None)
-    if client is None:
-        inv.warnings.insert(0, f"{reason}; listing the Portal's own items only")
-    if sizes:
-        compute_sizes(inv, client)
-    return inv, client
+    host = open_host(args.portal_root)
+    return host.inventory(sizes=sizes), host.client
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -59,62 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def age_recipients(args: argparse.Namespace) -> list[Any]:
-    """Recipients from --passphrase-file/--passphrase-env/--recipient/--recipients-file."""
-    wanted = args.passphrase_file or args.passphrase_env or args.recipient or args.recipients_file
-    if not wanted:
-        return []
-    from tui.core.crypto.age import ScryptRecipient, X25519Recipient, load_recipients_file
-
-    out: list[Any] = []
-    passphrase = read_passphrase(args)
-    if passphrase is not None:
-        if args.recipient or args.recipients_file:
-            raise UsageError(
-                "a passphrase cannot be combined with age recipients (the age "
-                "format allows one or the other)"
-            )
-        out.append(ScryptRecipient(passphrase))
-    for r in args.recipient:
-        out.append(X25519Recipient.parse(r))
-    for f in args.recipients_file:
-        out.extend(load_recipients_file(f))
-    return out
-
-
-def read_passphrase(args: argparse.Namespace) -> str | None:
-    if args.passphrase_file and args.passphrase_env:
-        raise UsageError("use either --passphrase-file or --passphrase-env, not both")
-    if args.passphrase_file:
-        try:
-            text = Path(args.passphrase_file).read_text().splitlines()
-        except OSError as exc:
-            raise UsageError(f"cannot read the passphrase file: {exc.strerror}") from exc
-        if not text or not text[0]:
-            raise UsageError(f"the passphrase file {args.passphrase_file} is empty")
-        return text[0]
-    if args.passphrase_env:
-        value = os.environ.get(args.passphrase_env)
-        if not value:
-            raise UsageError(f"the environment variable {args.passphrase_env} is not set")
-        return value
-    return None
-
-
-def age_identities(args: argparse.Namespace) -> list[Any]:
-    from tui.core.crypto.age import ScryptIdentity, load_identities
-
-    out: list[Any] = []
-    passphrase = read_passphrase(args)
-    if passphrase is not None:
-        out.append(ScryptIdentity(passphrase))
-    for f in args.identity:
-        out.extend(load_identities(f))
-    return out
-
-
 def run_create(args: argparse.Namespace) -> int:
-    from tui.cli.main import install_cancel_signals
     from tui.cli.printers import make_printer
     from tui.core.backup.run import BackupOptions, run_backup
     from tui.core.plan import build_plan, resolve_selection
@@ -135,9 +68,7 @@ def run_create(args: argparse.Namespace) -> int:
         volume_access=args.volume_access,
         sign=not args.no_sign,
         encrypt_to=recipients,
-        hold_file=os.environ.get("PORTAL_BACKUP_TEST_HOLD_FILE"),
-        hold_item=os.environ.get("PORTAL_BACKUP_TEST_HOLD_ITEM"),
-        fail_item=os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM"),
+        **read_test_hooks().backup_options(),
     )
     if plan.include_identity and not recipients and args.progress != "json":
         print(
@@ -149,7 +80,7 @@ def run_create(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     install_cancel_signals(cancel)
     printer = make_printer(args.progress)
-    result = run_backup(inv, plan, options, client, printer, cancel)  # type: ignore[arg-type]
+    result = run_backup(inv, plan, options, client, printer, cancel)
     _safe_print(result.path)
     return 0
 
@@ -158,28 +89,6 @@ def _safe_print(text: str) -> None:
     # The terminal may be gone (SIGHUP); the archive is complete all the same.
     with contextlib.suppress(OSError):
         print(text, flush=True)
-
-
-def open_archive(path: str, args: argparse.Namespace) -> Any:
-    """A seekable binary file of the zip: the file itself, or a decrypting view of .age."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    except OSError as exc:
-        raise PortalBackupError(f"cannot open {path}: {exc.strerror}") from exc
-    from tui.core.crypto.age import AgeReader, is_age_file
-
-    if is_age_file(f):
-        f.seek(0)
-        identities = age_identities(args)
-        if not identities:
-            f.close()
-            raise UsageError(
-                f"{path} is encrypted: give --identity FILE or --passphrase-file "
-                "FILE / --passphrase-env VAR"
-            )
-        return AgeReader(f, identities)
-    f.seek(0)
-    return f
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -205,10 +114,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    try:
-        from tui.core.restore.run import run_restore_cli
-    except ImportError as exc:
-        raise PortalBackupError("restore is not available in this version") from exc
+    from tui.cli.restore import run_restore_cli
+
     return run_restore_cli(args)
 
 
@@ -217,7 +124,7 @@ def run_explore(args: argparse.Namespace) -> int:
         from tui.ui.app import run_app
     except ImportError as exc:
         raise PortalBackupError("the terminal UI is not available in this version") from exc
-    return run_app(args, explore=args.archive)
+    return run_app(args, explore=args.archive, hooks=read_test_hooks())
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -225,4 +132,4 @@ def run_tui(args: argparse.Namespace) -> int:
         from tui.ui.app import run_app
     except ImportError as exc:
         raise PortalBackupError("the terminal UI is not available in this version") from exc
-    return run_app(args, explore=None)
+    return run_app(args, explore=None, hooks=read_test_hooks())

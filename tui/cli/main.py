@@ -7,17 +7,13 @@ shows the traceback too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from tui import __version__
-from tui.cli.printers import make_printer
-from tui.core.errors import PortalBackupError, UsageError
+from tui.core.errors import PortalBackupError, UsageError, error_sentence
 
 EPILOG = """\
 item IDs (from `portal-backup list`):
@@ -45,13 +41,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"portal-backup: {message}\n")
 
 
-def _common_options(top: bool) -> argparse.ArgumentParser:
+def _common_options(top: bool) -> _Parser:
     """Global options, accepted before or after the command.
 
     The subcommands' copies default to SUPPRESS so they do not overwrite a value given before
     the command name.
     """
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     root_default = os.environ.get("PORTAL_ROOT") or "/home/portal"
     common.add_argument(
         "--portal-root",
@@ -249,14 +245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except UsageError as exc:
-        print(f"portal-backup: {exc}", file=sys.stderr)
+        print(f"portal-backup: {error_sentence(exc)}", file=sys.stderr)
         return 2
     except PortalBackupError as exc:
         if args.debug:
             import traceback
 
             traceback.print_exc()
-        print(f"portal-backup: {exc}", file=sys.stderr)
+        print(f"portal-backup: {error_sentence(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("portal-backup: interrupted", file=sys.stderr)
@@ -265,16 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"portal-backup: unexpected error: {type(exc).__name__}: {exc} "
-            "(run with --debug for details)",
-            file=sys.stderr,
+            f"portal-backup: {error_sentence(exc)} (run with --debug for details)", file=sys.stderr
         )
         return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     from tui.cli.commands import run_create, run_explore, run_list, run_restore, run_tui, run_verify
+    from tui.cli.test_hooks import read_test_hooks
 
+    read_test_hooks().configure_checkpoints()  # before recovery: a test may kill it too
     _recover(args)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: run_tui,
@@ -310,19 +306,4 @@ def _recover(args: argparse.Namespace) -> None:
         print(f"portal-backup: {e}", file=sys.stderr)
 
 
-def install_cancel_signals(cancel: threading.Event) -> None:
-    """SIGINT, SIGTERM and SIGHUP become a clean cancel: containers resumed, no half archive."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        cancel.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
-
-
-def emit_json(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-__all__ = ["build_parser", "emit_json", "install_cancel_signals", "main", "make_printer"]
+__all__ = ["build_parser", "main"]

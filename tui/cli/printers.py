@@ -1,18 +1,41 @@
-"""Turning progress events into terminal output for the CLI (plain, live line, or JSON)."""
+"""The CLI's one printer seam: a run's events as text lines, plain progress, or JSON lines.
+
+`make_printer(kind, lines)` gives the EventSink that `create` and `restore` hand to the engine.
+Progress is printed here the same way for both (a self-updating line on a terminal, else a line
+every few seconds, always on stderr); what each other event says is the command's `lines`
+(backup_lines here, tui/cli/restore.py's RestoreLines), so stdout carries only what the command
+promises there.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Literal, TextIO
 
-from tui.core.events import Event, Finished, ItemState, Log, Progress, event_to_json
+from tui.core.events import (
+    Event,
+    EventSink,
+    Finished,
+    ItemState,
+    Log,
+    Progress,
+    event_to_json,
+    ignore_events,
+)
 from tui.core.humanfmt import duration, human_bytes
+
+Stream = Literal["out", "err"]
+# The words of one event: (stream, line) pairs; none for what the command does not print.
+EventLines = Callable[[Event], list[tuple[Stream, str]]]
+LIVE_WIDTH = 200  # the live progress line is cut here
+PLAIN_INTERVAL = 5.0  # seconds between progress lines when not on a terminal
 
 
 class _SafeWriter:
-    """Writes that survive a closed terminal (SIGHUP): the backup must go on or stop cleanly."""
+    """Writes that survive a closed terminal (SIGHUP): the run must go on or stop cleanly."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -29,6 +52,8 @@ class _SafeWriter:
 
 
 class JsonPrinter:
+    """Every event as one JSON object per line on stdout (`--progress json`, `--json`)."""
+
     def __init__(self) -> None:
         self.out = _SafeWriter(sys.stdout)
 
@@ -36,37 +61,70 @@ class JsonPrinter:
         self.out.write(json.dumps(event_to_json(event)) + "\n")
 
 
-class PlainPrinter:
-    """One line per notable event and a progress line every few seconds (logs, cron, pipes)."""
+class TextPrinter:
+    """`lines` for each event; progress on stderr, live on a terminal or every `interval`
+    seconds otherwise. With `quiet_start` the first progress line waits `interval` and a
+    known total, so short runs print none."""
 
-    def __init__(self, interval: float = 5.0) -> None:
-        self.out = _SafeWriter(sys.stderr)
+    def __init__(
+        self,
+        lines: EventLines,
+        *,
+        live: bool,
+        interval: float = PLAIN_INTERVAL,
+        quiet_start: bool = False,
+    ) -> None:
+        self.lines = lines
+        self.live = live
         self.interval = interval
-        self._last = 0.0
+        self.quiet_start = quiet_start
+        self.out = _SafeWriter(sys.stdout)
+        self.err = _SafeWriter(sys.stderr)
+        self._last = time.monotonic() if quiet_start else float("-inf")
+        self._dirty = False  # the live line is on screen: cleared before any other line
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Progress):
-            now = time.monotonic()
-            if now - self._last >= self.interval:
-                self._last = now
-                self.out.write(progress_line(event) + "\n")
-        elif isinstance(event, ItemState) and event.state in ("copying", "done", "failed"):
-            self.out.write(f"{event.item}: {event.state}\n")
-        elif isinstance(event, Log) and event.level != "info":
-            self.out.write(f"{event.level}: {event.message}\n")
-        elif isinstance(event, Finished):
-            self.out.write(finished_line(event) + "\n")
-
-
-class LivePrinter(PlainPrinter):
-    """A single self-updating line on a terminal."""
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Progress):
-            self.out.write("\r\x1b[K" + progress_line(event)[:200])
+            self._progress(event)
             return
-        self.out.write("\r\x1b[K")
-        super().__call__(event)
+        for stream, text in self.lines(event):
+            if self._dirty:
+                self.err.write("\r\x1b[K")
+                self._dirty = False
+            (self.out if stream == "out" else self.err).write(text + "\n")
+
+    def _progress(self, p: Progress) -> None:
+        if self.live:
+            self.err.write("\r\x1b[K" + progress_line(p)[:LIVE_WIDTH])
+            self._dirty = True
+            return
+        now = time.monotonic()
+        if now - self._last >= self.interval and (p.bytes_total or not self.quiet_start):
+            self._last = now
+            self.err.write(progress_line(p) + "\n")
+
+
+def backup_lines(event: Event) -> list[tuple[Stream, str]]:
+    """What `create` says besides progress, all on stderr (stdout ends with the path)."""
+    if isinstance(event, ItemState) and event.state in ("copying", "done", "failed"):
+        return [("err", f"{event.item}: {event.state}")]
+    if isinstance(event, Log) and event.level != "info":
+        return [("err", f"{event.level}: {event.message}")]
+    if isinstance(event, Finished):
+        return [("err", finished_line(event))]
+    return []
+
+
+def make_printer(
+    kind: str, lines: EventLines = backup_lines, *, quiet_start: bool = False
+) -> EventSink:
+    """The printer for `--progress KIND`: auto (live on a terminal), plain, json or none."""
+    if kind == "json":
+        return JsonPrinter()
+    if kind == "none":
+        return ignore_events
+    live = kind == "auto" and sys.stderr.isatty()
+    return TextPrinter(lines, live=live, quiet_start=quiet_start)
 
 
 def progress_line(p: Progress) -> str:
@@ -88,13 +146,3 @@ def finished_line(f: Finished) -> str:
     if f.holds_identity:
         line += "\nthis archive holds the Portal's private key: keep it private"
     return line
-
-
-def make_printer(kind: str) -> object:
-    if kind == "json":
-        return JsonPrinter()
-    if kind == "none":
-        return lambda _e: None
-    if kind == "plain" or not sys.stderr.isatty():
-        return PlainPrinter()
-    return LivePrinter()

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
-import time
 from typing import Any, TextIO
 
-from tui.cli.printers import progress_line
+from tui.cli.keys import open_archive
+from tui.cli.printers import Stream, make_printer
+from tui.cli.signals import install_cancel_signals
+from tui.cli.test_hooks import read_test_hooks
 from tui.core.archive.zipreader import ZipReader
 from tui.core.crypto.trust import read_trust_keys
-from tui.core.errors import DockerUnavailable, PortalBackupError, UsageError
-from tui.core.events import Event, ItemState, Log, Progress, event_to_json
-from tui.core.humanfmt import duration, human_bytes
+from tui.core.errors import PortalBackupError, UsageError
+from tui.core.events import Event, ItemState, Log, RestoreFinished, RestoreRefused
+from tui.core.host import WITHOUT_DOCKER_RESTORE, open_host
+from tui.core.humanfmt import human_bytes
+from tui.core.restore import describe
 from tui.core.restore.diff import TargetDiff, diff_selection
 from tui.core.restore.plan import RestorePlan, RestoreSelection, TargetPlan
 from tui.core.restore.run import (
-    FAIL_AFTER_SWAP_ENV,
-    RestoreFinished,
     RestoreOptions,
     RestoreRun,
     load_plan,
@@ -34,14 +35,11 @@ MAX_LISTED = 25  # changed paths printed per target in a dry run (--json has the
 
 
 def run_restore_cli(args: argparse.Namespace) -> int:
-    from tui.cli.commands import open_archive
-    from tui.cli.main import install_cancel_signals
-
     trust_keys = read_trust_keys(getattr(args, "trust_key", None) or [])
     f = open_archive(args.archive, args)
     with f:
         reader = ZipReader(f, name=args.archive)
-        client = _connect()
+        client = open_host(args.portal_root).client
         plan = load_plan(reader, args.portal_root, client, trust_keys=trust_keys)
         out = sys.stdout
         for w in plan.warnings:
@@ -55,8 +53,7 @@ def run_restore_cli(args: argparse.Namespace) -> int:
         sel = plan.select(args.ids, select_all=args.all)
         if not plan.docker_ok and not args.json:
             print(
-                "portal-backup: warning: Docker is not reachable: apps and volumes cannot "
-                "be restored, and containers using restored files are not stopped",
+                f"portal-backup: warning: Docker is not reachable: {WITHOUT_DOCKER_RESTORE}",
                 file=sys.stderr,
             )
         if args.dry_run:
@@ -66,7 +63,7 @@ def run_restore_cli(args: argparse.Namespace) -> int:
             else:
                 _print_selection(sel, out, diffs)
                 print("dry run: nothing was changed", file=out)
-            return 1 if sel.failing or _refusals(sel) else 0
+            return 1 if sel.failing or describe.refusals(sel) else 0
         if args.json:
             print(json.dumps({**_plan_json(plan), "selection": _selection_json(sel, None)}))
         elif args.progress != "json":
@@ -78,46 +75,33 @@ def run_restore_cli(args: argparse.Namespace) -> int:
             keep_old=args.keep_old,
             allow_identity_change=True,
             volume_access=args.volume_access,
-            fail_after_swap=os.environ.get(FAIL_AFTER_SWAP_ENV) or None,
+            **read_test_hooks().restore_options(),
         )
         as_json = args.json or args.progress == "json"  # stdout then holds JSON lines only
-        printer = _printer("json" if as_json else args.progress)
+        printer = make_printer(
+            "json" if as_json else args.progress, RestoreLines(), quiet_start=True
+        )
         result = RestoreRun(reader, sel, options, client, printer, cancel, source=f).run()
         if not as_json:
             _print_result(result, sys.stdout)
             _print_refusals(sel, sys.stdout)
         elif args.progress == "json":
-            for item_id, why in _refusals(sel):
-                print(json.dumps({"type": "restore-refused", "item": item_id, "reason": why}))
-        return 0 if result.ok and not _refusals(sel) else 1
-
-
-def _connect() -> Any | None:
-    from tui.core.docker_api import connect
-
-    try:
-        return connect()
-    except DockerUnavailable:
-        return None
+            for item_id, why in describe.refusals(sel):
+                printer(RestoreRefused(item_id, why))
+        return 0 if result.ok and not describe.refusals(sel) else 1
 
 
 # --------------------------------------------------------------------------- the plan
 
 
-def _size(s: Any) -> str:
-    if s is None:
-        return "?"
-    return f"{human_bytes(s.bytes)} in {s.files:,} file{'' if s.files == 1 else 's'}"
-
-
 def _archive_line(plan: RestorePlan) -> str:
     a = plan.archive
-    who = f"Portal {a.portal_name}" if a.portal_name else f"host {a.host}"
-    line = f"archive {a.name}: {who}, made {a.created or '?'}"
-    here = plan.current_portal_id
-    if a.portal_id and here and here != a.portal_id:
-        line += f"; THIS host is a different Portal ({here[:6]})"
-    elif a.portal_id and not here:
+    line = f"archive {a.name}: {describe.archive_source(plan)}, made {a.created or '?'}"
+    relation = describe.host_relation(plan)
+    if relation == "other portal":
+        here = describe.short_id(plan.current_portal_id)
+        line += f"; THIS host is a different Portal ({here})"
+    elif relation == "no portal yet":
         line += "; this host has no Portal database yet"
     return line
 
@@ -145,17 +129,6 @@ def _print_holdings(plan: RestorePlan, out: TextIO) -> None:
         )
 
 
-def _target_line(t: TargetPlan) -> str:
-    if t.kind == "volume":
-        verb = "replace" if t.exists_now else "create and fill"
-        where = f"volume {t.dest}"
-    else:
-        verb = "replace" if t.exists_now else "create"
-        where = t.dest
-    now = f"now {_size(t.size_now)}, " if t.exists_now else ""
-    return f"{verb} {where}  ({now}archive {_size(t.size_archive)})"
-
-
 def _print_selection(
     sel: RestoreSelection, out: TextIO, diffs: dict[str, list[TargetDiff]] | None
 ) -> None:
@@ -169,50 +142,30 @@ def _print_selection(
             print(f"  CANNOT RESTORE: {sel.failing[item.id]}", file=out)
             continue
         for i, t in enumerate(sel.targets[item.id]):
-            print(f"  {_target_line(t)}", file=out)
+            print(f"  {describe.target_line(t)}", file=out)
             if diffs is not None:
                 _print_diff(diffs[item.id][i], out)
         for s in sel.stops[item.id]:
             again = "start and pause it again" if s.state == "paused" else "start it again"
             print(f"  stop {s.name} ({s.state}), then {again}", file=out)
         for c in sel.recreate[item.id]:
-            after = {"running": "start it", "paused": "start and pause it"}.get(
-                c.state_before, f"leave it created (it was {c.state_before})"
-            )
-            print(f"  create container {c.name} from {c.image}, then {after}", file=out)
+            print(f"  {describe.create_line(c)}", file=out)
         for note in sel.notes[item.id]:
             print(f"  note: {note}", file=out)
     if sel.identity_conflict:
-        cur, arch = sel.identity_conflict
-        print(
-            f"\nWARNING: this host is Portal {cur[:6]}; the archive's database holds the "
-            f"identity of Portal {arch[:6]}. Restoring it makes this host Portal {arch[:6]}.",
-            file=out,
-        )
+        warning = describe.identity_warning(*sel.identity_conflict, restoring="it")
+        print(f"\nWARNING: {warning[:1].lower()}{warning[1:]}", file=out)
 
 
 def _print_diff(d: TargetDiff, out: TextIO) -> None:
     if not d.readable:
-        print("    (its current contents cannot be read here: all of it is written anew)", file=out)
+        print(f"    ({describe.UNREADABLE})", file=out)
         return
-    counts = [
-        f"{n} {label}"
-        for kind, label in (
-            ("add", "added"),
-            ("change", "changed"),
-            ("remove", "removed"),
-            ("meta", "metadata"),
-        )
-        if (n := d.count(kind))
-    ]  # type: ignore[arg-type]
-    print(f"    would change: {', '.join(counts) or 'nothing'}; {d.unchanged} unchanged", file=out)
-    marks = {"add": "+", "change": "~", "remove": "-", "meta": "m"}
-    order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
-    shown = sorted(d.changes, key=lambda c: (order[c.kind], c.path))
-    itself = "." if d.target.is_dir else os.path.basename(d.target.dest)
+    print(f"    {describe.diff_summary(d)}", file=out)
+    shown = describe.diff_changes(d)
     for c in shown[:MAX_LISTED]:
         detail = f"  ({c.detail})" if c.detail else ""
-        print(f"    {marks[c.kind]} {c.path or itself}{detail}", file=out)
+        print(f"    {describe.MARKS[c.kind]} {describe.change_path(d, c)}{detail}", file=out)
     if len(shown) > MAX_LISTED:
         print(f"    ... and {len(shown) - MAX_LISTED} more (--json lists them all)", file=out)
 
@@ -312,20 +265,20 @@ def _confirm(sel: RestoreSelection, args: argparse.Namespace) -> None:
             "refusing to restore without confirmation: stdin is not a terminal; "
             "add --yes to restore anyway"
         )
-    runnable = [i for i in sel.items if i.id not in sel.failing]
-    if not runnable:
+    items = describe.runnable(sel)
+    if not items:
         return  # nothing will change; the run reports why
     if sel.identity_conflict:
-        cur, arch = sel.identity_conflict
-        if not _ask(f"Replace this Portal's identity {cur[:6]} with {arch[:6]}?"):
+        cur, arch = (describe.short_id(p) for p in sel.identity_conflict)
+        if not _ask(f"Replace this Portal's identity {cur} with {arch}?"):
             raise PortalBackupError("nothing was restored (identity change declined)")
-    total = human_bytes(sum(t.size_archive.bytes for i in runnable for t in sel.targets[i.id]))
+    total = human_bytes(describe.selection_size(sel).bytes)
     fate = (
         "kept beside it"
         if args.keep_old
         else "deleted once the apps run again (--keep-old keeps it)"
     )
-    if not _ask(f"Restore {len(runnable)} item(s), {total}? The data they replace is {fate}."):
+    if not _ask(f"Restore {len(items)} item(s), {total}? The data they replace is {fate}."):
         raise PortalBackupError("nothing was restored")
 
 
@@ -340,45 +293,19 @@ def _ask(question: str) -> bool:
 # --------------------------------------------------------------------------- running
 
 
-class _Printer:
-    """Item states and notable logs as lines on stdout; progress as a live line on a terminal
-    (stderr), or every few seconds otherwise."""
+class RestoreLines:
+    """What a restore says besides progress: item states and its notes on stdout, warnings
+    and errors on stderr (the result is printed after the run)."""
 
-    def __init__(self, live: bool, interval: float = 5.0) -> None:
-        self.live = live
-        self.interval = interval
-        self._last = time.monotonic()  # the first line after `interval`: short runs print none
-        self._dirty = False
+    def __init__(self) -> None:
         self.busy: set[str] = set()  # items that did something worth a line
 
-    def _line(self, text: str, stream: TextIO = sys.stdout) -> None:
-        try:
-            if self._dirty:
-                sys.stderr.write("\r\x1b[K")
-                self._dirty = False
-            stream.write(text + "\n")
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # the terminal is gone (SIGHUP); the restore carries on
-
-    def __call__(self, event: Event | RestoreFinished) -> None:
-        if isinstance(event, Progress):
-            now = time.monotonic()
-            if self.live:
-                try:
-                    sys.stderr.write("\r\x1b[K" + progress_line(event)[:150])
-                    sys.stderr.flush()
-                    self._dirty = True
-                except (OSError, ValueError):
-                    pass
-            elif now - self._last >= self.interval and event.bytes_total:
-                self._last = now
-                self._line(progress_line(event), sys.stderr)
-        elif isinstance(event, ItemState):
+    def __call__(self, event: Event) -> list[tuple[Stream, str]]:
+        if isinstance(event, ItemState):
             if event.state == "waiting":
-                return
+                return []
             if event.state == "done" and event.item not in self.busy:
-                return  # nothing of its own to restore: the plan said what covers it
+                return []  # nothing of its own to restore: the plan said what covers it
             what = event.detail if event.state == "copying" and event.detail else event.state
             if event.state == "failed":
                 what = f"FAILED: {event.detail}"
@@ -387,39 +314,17 @@ class _Printer:
             elif event.detail and event.state not in ("copying",):
                 what = f"{event.state} ({event.detail})"
             self.busy.add(event.item)
-            self._line(f"{event.item}: {what}")
-        elif isinstance(event, Log):
+            return [("out", f"{event.item}: {what}")]
+        if isinstance(event, Log):
             if event.level == "info":
-                self._line(f"  {event.message}")
-            else:
-                self._line(f"portal-backup: {event.level}: {event.message}", sys.stderr)
-
-
-def _printer(kind: str) -> Any:
-    if kind == "json":
-
-        def emit(event: Any) -> None:
-            try:
-                sys.stdout.write(json.dumps(event_to_json(event)) + "\n")
-                sys.stdout.flush()
-            except (OSError, ValueError):
-                pass
-
-        return emit
-    if kind == "none":
-        return lambda _e: None
-    live = kind == "auto" and sys.stderr.isatty()
-    return _Printer(live)
+                return [("out", f"  {event.message}")]
+            return [("err", f"portal-backup: {event.level}: {event.message}")]
+        return []
 
 
 def _print_result(r: RestoreFinished, out: TextIO) -> None:
-    rate = r.bytes / r.seconds if r.seconds else 0.0
     try:
-        print(
-            f"\nrestored {len(r.done)} item(s): {human_bytes(r.bytes)} in {r.files:,} files "
-            f"in {duration(r.seconds)} ({human_bytes(rate)}/s)",
-            file=out,
-        )
+        print(f"\nrestored {len(r.done)} item(s): {describe.written_line(r)}", file=out)
         for c in r.created:
             print(f"created container {c}", file=out)
         for k in r.kept:
@@ -431,13 +336,9 @@ def _print_result(r: RestoreFinished, out: TextIO) -> None:
         pass
 
 
-def _refusals(sel: RestoreSelection) -> list[tuple[str, str]]:
-    return [(item_id, why) for item_id, whys in sel.refused.items() for why in whys]
-
-
 def _print_refusals(sel: RestoreSelection, out: TextIO) -> None:
     try:
-        for item_id, why in _refusals(sel):
+        for item_id, why in describe.refusals(sel):
             print(f"NOT RESTORED {item_id}: {why}", file=out)
         out.flush()
     except (OSError, ValueError):

@@ -22,6 +22,14 @@ O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
 
 
+class BlockedPath(PortalBackupError):
+    """A component on the way is a symlink or not a directory; `path` is that component."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} is a symlink or not a directory; refusing to restore through it")
+        self.path = path
+
+
 def split_under(anchor: str, path: str) -> list[str]:
     """`path`'s components below `anchor` (both absolute and normalised); [] for the anchor."""
     rel = os.path.relpath(path, anchor)
@@ -39,8 +47,8 @@ def open_beneath(
     """A directory descriptor of anchor/parts, each component opened with O_NOFOLLOW.
 
     With `on_made`, missing components are created (mode 0755) and reported with their path
-    and descriptor. Raises FileNotFoundError when one is missing, PortalBackupError when one
-    is a symlink or not a directory.
+    and descriptor. Raises FileNotFoundError when one is missing, BlockedPath when one is a
+    symlink or not a directory.
     """
     fd = os.open(anchor, O_DIR & ~os.O_NOFOLLOW)  # the anchor itself is trusted
     path = anchor
@@ -55,9 +63,7 @@ def open_beneath(
             child = os.open(part, O_DIR, dir_fd=fd)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise PortalBackupError(
-                    f"{path} is a symlink or not a directory; refusing to restore through it"
-                ) from None
+                raise BlockedPath(path) from None
             raise
         finally:
             os.close(fd)
@@ -76,15 +82,27 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
 
 def rename_noreplace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
     """rename(2) that never replaces an existing `dst` (renameat2 RENAME_NOREPLACE)."""
-    if _renameat2 is not None:
-        if _renameat2(src_fd, src.encode(), dst_fd, dst.encode(), _RENAME_NOREPLACE) == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.ENOSYS, errno.EINVAL):
-            raise OSError(err, os.strerror(err), dst)
+    if renameat2_noreplace(src_fd, src, dst_fd, dst):
+        return
     if lstat_at(dst_fd, dst) is not None:  # a filesystem without RENAME_NOREPLACE
         raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
     os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def renameat2_noreplace(
+    src_fd: int, src: str | os.PathLike[str], dst_fd: int, dst: str | os.PathLike[str]
+) -> bool:
+    """renameat2(RENAME_NOREPLACE): True when it renamed, False when the kernel or the
+    filesystem lacks the flag (the caller falls back), OSError otherwise (EEXIST included).
+    Descriptors may be AT_FDCWD for paths relative to the working directory."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(dst))
 
 
 def _load_renameat2() -> Callable[..., int] | None:
@@ -93,10 +111,11 @@ def _load_renameat2() -> Callable[..., int] | None:
     except (OSError, AttributeError):
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 _renameat2 = _load_renameat2()
+AT_FDCWD = -100  # "relative to the working directory" for the *at() calls
 
 
 # --------------------------------------------------------------------------- mount points

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ItemPhase = Literal["waiting", "stopping", "pausing", "copying", "restarting", "done", "failed"]
+LogLevel = Literal["info", "warning", "error"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ItemState:
 
 @dataclass(frozen=True)
 class Log:
-    level: Literal["info", "warning", "error"]
+    level: LogLevel
     message: str
     type: str = "log"
 
@@ -57,8 +58,45 @@ class Finished:
     type: str = "finished"
 
 
-Event = Progress | ItemState | Log | Finished
+@dataclass(frozen=True)
+class RestoreFinished:
+    """The last event of a restore (RestoreRun.run also returns it)."""
+
+    archive: str
+    done: list[str]
+    failed: dict[str, str]  # item ID -> why
+    bytes: int  # file bytes written
+    files: int
+    seconds: float
+    kept: list[str] = field(default_factory=list)  # where previous data was kept
+    created: list[str] = field(default_factory=list)  # containers created from the manifest
+    warnings: list[str] = field(default_factory=list)
+    type: str = "restore-finished"
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class RestoreRefused:
+    """An item the trust model or the container policy kept out of a restore."""
+
+    item: str
+    reason: str
+    type: str = "restore-refused"
+
+
+Event = Progress | ItemState | Log | Finished | RestoreFinished | RestoreRefused
 EventSink = Callable[[Event], None]
+
+
+_LEVELS: dict[str, LogLevel] = {"info": "info", "warning": "warning", "error": "error"}
+
+
+def log_level(level: str) -> LogLevel:
+    """A level passed around as a plain str; anything unknown is an error."""
+    return _LEVELS.get(level, "error")
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from tui.core.model import (
     ContainerInfo,
     Inventory,
     Item,
+    ItemKind,
     MountInfo,
     PortalInfo,
     Source,
@@ -142,12 +143,12 @@ def _portal_items(root: Path, portal: PortalInfo, warnings: list[str]) -> list[I
         path = root / rel
         if path.exists():
             suffix = "/" if path.is_dir() else ""
-            kind = "shared" if item_id == "shared" else "core"
+            kind: ItemKind = "shared" if item_id == "shared" else "core"
             items.append(
                 Item(
                     item_id,
                     kind,
-                    label,  # type: ignore[arg-type]
+                    label,
                     sources=[Source("path", str(path), rel + suffix)],
                 )
             )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tui.core.errors import DockerUnavailable, UsageError
 from tui.core.model import ContainerInfo, Inventory, Item, Source
+
+DB_ID = "core/db"
+IDENTITY_ID = "core/identity"
 
 
 @dataclass
@@ -96,8 +100,8 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
             raise DockerUnavailable(
                 f"Docker is not reachable, but {needing[0]} needs it; start Docker or leave it out"
             )
-    include_identity = "core/identity" in selected
-    strip = "core/db" in selected and not include_identity
+    include_identity = IDENTITY_ID in selected
+    strip = DB_ID in selected and not include_identity
 
     steps: list[PlanStep] = []
     claimed: list[Source] = []
@@ -105,7 +109,7 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
 
     def claim(src: Source) -> bool:
         for c in claimed:
-            if _inside(src, c):
+            if inside(src, c):
                 return False
         claimed.append(src)
         return True
@@ -157,13 +161,30 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
     )
 
 
-def _inside(inner: Source, outer: Source) -> bool:
+def inside(inner: Source, outer: Source) -> bool:
+    """Whether `inner` is `outer` or lies below it: storing `outer` stores it too."""
     if inner.kind != outer.kind:
         return False
     if inner.kind == "volume":
         return inner.location == outer.location
     a, b = inner.location.rstrip("/"), outer.location.rstrip("/")
     return a == b or a.startswith(b + "/")
+
+
+def stored_sources(items: Iterable[Item]) -> list[Source]:
+    """The host trees a backup of `items` reads, each once (the sizes a selection adds up to).
+
+    The plan's rules: the identity is read from the database file, so with core/db it adds
+    nothing; a tree equal to or inside another chosen one is stored with it.
+    """
+    chosen = list(items)
+    with_db = any(i.id == DB_ID for i in chosen)
+    sources = [s for i in chosen if not (i.id == IDENTITY_ID and with_db) for s in i.sources]
+    out: list[Source] = []
+    for src in sorted(sources, key=lambda s: (s.kind, len(s.location))):
+        if not any(inside(src, o) for o in out):
+            out.append(src)
+    return out
 
 
 def nested_claims(plan: Plan) -> dict[str, list[str]]:

@@ -12,19 +12,22 @@ two runs from quiescing at the same time.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tui.core.checkpoint import KILL_AT_ENV, STEPS_ENV, checkpoint
+from tui.core.checkpoint import active as checkpoints_active
+from tui.core.checkpoint import checkpoint
 from tui.core.errors import PortalBackupError, first_line
+from tui.core.events import LogLevel
 from tui.core.model import ContainerInfo
 from tui.core.quiesce_journal import JOURNAL_NAME, Action, Change, Journal, load_journal
 from tui.core.runlock import RunLock, lock_path
 from tui.core.state import state_dir, write_json_atomic
+
+LogSink = Callable[[LogLevel, str], None]  # level ("info", "warning", "error"), message
 
 __all__ = [
     "STOP_TIMEOUT",
@@ -56,9 +59,7 @@ class AppDowntime:
 class Quiescer:
     """Quiesces one app at a time; `resume_all` undoes everything, whatever happened."""
 
-    def __init__(
-        self, client: Any, mode: QuiesceMode, journal: Journal, log: Callable[[str, str], None]
-    ) -> None:
+    def __init__(self, client: Any, mode: QuiesceMode, journal: Journal, log: LogSink) -> None:
         self.client = client
         self.mode = mode
         self.journal = journal
@@ -129,7 +130,8 @@ class Quiescer:
 
     def _state(self, c: ContainerInfo) -> str | None:
         try:
-            return self.client.api.inspect_container(c.id)["State"]["Status"]
+            status: str = self.client.api.inspect_container(c.id)["State"]["Status"]
+            return status
         except Exception:
             return None
 
@@ -155,7 +157,7 @@ def stop_container(client: Any, cid: str) -> None:
     """`docker stop`. Under a crash test it also marks the moment Docker has signalled the
     container and is waiting for it to exit ("quiesce.stop-in-flight"), so a test can kill
     this process exactly while the daemon goes on stopping the container."""
-    if not (os.environ.get(STEPS_ENV) or os.environ.get(KILL_AT_ENV)):
+    if not checkpoints_active():
         client.api.stop(cid, timeout=STOP_TIMEOUT)
         return
     events = client.api.events(filters={"container": [cid], "event": ["kill"]}, decode=True)
@@ -193,7 +195,7 @@ def _is_back(action: str, state: str) -> bool:
 
 
 def resume_changes(
-    client: Any, changes: list[Change], log: Callable[[str, str], None]
+    client: Any, changes: list[Change], log: LogSink
 ) -> tuple[list[str], list[Change]]:
     """Undoes changes; returns error sentences and the changes not yet undone.
 
@@ -248,7 +250,7 @@ def _may_be_changing(ch: Change, state: str | None) -> bool:
 
 
 def wait_for_changes_in_flight(
-    client: Any, changes: list[Change], written: float | None, log: Callable[[str, str], None]
+    client: Any, changes: list[Change], written: float | None, log: LogSink
 ) -> None:
     """Waits until no container of the journal is still being stopped or paused.
 
@@ -313,9 +315,7 @@ def _latest_events(
     return latest
 
 
-def recover_journal(
-    client_factory: Callable[[], Any], log: Callable[[str, str], None]
-) -> list[str]:
+def recover_journal(client_factory: Callable[[], Any], log: LogSink) -> list[str]:
     """Resume containers left stopped or paused by a run that was killed. Returns messages.
 
     Does nothing while another live run holds the lock (its journal is its own business).

@@ -105,7 +105,7 @@ def clean_leftovers(directory: Path | None = None) -> list[Path]:
         return []
     for name in names:
         match = _TMP_NAME.match(name)
-        if not match or _pid_alive(int(match.group(1))):
+        if not match or pid_alive(int(match.group(1))):
             continue
         with contextlib.suppress(OSError):
             os.unlink(directory / name)
@@ -113,7 +113,8 @@ def clean_leftovers(directory: Path | None = None) -> list[Path]:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (any user's); never for pid 0 or below."""
     if pid <= 0:
         return False
     try:

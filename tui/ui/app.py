@@ -22,7 +22,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from tui.ui.logic.datasource import DataSource, HostSource
-from tui.ui.logic.jobs import BackupJob
+from tui.ui.logic.jobs import RunJob
 from tui.ui.logic.unlock import ArchiveKeys
 
 ArchiveOpener = Callable[[str], BinaryIO]
@@ -48,6 +48,7 @@ class PortalBackupApp(App[int]):
         environ: Mapping[str, str] | None = None,
         cwd: str | None = None,
         backup_overrides: dict[str, Any] | None = None,
+        restore_overrides: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -59,9 +60,11 @@ class PortalBackupApp(App[int]):
         self.wall_clock = wall_clock  # "last backup 3 days ago"
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.cwd = cwd or os.getcwd()
-        # Extra BackupOptions fields (tests use hold_file/hold_item to pause a run).
+        # Test hooks, given explicitly (tests, or the launcher from tui/cli/test_hooks.py):
+        # extra BackupOptions / RestoreOptions fields, such as hold_file/hold_item to pause a run.
         self.backup_overrides: dict[str, Any] = dict(backup_overrides or {})
-        self.job = BackupJob()
+        self.restore_overrides: dict[str, Any] = dict(restore_overrides or {})
+        self.job = RunJob()
         self.quit_after_backup = False
         self.started_at = clock()
         self._event_loop: asyncio.AbstractEventLoop | None = None
@@ -119,14 +122,16 @@ class PortalBackupApp(App[int]):
                 self._event_loop.call_soon_threadsafe(self.hangup)
 
 
-def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
+def run_app(args: argparse.Namespace, explore: str | None = None, hooks: Any = None) -> int:
+    """`hooks`: the launcher's test hooks (tui.cli.test_hooks.TestHooks), None in normal use."""
     from tui.ui.logic.unlock import cli_identities
 
     app = PortalBackupApp(
         HostSource(args.portal_root),
         explore=explore,
         identities=cli_identities(args),
-        backup_overrides=_test_hooks(),
+        backup_overrides=hooks.backup_options() if hooks is not None else None,
+        restore_overrides=hooks.restore_options() if hooks is not None else None,
     )
     finished = threading.Event()
     previous = _install_hangup_handlers(app, after=lambda: _exit_after_cleanup(app.job, finished))
@@ -142,7 +147,7 @@ def run_app(args: argparse.Namespace, explore: str | None = None) -> int:
     return app.return_code or 0
 
 
-def _exit_after_cleanup(job: BackupJob, finished: threading.Event, grace: float = 5.0) -> None:
+def _exit_after_cleanup(job: RunJob, finished: threading.Event, grace: float = 5.0) -> None:
     """After a hangup: once the backup has cleaned up, make sure the process really ends.
 
     Textual's shutdown can block for ever when the terminal is gone (its output thread dies
@@ -158,16 +163,6 @@ def _exit_after_cleanup(job: BackupJob, finished: threading.Event, grace: float 
     threading.Thread(target=watch, name="hangup-exit", daemon=True).start()
 
 
-def _test_hooks() -> dict[str, str]:
-    """The engine's test hooks, read as `create` reads them, so a test can hold a run."""
-    hooks = {
-        "hold_file": os.environ.get("PORTAL_BACKUP_TEST_HOLD_FILE"),
-        "hold_item": os.environ.get("PORTAL_BACKUP_TEST_HOLD_ITEM"),
-        "fail_item": os.environ.get("PORTAL_BACKUP_TEST_FAIL_ITEM"),
-    }
-    return {k: v for k, v in hooks.items() if v}
-
-
 def _install_hangup_handlers(
     app: PortalBackupApp, after: Callable[[], None] | None = None
 ) -> dict[int, Any]:
@@ -176,7 +171,7 @@ def _install_hangup_handlers(
         if after is not None:
             after()
 
-    previous = {}
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGHUP, signal.SIGTERM):
         previous[sig] = signal.signal(sig, handler)
     return previous

@@ -6,10 +6,12 @@ the GIL, so worker threads compress in parallel. Without it we fall back to zlib
 
 from __future__ import annotations
 
+import types
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+_fast: types.ModuleType  # isal_zlib or zlib: the same API
 try:  # pragma: no cover - depends on the platform's wheels
     from isal import isal_zlib as _fast
 
@@ -17,12 +19,12 @@ try:  # pragma: no cover - depends on the platform's wheels
     DEFAULT_LEVEL = 2  # ISA-L level 2: within 5 % of zlib -6 in size, ~20 % faster than 3
     MAX_LEVEL = 3
 except ImportError:  # pragma: no cover
-    _fast = zlib  # type: ignore[assignment]
+    _fast = zlib
     BACKEND = "zlib"
     DEFAULT_LEVEL = 6
     MAX_LEVEL = 9
 
-crc32: Callable[[bytes | bytearray | memoryview, int], int] = _fast.crc32  # type: ignore[assignment]
+crc32: Callable[[bytes | bytearray | memoryview, int], int] = _fast.crc32
 
 WINDOW = 32 * 1024
 # A final, empty fixed-Huffman block: closes a stream whose pieces all ended in a sync flush.
@@ -47,7 +49,7 @@ def _compressobj(level: int, zdict: bytes | None) -> Any:
 def deflate_all(data: bytes | memoryview, level: int) -> bytes:
     """One complete raw deflate stream."""
     c = _compressobj(level, None)
-    return c.compress(data) + c.flush(zlib.Z_FINISH)
+    return cast(bytes, c.compress(data) + c.flush(zlib.Z_FINISH))
 
 
 def deflate_piece(data: bytes | memoryview, level: int, zdict: bytes | None) -> bytes:
@@ -57,7 +59,7 @@ def deflate_piece(data: bytes | memoryview, level: int, zdict: bytes | None) -> 
     flush ends it on a byte boundary, so pieces concatenate into one ordinary stream.
     """
     c = _compressobj(level, zdict)
-    return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return cast(bytes, c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))
 
 
 def suffix_is_compressed(name: str) -> bool:

@@ -6,6 +6,9 @@ ever written through a symlink or outside the staging root, whatever the archive
 are created last, exactly as stored (never followed), and directory modes and times are applied
 after their contents are written (deepest first), so a read-only directory or an mtime survives.
 
+`extract_entries` is the explorer's "extract into a folder": the same walk, names and limits,
+into any directory, entry by entry (refusing what is unsafe and extracting the rest).
+
 Before anything is staged, `check_names` refuses trees whose names could escape or alias (`..`,
 absolute names, duplicates, an entry below a symlink or a file) and `verify_entries` reads every
 entry once (CRC-32, size, SHA-256 and symlink target against the manifest).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -22,10 +26,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeGuard, TypeVar
 
-from tui.core.anchored import lstat_at
+from tui.core.anchored import BlockedPath, lstat_at, open_beneath
 from tui.core.archive.zipreader import ZipEntry, ZipFormatError, ZipReader, show, unsafe_reason
 from tui.core.errors import Cancelled, PortalBackupError
 
@@ -124,7 +128,7 @@ def join_records(
     return out
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -235,7 +239,7 @@ def _verify_run(
         if r.type == "file" and digest.hexdigest() != r.sha256:
             raise UnsafeArchive(f"{show(r.name)}: its SHA-256 does not match the manifest.")
         if r.type == "symlink":
-            target = _decode_target(r, bytes(head))
+            target = _decode_target(r.name, bytes(head))
             if r.target is not None and target != r.target:
                 raise UnsafeArchive(f"{show(r.name)}: its link target does not match the manifest.")
 
@@ -313,13 +317,13 @@ class PreadFile:
         return data
 
 
-def _decode_target(r: Record, data: bytes) -> str:
+def _decode_target(name: str, data: bytes) -> str:
     try:
         target = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnsafeArchive(f"{show(r.name)}: its link target is not UTF-8.") from exc
+        raise UnsafeArchive(f"{show(name)}: its link target is not UTF-8.") from exc
     if not target or "\x00" in target:
-        raise UnsafeArchive(f"{show(r.name)}: its link target is empty or holds a NUL byte.")
+        raise UnsafeArchive(f"{show(name)}: its link target is empty or holds a NUL byte.")
     return target
 
 
@@ -343,10 +347,10 @@ class _DirFds:
         """
         if not rel_dir:
             return self.root_fd
-        fd = self._cache.get(rel_dir)
-        if fd is not None:
+        cached = self._cache.get(rel_dir)
+        if cached is not None:
             self._cache.move_to_end(rel_dir)
-            return fd
+            return cached
         parts = rel_dir.split("/")
         depth = len(parts) - 1
         while depth > 0 and "/".join(parts[:depth]) not in self._cache:
@@ -506,7 +510,7 @@ class Extractor:
 
     def _link_target(self, r: Record) -> str:
         data = self.reader.read_entry(r.entry, limit=_TARGET_LIMIT)
-        target = _decode_target(r, data)
+        target = _decode_target(r.name, data)
         if r.target is not None and target != r.target:
             raise UnsafeArchive(f"{show(r.name)}: its link target does not match the manifest.")
         return target
@@ -619,3 +623,163 @@ def _open_to_empty(parent_fd: int, name: str) -> int:
     with contextlib.suppress(OSError):
         os.fchmod(fd, 0o700)
     return fd
+
+
+# --------------------------------------------------------------------------- into a folder
+
+
+@dataclass
+class ExtractReport:
+    """What `extract_entries` did; names are shown as `show` prints them."""
+
+    destination: str
+    files: int = 0
+    dirs: int = 0
+    links: int = 0
+    bytes: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (name, error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.failed
+
+
+class _Refused(Exception):
+    """This entry is not extracted, for the reason given."""
+
+
+def extract_entries(
+    reader: ZipReader,
+    entries: list[ZipEntry],
+    dest: str,
+    *,
+    strip: str = "",
+    cancel: threading.Event | None = None,
+    on_entry: Callable[[int], None] | None = None,
+) -> ExtractReport:
+    """Extract `entries` (names starting with `strip`, which is removed) into the directory
+    `dest`, never writing outside it.
+
+    Unsafe names (`..`, absolute, see unsafe_reason) are refused; every folder on the way is
+    opened with O_NOFOLLOW from `dest` (anchored.open_beneath), so no symlink, already there
+    or made by the archive, redirects a write; existing files are never overwritten; symlinks
+    are made only when their target stays inside `dest`. Refused and failed entries are
+    reported, the others extracted.
+    """
+    report = ExtractReport(os.path.realpath(dest))
+    dir_modes: list[tuple[list[str], ZipEntry]] = []
+    for done, entry in enumerate(entries, 1):
+        if cancel is not None and cancel.is_set():
+            report.failed.append(("", "extraction was cancelled"))
+            break
+        try:
+            parts = _parts_below(entry.name, strip)
+            if parts:
+                _extract_one(reader, entry, dest, parts, report)
+                if entry.is_dir:
+                    dir_modes.append((parts, entry))
+        except _Refused as why:
+            report.refused.append((show(entry.name), str(why)))
+        except (OSError, ZipFormatError) as err:
+            report.failed.append((show(entry.name), _say(err)))
+        if on_entry is not None:
+            on_entry(done)
+    # Folder modes last, so a read-only folder does not block its own contents.
+    for parts, entry in reversed(dir_modes):
+        with contextlib.suppress(OSError, PortalBackupError):
+            fd = open_beneath(dest, parts)
+            try:
+                os.fchmod(fd, entry.mode & 0o777)
+                os.utime(fd, (entry.mtime, entry.mtime))
+            finally:
+                os.close(fd)
+    return report
+
+
+def _parts_below(name: str, strip: str) -> list[str]:
+    reason = unsafe_reason(name)
+    if reason:
+        raise _Refused(reason)
+    if not name.startswith(strip):
+        raise _Refused("it is outside the selected folder")
+    return [p for p in name[len(strip) :].split("/") if p not in ("", ".")]
+
+
+def _extract_one(
+    reader: ZipReader, entry: ZipEntry, dest: str, parts: list[str], report: ExtractReport
+) -> None:
+    folder = parts if entry.is_dir else parts[:-1]
+    try:
+        dir_fd = open_beneath(dest, folder, on_made=lambda _path, _fd: None)
+    except BlockedPath as exc:
+        where = os.path.relpath(exc.path, dest)
+        raise _Refused(f"{where} is a symbolic link or a file, not a folder") from None
+    try:
+        if entry.is_dir:
+            report.dirs += 1
+        elif entry.is_symlink:
+            _new_link(reader, entry, dir_fd, parts)
+            report.links += 1
+        else:
+            report.bytes += _new_file(reader, entry, dir_fd, parts[-1])
+            report.files += 1
+    finally:
+        os.close(dir_fd)
+
+
+def _new_file(reader: ZipReader, entry: ZipEntry, dir_fd: int, name: str) -> int:
+    try:
+        fd = os.open(name, _O_NEW, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        raise _Refused("a file of that name already exists (not overwritten)") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise _Refused("a symbolic link of that name already exists") from None
+        raise
+    written = 0
+    try:
+        for chunk in reader.iter_chunks(entry, _CHUNK):
+            _write_all(fd, chunk)
+            written += len(chunk)
+        os.fchmod(fd, entry.mode & 0o777)  # never setuid/setgid from an archive
+        os.utime(fd, (entry.mtime, entry.mtime))
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=dir_fd)  # a damaged entry leaves nothing half-written
+        raise
+    os.close(fd)
+    return written
+
+
+def _new_link(reader: ZipReader, entry: ZipEntry, dir_fd: int, parts: list[str]) -> None:
+    try:
+        target = _decode_target(entry.name, reader.read_entry(entry, limit=_TARGET_LIMIT))
+    except UnsafeArchive as exc:
+        raise _Refused(str(exc).removeprefix(f"{show(entry.name)}: ").rstrip(".")) from None
+    if target.startswith("/") or _climbs_out(parts[:-1], target):
+        raise _Refused(f"its link target {show(target)} points outside the destination")
+    try:
+        os.symlink(target, parts[-1], dir_fd=dir_fd)
+    except FileExistsError:
+        raise _Refused("something of that name already exists (not overwritten)") from None
+
+
+def _climbs_out(base: list[str], target: str) -> bool:
+    """Whether `target`, relative to folder `base`, leads above the destination."""
+    depth = len(base)
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def _say(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err)

@@ -1,4 +1,5 @@
-"""The manifest (portal-backup.json), SHA256SUMS and README.txt of an archive."""
+"""Writing an archive's metadata: the manifest (portal-backup.json, its model is
+manifest_model.Manifest), SHA256SUMS and README.txt."""
 
 from __future__ import annotations
 
@@ -7,47 +8,50 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tui import __version__
+from tui.core.archive.manifest_model import (
+    ContainerRecord,
+    ItemRecord,
+    Manifest,
+    ManifestEntry,
+    MountRecord,
+    ToolRecord,
+    VolumeRecord,
+)
 from tui.core.archive.zipwriter import WrittenEntry
 from tui.core.model import Inventory
 
 if TYPE_CHECKING:
     from tui.core.plan import Plan
 
-FORMAT_VERSION = 1
 
-
-def entry_record(e: WrittenEntry) -> dict[str, Any]:
+def entry_record(e: WrittenEntry) -> ManifestEntry:
     """One entry of the manifest. A path (or link target) that is not UTF-8 is the str
     os.fsdecode makes of it (JSON escapes its bytes as \\udcXX) and its exact bytes are in
     `path_raw` (`target_raw`), base64."""
-    rec: dict[str, Any] = {
-        "path": e.name,
-        "type": e.type,
-        "size": e.size,
-        "mode": e.meta.mode,
-        "uid": e.meta.uid,
-        "gid": e.meta.gid,
-        "mtime_ns": e.meta.mtime_ns,
-    }
-    if e.sha256 is not None and e.type == "file":
-        rec["sha256"] = e.sha256
-    if e.target is not None:
-        rec["target"] = e.target
-    for key, text in (("path_raw", e.name), ("target_raw", e.target)):
-        raw = _raw_bytes(text)
-        if raw is not None:
-            rec[key] = base64.b64encode(raw).decode("ascii")
-    return rec
+    path_raw, target_raw = (_raw_base64(text) for text in (e.name, e.target))
+    return ManifestEntry(
+        path=e.name,
+        type=e.type,
+        size=e.size,
+        mode=e.meta.mode,
+        uid=e.meta.uid,
+        gid=e.meta.gid,
+        mtime_ns=e.meta.mtime_ns,
+        sha256=e.sha256 if e.type == "file" else None,
+        target=e.target,
+        path_raw=path_raw,
+        target_raw=target_raw,
+    )
 
 
-def _raw_bytes(text: str | None) -> bytes | None:
-    """The bytes of a name that is not valid UTF-8, or None for a UTF-8 one."""
+def _raw_base64(text: str | None) -> str | None:
+    """The bytes of a name that is not valid UTF-8, base64, or None for a UTF-8 one."""
     if text is None:
         return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape")
+        return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
     return None
 
 
@@ -62,78 +66,78 @@ def _dumps(obj: Any, **kwargs: Any) -> str:
     return text
 
 
-def item_records(plan: Plan, inventory: Inventory, how: dict[str, str]) -> list[dict[str, Any]]:
+def item_records(plan: Plan, inventory: Inventory, how: dict[str, str]) -> tuple[ItemRecord, ...]:
     """Each selected item with the archive paths that hold it; apps with their containers
     (state before the backup, how each was quiesced, the config restore recreates them from)."""
     items = []
     for it in plan.items:
-        rec: dict[str, Any] = {
-            "id": it.id,
-            "kind": it.kind,
-            "label": it.label,
-            "paths": plan.item_paths.get(it.id, []),
-        }
+        containers = mounts = None
         if it.kind == "app":
-            rec["containers"] = [
-                {
-                    "id": c.id,
-                    "name": c.name,
-                    "image": c.image,
-                    "service": c.service,
-                    "state_before": c.state,
-                    "quiesced": how.get(c.id, "none"),
-                    "config": c.config,
-                }
+            containers = tuple(
+                ContainerRecord(
+                    id=c.id,
+                    name=c.name,
+                    image=c.image,
+                    service=c.service,
+                    state_before=c.state,
+                    quiesced=how.get(c.id, "none"),
+                    config=c.config,
+                )
                 for c in it.containers
-            ]
-            rec["mounts"] = [
-                {
-                    "id": m.id,
-                    "type": m.mount.type,
-                    "source": m.mount.source,
-                    "destination": m.mount.destination,
-                    "read_only": m.mount.read_only,
-                    "archive_path": m.sources[0].archive_path,
-                }
+            )
+            mounts = tuple(
+                MountRecord(
+                    id=m.id,
+                    type=m.mount.type,
+                    source=m.mount.source,
+                    destination=m.mount.destination,
+                    read_only=m.mount.read_only,
+                    archive_path=m.sources[0].archive_path,
+                )
                 for m in inventory.items
                 if m.parent == it.id and m.mount
-            ]
+            )
+        mount = None
         if it.kind == "mount" and it.mount is not None:
-            rec["mount"] = {
-                "type": it.mount.type,
-                "source": it.mount.source,
-                "destination": it.mount.destination,
-            }
-        items.append(rec)
-    return items
+            mount = MountRecord(it.mount.type, it.mount.source, it.mount.destination)
+        items.append(
+            ItemRecord(
+                id=it.id,
+                kind=it.kind,
+                label=it.label,
+                paths=tuple(plan.item_paths.get(it.id, [])),
+                containers=containers,
+                mounts=mounts,
+                mount=mount,
+            )
+        )
+    return tuple(items)
 
 
-def volume_records(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
+def volume_records(plan: Plan, inventory: Inventory) -> tuple[VolumeRecord, ...]:
     """Every named volume stored, with what restore needs to create it again."""
     names = sorted({s.location for st in plan.steps for s in st.sources if s.kind == "volume"})
-    return [
-        {
-            "name": v.name,
-            "driver": v.driver,
-            "labels": v.labels,
-            "options": v.options,
-            "archive_path": f"volumes/{v.name}/",
-        }
+    return tuple(
+        VolumeRecord(
+            name=v.name,
+            driver=v.driver,
+            labels=v.labels,
+            options=v.options,
+            archive_path=f"volumes/{v.name}/",
+        )
         for v in (inventory.volumes.get(n) for n in names)
         if v is not None
-    ]
+    )
 
 
-def build_manifest(header: dict[str, Any], entries: list[dict[str, Any]]) -> bytes:
-    doc = {
-        "format": FORMAT_VERSION,
-        "tool": {"name": "portal-backup", "version": __version__},
-        **header,
-        "entries": entries,
-    }
+def tool_record() -> ToolRecord:
+    return ToolRecord("portal-backup", __version__)
+
+
+def build_manifest(manifest: Manifest) -> bytes:
     # One entry per line keeps a million-entry manifest greppable and diffable.
-    head = _dumps({k: v for k, v in doc.items() if k != "entries"}, indent=1)
-    lines = ",\n  ".join(_dumps(e) for e in entries)
+    head = _dumps(manifest.header_json(), indent=1)
+    lines = ",\n  ".join(_dumps(e.to_json()) for e in manifest.entries)
     return (head[:-2] + ',\n "entries": [\n  ' + lines + "\n ]\n}\n").encode()
 
 
@@ -145,26 +149,24 @@ def sums_line(sha256: str, name: str) -> str:
     return f"{sha256}  {name}\n"
 
 
-def readme_text(header: dict[str, Any]) -> str:
-    portal = header.get("portal") or {}
+def readme_text(manifest: Manifest) -> str:
+    portal = manifest.portal
     who = (
-        f"the Portal {portal.get('name')} ({portal.get('id')})"
-        if portal.get("id")
-        else f"the host {header.get('host')}"
+        f"the Portal {portal.name} ({portal.id})"
+        if portal is not None and portal.id
+        else f"the host {manifest.host}"
     )
-    items = "\n".join(
-        f"  - {i['id']}: {', '.join(i['paths']) or '(nothing)'}" for i in header.get("items", [])
-    )
+    items = "\n".join(f"  - {i.id}: {', '.join(i.paths) or '(nothing)'}" for i in manifest.items)
     identity = (
         "\nTHIS ARCHIVE HOLDS THE PORTAL'S PRIVATE KEY (its identity). Whoever has this file can\n"
         "impersonate the Portal. Keep it private; encrypt it before storing it anywhere else.\n"
-        if header.get("identity_included")
+        if manifest.identity_included
         else ""
     )
     return f"""portal-backup archive
 =====================
 
-A backup of {who}, made {header.get("created")} by portal-backup {__version__}.
+A backup of {who}, made {manifest.created} by portal-backup {__version__}.
 It is a plain ZIP file: any unzip tool opens it.
 {identity}
 What is inside

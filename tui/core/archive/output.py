@@ -10,7 +10,6 @@ archive, whatever their timing.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
@@ -18,13 +17,13 @@ import re
 import stat
 from pathlib import Path
 
+from tui.core.anchored import AT_FDCWD, renameat2_noreplace
 from tui.core.errors import PortalBackupError
+from tui.core.state import pid_alive
 
 _PARTIAL = re.compile(r"^\.(?P<final>.+)\.partial-(?P<pid>[0-9]+)$")
 # What our partial files start with: a zip local header, an age header, or nothing yet.
 _SIGNATURES = (b"PK\x03\x04", b"age-encryption.org/")
-_RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
 MAX_SUFFIX = 999  # "-2" ... "-999": default names stay unique within one second
 
 
@@ -42,7 +41,7 @@ def open_partial(path: Path) -> int:
 
 def rename_no_replace(src: Path, dst: Path) -> None:
     """Atomically give `src` the name `dst`; FileExistsError if `dst` exists."""
-    if _renameat2(src, dst):
+    if renameat2_noreplace(AT_FDCWD, src, AT_FDCWD, dst):
         return
     try:
         os.link(src, dst)  # fails with EEXIST, atomically, if dst exists
@@ -56,22 +55,6 @@ def rename_no_replace(src: Path, dst: Path) -> None:
         os.rename(src, dst)
         return
     os.unlink(src)
-
-
-def _renameat2(src: Path, dst: Path) -> bool:
-    """True when renameat2(RENAME_NOREPLACE) did the rename; False when it is unavailable."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False  # the filesystem or kernel does not support the flag
-    raise OSError(err, os.strerror(err), str(src), None, str(dst))
 
 
 def publish(tmp: Path, final: Path, *, default_name: bool) -> Path:
@@ -115,7 +98,7 @@ def clean_leftovers(directory: Path) -> list[Path]:
         return removed
     for name in names:
         m = _PARTIAL.match(name)
-        if m is None or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])):
+        if m is None or int(m["pid"]) == os.getpid() or pid_alive(int(m["pid"])):
             continue
         path = directory / name
         with contextlib.suppress(OSError):
@@ -145,13 +128,3 @@ def _remove_if_abandoned(path: Path) -> bool:
         return True
     finally:
         os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -5,8 +5,9 @@ The metadata files (manifest, signature, SHA256SUMS) are read first, so each dat
 checked against them the moment it is read and nothing per entry has to be kept.
 Any zip can be verified: one without our metadata gets the structure and CRC-32 checks only.
 
-An archive is untrusted input. Every manifest value is checked for type and range
-(`manifest_problems`, which the restore planner applies too), and each entry's metadata in the
+An archive is untrusted input. Every manifest value is checked for type and range by the one
+manifest model (tui.core.archive.manifest_model, which the restore planner and the explorer
+use too), and each entry's metadata in the
 zip itself (mode with type and setuid bits, uid/gid, extended-timestamp mtime: what `unzip -X`
 would apply) must match its manifest entry. Nothing here recurses on the archive's shape.
 """
@@ -23,6 +24,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
+from tui.core.archive.manifest_model import (
+    MANIFEST_LIMIT,
+    ManifestEntry,
+    PortalRecord,
+    manifest_entry_problems,
+    manifest_problems,
+    shape_problems,
+)
 from tui.core.archive.zipreader import (
     ZipEntry,
     ZipFormatError,
@@ -47,26 +56,14 @@ __all__ = [
 SignatureState = Literal["valid", "invalid", "unsigned", "unchecked"]
 
 MAX_PROBLEMS = 50
-_META_LIMIT = 1 << 30  # metadata is held in memory; refuse absurd declared sizes
+_META_LIMIT = MANIFEST_LIMIT  # metadata is held in memory; refuse absurd declared sizes
 _CHUNK = 1 << 20
 _TARGET_LIMIT = 1 << 16  # a symlink target longer than this is wrong anyway
 _SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)", re.DOTALL)
 _SUMS_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
 _META_READ = (MANIFEST_NAME, SIGNATURE_NAME, SUMS_NAME)  # read before the pass, kept in memory
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
-_INT64 = 1 << 63  # st_size and st_mtime_ns are signed 64-bit
-_ID_END = (1 << 32) - 1  # uid_t; 0xFFFFFFFF is -1, which chown reads as "leave unchanged"
 _UT_SECONDS = 1 << 31  # the extended timestamp holds signed 32-bit seconds (the writer clamps)
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_ENTRY_INTS = (
-    ("size", 0, _INT64),
-    ("mode", 0, 0o10000),
-    ("uid", 0, _ID_END),
-    ("gid", 0, _ID_END),
-    ("mtime_ns", -_INT64, _INT64),
-)
-_OPTIONAL_TEXT = ("created", "host")
-_RECORD_TEXT = ("id", "name", "root", "public_key", "version")  # in "portal" and "tool"
 
 
 @dataclass(frozen=True)
@@ -146,115 +143,22 @@ def parse_sha256sums(text: str) -> tuple[dict[str, str], list[str]]:
     return sums, problems
 
 
-def _brief(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:40] + "..."
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def manifest_entry_problems(entry: Any) -> str | None:
-    """Why one manifest entry cannot be used (a wrong type or an out-of-range value), as a
-    sentence naming it, or None. Restore trusts these values (chown, chmod, utime), so an
-    archive is refused on the first one that is wrong rather than failing half way."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        return f"{MANIFEST_NAME}: an entry has no path."
-    name = show_short(entry["path"])
-    kind = entry.get("type")
-    if not isinstance(kind, str) or kind not in _TYPE_BITS:
-        return f"{name}: the manifest's type {_brief(kind)} is not file, dir or symlink."
-    for key, low, end in _ENTRY_INTS:
-        value = entry.get(key)
-        if not _is_int(value) or not low <= value < end:
-            return f"{name}: the manifest's {key} {_brief(value)} is missing or out of range."
-    if kind == "file" and not (
-        isinstance(entry.get("sha256"), str) and _SHA256_HEX.fullmatch(entry["sha256"])
-    ):
-        return f"{name}: the manifest has no valid SHA-256 for it."
-    target = entry.get("target")
-    if kind == "symlink" and not (
-        isinstance(target, str) and target and "\x00" not in target and _encodes(target)
-    ):
-        return f"{name}: the manifest has no valid link target for it."
-    return None
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _shape_problems(doc: dict[str, Any]) -> Iterator[str]:
-    """Top-level values of the wrong type, which a restore plan would trip over."""
-    for key in _OPTIONAL_TEXT:
-        if doc.get(key) is not None and not isinstance(doc[key], str):
-            yield f"{MANIFEST_NAME}: its {key} is not text."
-    for key in ("tool", "portal"):
-        value = doc.get(key)
-        if value is not None and not (
-            isinstance(value, dict)
-            and all(value.get(k) is None or isinstance(value[k], str) for k in _RECORD_TEXT)
-        ):
-            yield f"{MANIFEST_NAME}: its {key} is not a record with texts."
-    items, volumes = doc.get("items"), doc.get("volumes")
-    if not isinstance(items, list):
-        yield f"{MANIFEST_NAME}: it has no list of items."
-        items = []
-    if volumes is not None and not (
-        isinstance(volumes, list) and all(isinstance(v, dict) for v in volumes)
-    ):
-        yield f"{MANIFEST_NAME}: its volumes are not a list of records."
-    for number, item in enumerate(items, 1):
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            yield f"{MANIFEST_NAME}: item {number} has no id."
-            continue
-        label = show_short(item["id"])
-        paths, containers = item.get("paths"), item.get("containers")
-        if paths is not None and not (
-            isinstance(paths, list) and all(isinstance(p, str) for p in paths)
-        ):
-            yield f"{MANIFEST_NAME}: the paths of item {label} are not a list of texts."
-        if containers is not None and not (
-            isinstance(containers, list)
-            and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in containers)
-        ):
-            yield f"{MANIFEST_NAME}: the containers of item {label} are not a list of records."
-
-
-def manifest_problems(doc: dict[str, Any]) -> list[str]:
-    """Every reason a (format 1) manifest's values cannot be used: its shape, then each entry."""
-    problems = list(_shape_problems(doc))
-    entries = doc.get("entries")
-    if not isinstance(entries, list):
-        return [*problems, f"{MANIFEST_NAME}: it has no list of entries."]
-    for entry in entries:
-        problem = manifest_entry_problems(entry)
-        if problem:
-            problems.append(problem)
-    return problems
-
-
-def _metadata_mismatches(entry: ZipEntry, rec: dict[str, Any], kind: str) -> Iterator[str]:
+def _metadata_mismatches(entry: ZipEntry, rec: ManifestEntry, kind: str) -> Iterator[str]:
     """How the zip's own metadata (which `unzip -X` applies) differs from the manifest's."""
     name = show_short(entry.name)
     mode = entry.unix_mode
     # Symlinks are always written 0777 (Linux ignores their permission bits).
-    want = _TYPE_BITS[kind] | (0o777 if kind == "symlink" else rec["mode"])
+    want = _TYPE_BITS[kind] | (0o777 if kind == "symlink" else rec.mode)
     if mode is not None and mode != want:
         yield f"{name}: the archive stores mode {mode:o} but the manifest says {want:o}."
     uid, gid = entry.uid, entry.gid
-    if uid is not None and gid is not None and (uid, gid) != (rec["uid"], rec["gid"]):
+    if uid is not None and gid is not None and (uid, gid) != (rec.uid, rec.gid):
         yield (
             f"{name}: the archive stores owner {uid}:{gid} but the manifest says "
-            f"{rec['uid']}:{rec['gid']}."
+            f"{rec.uid}:{rec.gid}."
         )
     mtime = entry.unix_mtime
-    secs = max(-_UT_SECONDS, min(_UT_SECONDS - 1, rec["mtime_ns"] // 1_000_000_000))
+    secs = max(-_UT_SECONDS, min(_UT_SECONDS - 1, rec.mtime_ns // 1_000_000_000))
     if mtime is not None and mtime != secs:
         yield f"{name}: the archive stores mtime {mtime} but the manifest says {secs}."
 
@@ -278,9 +182,11 @@ class _Verifier:
         self.throttle = Throttle(hz=8)
         self.meta: dict[str, bytes] = {}  # metadata entries that read back intact
         self.sums: dict[str, str] | None = None
-        self.manifest: dict[str, Any] | None = None
-        self.listed: dict[str, dict[str, Any]] | None = None  # manifest entries by path
-        self.unusable: set[str] = set()  # listed with invalid values (reported): not compared
+        self.portal: PortalRecord | None = None  # whose key checks the signature
+        # manifest entries by path; None: listed with invalid values (reported), so only
+        # their type (in `unusable`) is compared
+        self.listed: dict[str, ManifestEntry | None] | None = None
+        self.unusable: dict[str, Any] = {}
         self.bytes_done = 0
         self.bytes_total = sum(e.size for e in reader.entries)
         self.entries_done = 0
@@ -319,28 +225,30 @@ class _Verifier:
         if not isinstance(fmt, int) or fmt < 1:
             self.problems.add(f"{MANIFEST_NAME}: it has no valid format number.")
             return
-        self.manifest = doc
+        self.portal = PortalRecord.from_json(doc.get("portal"))
         if fmt > 1:
             self.problems.add(f"{MANIFEST_NAME}: format {fmt} is newer than this tool reads.")
             return
-        for problem in _shape_problems(doc):
+        # The model's checks, but every problem is reported and each usable entry compared.
+        for problem in shape_problems(doc):
             self.problems.add(problem)
         entries = doc.get("entries")
         if not isinstance(entries, list):
             self.problems.add(f"{MANIFEST_NAME}: it has no list of entries.")
             return
-        listed: dict[str, dict[str, Any]] = {}
+        listed: dict[str, ManifestEntry | None] = {}
         for number, rec in enumerate(entries, 1):
             if not isinstance(rec, dict) or not isinstance(rec.get("path"), str):
                 self.problems.add(f"{MANIFEST_NAME}: entry {number} has no path.")
                 continue
-            if rec["path"] in listed:
-                self.problems.add(f"{show(rec['path'])}: listed twice in the manifest.")
-            problem = manifest_entry_problems(rec)
-            if problem:
-                self.problems.add(problem)
-                self.unusable.add(rec["path"])
-            listed[rec["path"]] = rec
+            path = rec["path"]
+            if path in listed:
+                self.problems.add(f"{show(path)}: listed twice in the manifest.")
+            why = manifest_entry_problems(rec)
+            if why:
+                self.problems.add(why)
+                self.unusable[path] = rec.get("type")
+            listed[path] = None if path in self.unusable else ManifestEntry.from_json(rec)
         self.listed = listed
 
     # -- the main pass -------------------------------------------------------------------------
@@ -409,25 +317,26 @@ class _Verifier:
     ) -> None:
         assert self.listed is not None
         name = entry.name
-        rec = self.listed.get(name)
-        if rec is None:
+        if name not in self.listed:
             self.problems.add(f"{show(name)}: in the archive but not listed in the manifest.")
             return
-        if rec.get("type") != kind:
+        rec = self.listed[name]
+        listed_type = rec.type if rec is not None else self.unusable.get(name)
+        if listed_type != kind:
             self.problems.add(
-                f"{show(name)}: the manifest says {rec.get('type')!r} but the archive has a {kind}."
+                f"{show(name)}: the manifest says {listed_type!r} but the archive has a {kind}."
             )
             return
-        if name in self.unusable:
+        if rec is None:
             return
-        if kind != "dir" and rec.get("size") != entry.size:
+        if kind != "dir" and rec.size != entry.size:
             self.problems.add(
-                f"{show(name)}: the manifest says {rec.get('size')} bytes "
+                f"{show(name)}: the manifest says {rec.size} bytes "
                 f"but the archive holds {entry.size}."
             )
-        if kind == "file" and rec.get("sha256") != sha:
+        if kind == "file" and rec.sha256 != sha:
             self.problems.add(f"{show(name)}: its SHA-256 does not match the manifest.")
-        if kind == "symlink" and rec["target"].encode() != head:
+        if kind == "symlink" and (rec.target or "").encode() != head:
             self.problems.add(f"{show(name)}: its link target does not match the manifest.")
         for problem in _metadata_mismatches(entry, rec, kind):
             self.problems.add(problem)
@@ -456,9 +365,8 @@ class _Verifier:
         sig, manifest_bytes = self.meta.get(SIGNATURE_NAME), self.meta.get(MANIFEST_NAME)
         if sig is None:
             return "invalid", None, ""  # unreadable: reported already
-        portal = self.manifest.get("portal") if self.manifest else None
-        key = portal.get("public_key") if isinstance(portal, dict) else None
-        if manifest_bytes is None or not isinstance(key, str):
+        key = self.portal.public_key if self.portal else None
+        if manifest_bytes is None or key is None:
             self.problems.add(f"{SIGNATURE_NAME}: there is no manifest public key to check it.")
             return "invalid", None, ""
         try:  # lazily: signing pulls in cryptography, which plain zips never need
@@ -473,8 +381,7 @@ class _Verifier:
         if not good:
             self.problems.add(f"{SIGNATURE_NAME}: the signature does not match the manifest.")
             return "invalid", None, ""
-        signer = portal.get("id") if isinstance(portal, dict) else None
-        return "valid", signer if isinstance(signer, str) else None, ""
+        return "valid", self.portal.id if self.portal else None, ""
 
 
 def _verify(

@@ -19,6 +19,7 @@ import io
 import re
 import stat
 import struct
+import types
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +29,11 @@ from typing import BinaryIO, cast
 from tui.core.errors import PortalBackupError
 from tui.core.model import MAX_PATH_DEPTH
 
+_inflate_lib: types.ModuleType  # isal_zlib or zlib: the same API
 try:  # ISA-L inflates and checksums several times faster than zlib.
     from isal import isal_zlib as _inflate_lib
 except ImportError:  # pragma: no cover - depends on the platform's wheels
-    _inflate_lib = zlib  # type: ignore[assignment]
+    _inflate_lib = zlib
 
 __all__ = [
     "ZipEntry",
@@ -492,7 +494,7 @@ class ZipReader:
             raise ZipFormatError(
                 f"{show(entry.name)}: the name in its local header differs from the directory's."
             )
-        return start + name_len + extra_len
+        return start + int(name_len) + int(extra_len)
 
     def open_entry(self, entry: ZipEntry) -> BinaryIO:
         """A stream of the entry's bytes; raises ZipFormatError when they fail their checks."""
@@ -508,7 +510,10 @@ class ZipReader:
             raise ZipFormatError(
                 f"{show_short(entry.name)}: its declared size runs past the end of the archive."
             )
-        return cast(BinaryIO, _EntryStream(self._fp, entry, start))
+        return cast(BinaryIO, self._stream(entry, start))
+
+    def _stream(self, entry: ZipEntry, start: int) -> _EntryStream:
+        return _EntryStream(self._fp, entry, start)
 
     def read_entry(self, entry: ZipEntry, limit: int | None = None) -> bytes:
         """All of the entry's bytes; refuses entries declaring more than `limit` bytes."""
@@ -520,8 +525,9 @@ class ZipReader:
             return stream.read()
 
     def iter_chunks(self, entry: ZipEntry, chunk: int = 1 << 20) -> Iterator[bytes]:
-        with self.open_entry(entry) as stream:
-            while data := stream.read1(chunk):
+        stream = self.open_entry(entry)
+        with cast(_EntryStream, stream) as buffered:  # read1: one inflate step, no copy
+            while data := buffered.read1(chunk):
                 yield data
 
 

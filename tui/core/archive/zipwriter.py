@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from tui.core.archive import deflate
 from tui.core.errors import PortalBackupError
@@ -333,14 +333,14 @@ class ZipWriter:
                 raise self._error
             raise ZipWriteError(f"writing the archive failed: {self._error}") from self._error
 
-    def _submit(self, fn: Callable[..., object], *args: object) -> Future:  # type: ignore[type-arg]
+    def _submit(self, fn: Callable[..., object], *args: object) -> Future[Any]:
         fut = self._pool.submit(fn, *args)
         with self._futures_lock:
             self._futures.add(fut)
         fut.add_done_callback(self._forget)
         return fut
 
-    def _forget(self, fut: Future) -> None:  # type: ignore[type-arg]
+    def _forget(self, fut: Future[Any]) -> None:
         with self._futures_lock:
             self._futures.discard(fut)
 
@@ -406,7 +406,7 @@ class ZipWriter:
             except queue.Empty:
                 return
 
-    def _write_small_batch(self, fut: Future, budget: int) -> None:  # type: ignore[type-arg]
+    def _write_small_batch(self, fut: Future[Any], budget: int) -> None:
         try:
             results = fut.result()
         finally:
@@ -502,8 +502,8 @@ class ZipWriter:
     def _write_streamed(
         self,
         meta: EntryMeta,
-        pieces: queue.Queue,
-        compress: bool,  # type: ignore[type-arg]
+        pieces: queue.Queue[Any],
+        compress: bool,
         zip64: bool,
         source: str | None,
     ) -> None:

@@ -30,15 +30,28 @@ from tui.core.archive.manifest import (
     item_records,
     readme_text,
     sums_line,
+    tool_record,
     volume_records,
 )
+from tui.core.archive.manifest_model import Manifest, ManifestEntry, PortalRecord, SkippedRecord
 from tui.core.archive.output import clean_leftovers, open_partial, partial_name, publish
 from tui.core.archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
 from tui.core.backup.sources import Node, volume_readable, walk_path, walk_volume_via_docker
 from tui.core.backup.sqlite_copy import SIDECARS, consistent_snapshot, looks_like_sqlite
 from tui.core.checkpoint import checkpoint
 from tui.core.errors import Cancelled, PortalBackupError
-from tui.core.events import EventSink, Finished, ItemState, Log, Progress, RateMeter, Throttle
+from tui.core.events import (
+    EventSink,
+    Finished,
+    ItemPhase,
+    ItemState,
+    Log,
+    LogLevel,
+    Progress,
+    RateMeter,
+    Throttle,
+)
+from tui.core.humanfmt import human_bytes
 from tui.core.model import (
     DB_REL,
     IDENTITY_ARCHIVE_REL,
@@ -128,9 +141,9 @@ class BackupRun:
         self.emit = on_event
         self.cancel = cancel or threading.Event()
         self.clock = clock
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[ManifestEntry] = []
         self.sums: list[str] = []
-        self.skipped: list[dict[str, str]] = []
+        self.skipped: list[SkippedRecord] = []
         self.warnings: list[str] = []
         self._throttle = Throttle(8, clock)
         self._rate = RateMeter(clock)
@@ -223,8 +236,8 @@ class BackupRun:
         self.counters.item = ids[0]
         try:
             if step.containers and self.options.quiesce != "none":
-                phase = "stopping" if self.options.quiesce == "stop" else "pausing"
-                self._item_state(ids[0], phase)  # type: ignore[arg-type]
+                phase: ItemPhase = "stopping" if self.options.quiesce == "stop" else "pausing"
+                self._item_state(ids[0], phase)
             quiescer.quiesce(step.app or step.label, step.containers)
             self._hold_if_asked(ids)
             self._item_state(ids[0], "copying")
@@ -334,11 +347,7 @@ class BackupRun:
             writer.add_symlink(meta, node.target or "")
         elif node.kind == "special":
             self.skipped.append(
-                {
-                    "path": node.name,
-                    "type": node.special or "special",
-                    "reason": _skip_reason(node.special),
-                }
+                SkippedRecord(node.name, node.special or "special", _skip_reason(node.special))
             )
             self._log("warning", f"skipped {node.special} {node.name}")
         elif node.stream is not None:
@@ -346,11 +355,11 @@ class BackupRun:
         elif node.host_path is not None:
             if self._is_sqlite_sidecar(node.host_path):
                 self.skipped.append(
-                    {
-                        "path": node.name,
-                        "type": "sqlite-journal",
-                        "reason": "the database beside it was copied through SQLite's backup API",
-                    }
+                    SkippedRecord(
+                        node.name,
+                        "sqlite-journal",
+                        "the database beside it was copied through SQLite's backup API",
+                    )
                 )
                 return
             if looks_like_sqlite(node.host_path, node.size):
@@ -384,11 +393,11 @@ class BackupRun:
 
     def _write_metadata(self, writer: ZipWriter, quiescer: Quiescer, now: datetime) -> None:
         writer.drain()  # every data entry's record must be in before the manifest is built
-        header = self._manifest_header(quiescer, now)
-        readme = readme_text(header).encode("utf-8", "surrogateescape")
+        model = self._manifest(quiescer, now)
+        readme = readme_text(model).encode("utf-8", "surrogateescape")
         meta_time = int(now.timestamp()) * 1_000_000_000
         self._meta_file(writer, README_NAME, readme, meta_time)
-        manifest = build_manifest(header, self.entries)
+        manifest = build_manifest(model)
         self._meta_file(writer, MANIFEST_NAME, manifest, meta_time)
         sig = self._signature(manifest)
         if sig is not None:
@@ -423,31 +432,32 @@ class BackupRun:
         key = ident.get("private_key") if ident else None
         return key if isinstance(key, str) else None
 
-    def _manifest_header(self, quiescer: Quiescer, now: datetime) -> dict[str, Any]:
+    def _manifest(self, quiescer: Quiescer, now: datetime) -> Manifest:
         portal = self.inventory.portal
-        portal_info: dict[str, Any] | None = None
+        portal_info: PortalRecord | None = None
         if portal is not None:
-            portal_info = {"id": portal.id, "name": portal.name, "root": portal.root}
+            public_key = None
             key = self._identity_key()
             if key:
                 with contextlib.suppress(Exception):
                     from tui.core.crypto.signing import public_key_pem
 
-                    portal_info["public_key"] = public_key_pem(key)
-        items = item_records(self.plan, self.inventory, quiescer.how)
-        volumes = volume_records(self.plan, self.inventory)
-        return {
-            "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "host": socket.gethostname(),
-            "portal": portal_info,
-            "quiesce": self.options.quiesce,
-            "identity_included": self.plan.include_identity,
-            "db_private_keys_removed": self.plan.strip_private_keys,
-            "items": items,
-            "volumes": volumes,
-            "skipped": self.skipped,
-            "warnings": self.warnings,
-        }
+                    public_key = public_key_pem(key)
+            portal_info = PortalRecord(portal.id, portal.name, portal.root, public_key)
+        return Manifest(
+            tool=tool_record(),
+            created=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            host=socket.gethostname(),
+            portal=portal_info,
+            quiesce=self.options.quiesce,
+            identity_included=self.plan.include_identity,
+            db_private_keys_removed=self.plan.strip_private_keys,
+            items=item_records(self.plan, self.inventory, quiescer.how),
+            volumes=volume_records(self.plan, self.inventory),
+            entries=tuple(self.entries),
+            skipped=tuple(self.skipped),
+            warnings=tuple(self.warnings),
+        )
 
     # ------------------------------------------------------------------ sink and events
 
@@ -492,11 +502,11 @@ class BackupRun:
             )
         )
 
-    def _item_state(self, item: str, state: str, detail: str | None = None) -> None:
-        self.emit(ItemState(item, state, detail))  # type: ignore[arg-type]
+    def _item_state(self, item: str, state: ItemPhase, detail: str | None = None) -> None:
+        self.emit(ItemState(item, state, detail))
 
-    def _log(self, level: str, message: str) -> None:
-        self.emit(Log(level, message))  # type: ignore[arg-type]
+    def _log(self, level: LogLevel, message: str) -> None:
+        self.emit(Log(level, message))
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -576,18 +586,10 @@ def _check_free_space(directory: Path, needed: int) -> None:
     if needed + (1 << 20) > available:
         raise PortalBackupError(
             f"not enough free space in {directory}: the backup may need up to "
-            f"{_human(needed)} and {_human(available)} is free"
+            f"{human_bytes(needed)} and {human_bytes(available)} is free"
         )
     if not os.access(directory, os.W_OK):
         raise PortalBackupError(f"cannot write to {directory}: permission denied")
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def _umask() -> int:

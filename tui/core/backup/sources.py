@@ -183,7 +183,9 @@ def walk_volume_via_docker(
     works on stopped containers, so we read through a container that mounts the volume, or a
     created-but-never-started helper container when none does.
     """
-    cid, path, temp = None, None, False
+    cid: str | None = None
+    path = ""  # where the volume is mounted in container cid
+    temp = False
     for c in containers:
         for m in c.mounts:
             if m.type == "volume" and m.source == volume:
@@ -216,7 +218,7 @@ def walk_volume_via_docker(
 
 def _nodes_from_tar(raw: _ChunkStream, archive_path: str) -> Iterator[Node]:
     prefix = archive_path if archive_path.endswith("/") else archive_path + "/"
-    with tarfile.open(fileobj=raw, mode="r|") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=raw, mode="r|") as tar:  # type: ignore[call-overload]  # a stream, not a file object
         for member in tar:
             rel = member.name
             rel = rel[2:] if rel.startswith("./") else rel

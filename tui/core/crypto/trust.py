@@ -134,11 +134,12 @@ def this_portal_key(portal_root: str) -> str | None:
 def assess_trust(
     manifest: bytes,
     signature: bytes | None,
-    doc: dict[str, Any],
+    claimed: str | None,
     portal_root: str,
     trust_keys: list[bytes],
 ) -> Trust:
-    """Whose signature ``signature`` is over the exact manifest bytes, and whether it counts."""
+    """Whose signature ``signature`` is over the exact manifest bytes, and whether it counts.
+    ``claimed``: the key the manifest itself names (portal.public_key)."""
     if signature is None:
         return Trust("unsigned")
     from tui.core.crypto.signing import verify_manifest_signature
@@ -155,8 +156,6 @@ def assess_trust(
     for key in trust_keys:
         if signs(key):
             return Trust("key", key_fingerprint(key))
-    portal = doc.get("portal")
-    claimed = portal.get("public_key") if isinstance(portal, dict) else None
-    if isinstance(claimed, str) and signs(claimed):
+    if claimed is not None and signs(claimed):
         return Trust("untrusted", key_fingerprint(claimed))
     return Trust("invalid")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from tui.core.archive.extract import relative
+from tui.core.archive.manifest_model import ManifestEntry
 from tui.core.restore.plan import RestoreSelection, TargetPlan
 
 ChangeKind = Literal["add", "change", "remove", "meta"]
@@ -37,15 +39,11 @@ class TargetDiff:
 
 
 def diff_selection(sel: RestoreSelection) -> dict[str, list[TargetDiff]]:
-    entries = [
-        e
-        for e in sel.plan.manifest["entries"]
-        if isinstance(e, dict) and isinstance(e.get("path"), str)
-    ]
+    entries = sel.plan.manifest.entries
     return {item.id: [diff_target(t, entries) for t in sel.targets[item.id]] for item in sel.items}
 
 
-def diff_target(t: TargetPlan, entries: list[dict[str, Any]]) -> TargetDiff:
+def diff_target(t: TargetPlan, entries: Iterable[ManifestEntry]) -> TargetDiff:
     diff = TargetDiff(t)
     if t.kind == "db":
         how = (
@@ -56,9 +54,7 @@ def diff_target(t: TargetPlan, entries: list[dict[str, Any]]) -> TargetDiff:
         diff.changes.append(PathChange("", "change" if t.exists_now else "add", how))
         return diff
     wanted = {
-        rel.rstrip("/"): e
-        for e in entries
-        if (rel := relative(e["path"], t.archive_path)) is not None
+        rel.rstrip("/"): e for e in entries if (rel := relative(e.path, t.archive_path)) is not None
     }
     root = t.mountpoint if t.kind == "volume" else t.dest
     if root and os.path.islink(root):
@@ -75,9 +71,10 @@ def diff_target(t: TargetPlan, entries: list[dict[str, Any]]) -> TargetDiff:
             assert st is not None
             diff.changes.append(PathChange(rel, "remove", _kind_name(st.st_mode)))
         elif st is None:
-            diff.changes.append(PathChange(rel, "add", str(e.get("type"))))
+            diff.changes.append(PathChange(rel, "add", e.type))
         else:
-            change = _compare(e, st, os.path.join(root, rel) if rel else root)  # type: ignore[arg-type]
+            assert root is not None  # st was found by walking root
+            change = _compare(e, st, os.path.join(root, rel) if rel else root)
             if change is None:
                 diff.unchanged += 1
             else:
@@ -112,23 +109,23 @@ def _kind_name(mode: int) -> str:
     return "special file"
 
 
-def _compare(e: dict[str, Any], st: os.stat_result, path: str) -> tuple[ChangeKind, str] | None:
-    kind, have = e.get("type"), _kind_name(st.st_mode)
+def _compare(e: ManifestEntry, st: os.stat_result, path: str) -> tuple[ChangeKind, str] | None:
+    kind, have = e.type, _kind_name(st.st_mode)
     if kind != have:
         return "change", f"a {have} becomes a {kind}"
     if kind == "file":
-        if e.get("size") != st.st_size:
-            return "change", f"content ({st.st_size} -> {e.get('size')} bytes)"
-        if e.get("mtime_ns") != st.st_mtime_ns and _sha256(path) != e.get("sha256"):
+        if e.size != st.st_size:
+            return "change", f"content ({st.st_size} -> {e.size} bytes)"
+        if e.mtime_ns != st.st_mtime_ns and _sha256(path) != e.sha256:
             return "change", "content"
-    if kind == "symlink" and os.readlink(path) != e.get("target"):
-        return "change", f"link target -> {e.get('target')}"
+    if kind == "symlink" and os.readlink(path) != e.target:
+        return "change", f"link target -> {e.target}"
     meta = []
-    if kind != "symlink" and e.get("mode") != stat.S_IMODE(st.st_mode):
-        meta.append(f"mode {stat.S_IMODE(st.st_mode):o} -> {e.get('mode', 0):o}")
-    if (e.get("uid"), e.get("gid")) != (st.st_uid, st.st_gid):
-        meta.append(f"owner {st.st_uid}:{st.st_gid} -> {e.get('uid')}:{e.get('gid')}")
-    if kind != "symlink" and e.get("mtime_ns") != st.st_mtime_ns:
+    if kind != "symlink" and e.mode != stat.S_IMODE(st.st_mode):
+        meta.append(f"mode {stat.S_IMODE(st.st_mode):o} -> {e.mode:o}")
+    if (e.uid, e.gid) != (st.st_uid, st.st_gid):
+        meta.append(f"owner {st.st_uid}:{st.st_gid} -> {e.uid}:{e.gid}")
+    if kind != "symlink" and e.mtime_ns != st.st_mtime_ns:
         meta.append("mtime")
     return ("meta", ", ".join(meta)) if meta else None
 

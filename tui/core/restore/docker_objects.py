@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from tui.core.archive.manifest_model import VolumeRecord
 from tui.core.errors import PortalBackupError, first_line
 from tui.core.restore.plan import ContainerPlan, ItemPlan, RestorePlan, TargetPlan, container_policy
 from tui.core.restore.policy import volume_refusal
@@ -51,15 +52,15 @@ class DockerObjects:
         )
 
     def create_volume(self, t: TargetPlan) -> None:
-        rec = t.volume or {}
+        rec = t.volume or VolumeRecord(t.dest)
         why = volume_refusal(rec, self.plan.trust.trusted, self.plan.portal_root)
         if why:
             raise PortalBackupError(f"volume {t.dest} not created: {why}")
         self.client.api.create_volume(
             name=t.dest,
-            driver=rec.get("driver") or "local",
-            driver_opts=rec.get("options") or None,
-            labels=rec.get("labels") or None,
+            driver=rec.driver or "local",
+            driver_opts=rec.options or None,
+            labels=rec.labels or None,
         )
         self._log("info", f"created volume {t.dest}")
 
@@ -95,7 +96,9 @@ class DockerObjects:
         policy = cfg.get("restart_policy") or {}
         network = self._network(cfg.get("network_mode"), item, cp)
         ports = {k: v for k, v in (cfg.get("ports") or {}).items() if v} or None
-        exposed = {p: {} for p in cfg.get("exposed_ports") or ports or ()} or None
+        exposed: dict[str, dict[str, Any]] | None = {
+            p: {} for p in cfg.get("exposed_ports") or ports or ()
+        } or None
         host_config = api.create_host_config(
             mounts=mounts,
             restart_policy=policy if policy.get("Name") else None,

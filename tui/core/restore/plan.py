@@ -12,12 +12,18 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import itertools
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tui.core.archive.verify import manifest_problems
+from tui.core.archive.manifest_model import (
+    ItemRecord,
+    Manifest,
+    ManifestEntry,
+    VolumeRecord,
+    manifest_bytes,
+    parse_manifest,
+)
 from tui.core.archive.zipreader import ZipFormatError, ZipReader, show, structure_problems
 from tui.core.crypto.trust import Trust, assess_trust, portal_identity
 from tui.core.errors import PortalBackupError, UsageError, first_line
@@ -27,7 +33,6 @@ from tui.core.model import (
     BINDS_PREFIX,
     DB_REL,
     IDENTITY_ARCHIVE_REL,
-    MANIFEST_NAME,
     META_NAMES,
     SHARED_REL,
     SIGNATURE_NAME,
@@ -47,7 +52,6 @@ from tui.core.sizes import scan_size
 TargetKind = Literal["path", "volume", "db"]
 DbMerge = Literal["identities", "keep_keys"]
 
-_MANIFEST_LIMIT = 1 << 30
 _SIGNATURE_LIMIT = 1 << 16  # an RSA-4096 signature is 512 bytes
 
 
@@ -91,7 +95,7 @@ class TargetPlan:
     size_archive: Size
     size_now: Size | None = None  # None: unknown (not computed, or not readable)
     mountpoint: str | None = None  # volumes that exist: where their files are
-    volume: dict[str, Any] | None = None  # the manifest's record (driver, labels, options)
+    volume: VolumeRecord | None = None  # the manifest's record (driver, labels, options)
     merge: DbMerge | None = None  # kind "db": how the database file is composed
 
     @property
@@ -167,7 +171,7 @@ class RestorePlan:
     items: list[ItemPlan]
     host_containers: list[ContainerInfo] = field(repr=False)
     host_volumes: dict[str, VolumeInfo] = field(repr=False)
-    manifest: dict[str, Any] = field(repr=False)
+    manifest: Manifest = field(repr=False)
     entry_names: list[str] = field(repr=False)  # data entries of the zip, in archive order
     client: Any = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
@@ -209,23 +213,6 @@ class RestorePlan:
 # --------------------------------------------------------------------------- reading
 
 
-def read_manifest(reader: ZipReader) -> dict[str, Any]:
-    return parse_manifest(manifest_bytes(reader))
-
-
-def manifest_bytes(reader: ZipReader) -> bytes:
-    entry = reader.get(MANIFEST_NAME)
-    if entry is None:
-        raise PortalBackupError(
-            f"{reader.name} is not a portal-backup archive (it has no "
-            f"{MANIFEST_NAME}); unzip it by hand instead"
-        )
-    try:
-        return reader.read_entry(entry, limit=_MANIFEST_LIMIT)
-    except ZipFormatError as exc:
-        raise PortalBackupError(f"the manifest cannot be read: {exc}") from exc
-
-
 def signature_bytes(reader: ZipReader) -> bytes | None:
     """The manifest's signature, or None when there is none (or it cannot be read)."""
     entry = reader.get(SIGNATURE_NAME)
@@ -235,28 +222,6 @@ def signature_bytes(reader: ZipReader) -> bytes | None:
         return reader.read_entry(entry, limit=_SIGNATURE_LIMIT)
     except ZipFormatError:
         return b""  # present but unreadable: it verifies under no key
-
-
-def parse_manifest(raw: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # the C decoder recurses on nesting
-        raise PortalBackupError(f"the manifest is not valid JSON ({exc})") from exc
-    fmt = doc.get("format") if isinstance(doc, dict) else None
-    if not isinstance(fmt, int) or fmt < 1:
-        raise PortalBackupError("the manifest has no valid format number")
-    if fmt > 1:
-        raise PortalBackupError(
-            f"the archive's format {fmt} is newer than this portal-backup "
-            "reads; upgrade portal-backup"
-        )
-    if not isinstance(doc.get("items"), list) or not isinstance(doc.get("entries"), list):
-        raise PortalBackupError("the manifest lists no items or no entries")
-    problems = manifest_problems(doc)  # out-of-range values would fail half way through
-    if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise PortalBackupError(f"the manifest cannot be used: {problems[0].rstrip('.')}{more}")
-    return doc
 
 
 def check_structure(reader: ZipReader) -> None:
@@ -280,17 +245,18 @@ def load_plan(
     check_structure(reader)
     raw = manifest_bytes(reader)
     doc = parse_manifest(raw)
-    portal = doc.get("portal") if isinstance(doc.get("portal"), dict) else {}
+    portal = doc.portal
+    claimed_key = portal.public_key if portal else None
     archive = ArchiveInfo(
         name=reader.name,
-        created=doc.get("created"),
-        host=doc.get("host"),
-        portal_id=portal.get("id"),
-        portal_name=portal.get("name"),
-        portal_root=portal.get("root"),
-        tool_version=(doc.get("tool") or {}).get("version"),
-        identity_included=bool(doc.get("identity_included")),
-        db_private_keys_removed=bool(doc.get("db_private_keys_removed")),
+        created=doc.created,
+        host=doc.host,
+        portal_id=portal.id if portal else None,
+        portal_name=portal.name if portal else None,
+        portal_root=portal.root if portal else None,
+        tool_version=doc.tool.version,
+        identity_included=doc.identity_included,
+        db_private_keys_removed=doc.db_private_keys_removed,
     )
     warnings: list[str] = []
     containers: list[ContainerInfo] = []
@@ -304,7 +270,7 @@ def load_plan(
             docker_ok = False
             warnings.append(f"Docker did not answer ({first_line(exc)})")
     entry_names = [e.name for e in reader.entries if e.name not in META_NAMES]
-    sizes_by_prefix = _ArchiveSizes(doc["entries"])
+    sizes_by_prefix = _ArchiveSizes(doc.entries)
     root = os.path.abspath(portal_root)
     plan = RestorePlan(
         archive=archive,
@@ -318,13 +284,11 @@ def load_plan(
         entry_names=entry_names,
         client=client if docker_ok else None,
         warnings=warnings,
-        trust=assess_trust(raw, signature_bytes(reader), doc, root, trust_keys or []),
+        trust=assess_trust(raw, signature_bytes(reader), claimed_key, root, trust_keys or []),
     )
-    volume_records = {v.get("name"): v for v in doc.get("volumes") or [] if isinstance(v, dict)}
+    volume_records = {v.name: v for v in doc.volumes}
     by_name = {c.name: c for c in containers}
-    for rec in doc["items"]:
-        if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
-            continue
+    for rec in doc.items:
         plan.items.append(_item_plan(plan, rec, sizes_by_prefix, volume_records, by_name, sizes))
     return plan
 
@@ -338,20 +302,17 @@ class _ArchiveSizes:
     """Bytes and file count under any archive path, from the manifest's entries (sorted paths
     and prefix sums, so each lookup is two bisections)."""
 
-    def __init__(self, entries: list[Any]) -> None:
+    def __init__(self, entries: tuple[ManifestEntry, ...]) -> None:
         rows = sorted(
             (
-                e["path"],
-                e.get("size", 0) if e.get("type") == "file" else 0,
-                0 if e.get("type") == "dir" else 1,
+                e.path,
+                e.size if e.type == "file" else 0,
+                0 if e.type == "dir" else 1,
             )  # like scan_size: no dirs
             for e in entries
-            if isinstance(e, dict) and isinstance(e.get("path"), str)
         )
         self.paths = [r[0] for r in rows]
-        self.bytes = list(
-            itertools.accumulate((r[1] if isinstance(r[1], int) else 0 for r in rows), initial=0)
-        )
+        self.bytes = list(itertools.accumulate((r[1] for r in rows), initial=0))
         self.files = list(itertools.accumulate((r[2] for r in rows), initial=0))
 
     def get(self, path: str) -> Size | None:
@@ -378,20 +339,14 @@ def dest_for(archive_path: str, portal_root: str) -> tuple[TargetKind, str]:
 
 def _item_plan(
     plan: RestorePlan,
-    rec: dict[str, Any],
+    rec: ItemRecord,
     sizes: _ArchiveSizes,
-    volume_records: dict[str, Any],
+    volume_records: dict[str, VolumeRecord],
     by_name: dict[str, ContainerInfo],
     with_sizes: bool,
 ) -> ItemPlan:
-    item = ItemPlan(
-        id=rec["id"],
-        kind=str(rec.get("kind", "")),
-        label=str(rec.get("label", rec["id"])),
-        status="present",
-        targets=[],
-    )
-    paths = [p for p in rec.get("paths") or [] if isinstance(p, str)]
+    item = ItemPlan(id=rec.id, kind=rec.kind, label=rec.label, status="present", targets=[])
+    paths = list(rec.paths)
     if item.id == "core/identity":
         # The identity lives in the database file: it is merged into it (see _select).
         paths = []
@@ -411,7 +366,7 @@ def _item_plan(
         )
         if kind == "volume":
             vol = plan.host_volumes.get(dest)
-            target.volume = volume_records.get(dest) or {"name": dest}
+            target.volume = volume_records.get(dest) or VolumeRecord(dest)
             target.exists_now = vol is not None
             if vol is not None:
                 target.mountpoint = vol.mountpoint
@@ -422,20 +377,18 @@ def _item_plan(
             if with_sizes:
                 target.size_now = scan_size(dest) if target.exists_now else Size(0, 0)
         item.targets.append(target)
-    for c in rec.get("containers") or []:
-        if not isinstance(c, dict) or not isinstance(c.get("name"), str):
-            continue
-        now = by_name.get(c["name"])
+    for c in rec.containers or ():
+        now = by_name.get(c.name)
         item.containers.append(
             ContainerPlan(
-                name=c["name"],
-                service=c.get("service"),
-                image=str(c.get("image") or ""),
-                state_before=str(c.get("state_before") or "unknown"),
+                name=c.name,
+                service=c.service,
+                image=c.image,
+                state_before=c.state_before,
                 state_now=now.state if now else None,
                 id_now=now.id if now else None,
-                config=c.get("config") if isinstance(c.get("config"), dict) else {},
-                old_id=str(c.get("id") or ""),
+                config=c.config,
+                old_id=c.id,
             )
         )
     item.status = _status(item, plan)
@@ -461,7 +414,7 @@ def _status(item: ItemPlan, plan: RestorePlan) -> str:
 
 
 def _readable(path: str | None) -> bool:
-    return bool(path) and os.access(path, os.R_OK | os.X_OK)  # type: ignore[arg-type]
+    return path is not None and bool(path) and os.access(path, os.R_OK | os.X_OK)
 
 
 # --------------------------------------------------------------------------- selecting
@@ -491,7 +444,7 @@ def _select(plan: RestorePlan, items: list[ItemPlan], explicit: set[str]) -> Res
             if guard is not None and guard[0]:
                 sel.refused[item.id].append(guard[1])
             elif why or guard:
-                left_out.append((item, t, why or guard[1]))  # type: ignore[index]
+                left_out.append((item, t, why or (guard[1] if guard else "")))
             else:
                 candidates.append((item, t))
     db = _db_target(plan, chosen)
@@ -598,7 +551,11 @@ def _guard(
     (False, why) left out with a note (a bind mount outside the Portal root not named)."""
     root, trust = plan.portal_root, plan.trust
     if t.kind == "volume":
-        why = None if t.exists_now else volume_refusal(t.volume or {}, trust.trusted, root)
+        why = (
+            None
+            if t.exists_now
+            else volume_refusal(t.volume or VolumeRecord(t.dest), trust.trusted, root)
+        )
         return (True, f"volume {t.dest} not created: {why}") if why else None
     dest = os.path.normpath(t.dest)
     if t.kind == "db" or _overlap(dest, os.path.join(root, "core")):
@@ -643,12 +600,12 @@ def _container_refusal(plan: RestorePlan, c: ContainerPlan) -> str | None:
 
 def container_policy(plan: RestorePlan) -> ContainerPolicy:
     """The limits of containers recreated from this plan's archive (see restore_policy)."""
-    volumes = {v.get("name") for v in plan.manifest.get("volumes") or [] if isinstance(v, dict)}
+    volumes = {v.name for v in plan.manifest.volumes}
     volumes |= {t.dest for i in plan.items for t in i.targets if t.kind == "volume"}
     return ContainerPolicy(
         portal_root=plan.portal_root,
         archived_root=plan.archive.portal_root,
-        volumes=frozenset(v for v in volumes if isinstance(v, str)),
+        volumes=frozenset(volumes),
         container_ids=tuple(c.old_id for i in plan.items for c in i.containers),
     )
 
@@ -671,11 +628,7 @@ def _db_target(plan: RestorePlan, chosen: set[str]) -> TargetPlan | None:
     )
     size = Size(
         next(
-            (
-                e.get("size", 0)
-                for e in plan.manifest["entries"]
-                if isinstance(e, dict) and e.get("path") == source
-            ),
+            (e.size for e in plan.manifest.entries if e.path == source),
             0,
         ),
         1,

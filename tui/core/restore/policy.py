@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tui.core.archive.manifest_model import VolumeRecord
+
 __all__ = [
     "BIND_ROOTS_ENV",
     "ContainerPolicy",
@@ -134,12 +136,10 @@ def bind_target_refusal(dest: str, portal_root: str) -> str | None:
     return None
 
 
-def volume_refusal(rec: dict[str, Any], trusted: bool, portal_root: str) -> str | None:
+def volume_refusal(rec: VolumeRecord, trusted: bool, portal_root: str) -> str | None:
     """Why a volume the archive describes is not created as described, or None."""
-    driver = rec.get("driver") or "local"
-    options = rec.get("options") or {}
-    if not isinstance(options, dict) or not isinstance(driver, str):
-        return "its record is not readable"
+    driver = rec.driver or "local"
+    options = rec.options
     device = options.get("device")
     if (
         isinstance(device, str)

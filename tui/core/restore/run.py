@@ -30,10 +30,10 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from tui.core import portaldb
 from tui.core.archive.extract import (
@@ -48,7 +48,17 @@ from tui.core.archive.extract import (
 )
 from tui.core.archive.zipreader import ZipReader, show
 from tui.core.errors import Cancelled, PortalBackupError, first_line
-from tui.core.events import EventSink, ItemState, Log, Progress, RateMeter, Throttle
+from tui.core.events import (
+    EventSink,
+    ItemPhase,
+    ItemState,
+    Log,
+    Progress,
+    RateMeter,
+    RestoreFinished,
+    Throttle,
+    log_level,
+)
 from tui.core.model import ContainerInfo
 from tui.core.quiesce import Journal, RestoreStopper, RunLock, recover_journal
 from tui.core.restore.docker_objects import DockerObjects
@@ -72,14 +82,8 @@ __all__ = [
     "RestoreSelection",
     "load_plan",
     "run_restore",
-    "run_restore_cli",
 ]
 
-FAIL_AFTER_SWAP_ENV = "PORTAL_BACKUP_TEST_FAIL_AFTER_SWAP"
-# Test hook: while HOLD_FILE exists, the restore of HOLD_ITEM waits after staging and stopping,
-# just before the swap, so a test can kill it at that exact point.
-HOLD_FILE_ENV = "PORTAL_BACKUP_TEST_HOLD_FILE"
-HOLD_ITEM_ENV = "PORTAL_BACKUP_TEST_HOLD_ITEM"
 HELPER_LABEL = "org.portal-backup.helper"
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -89,25 +93,12 @@ class RestoreOptions:
     keep_old: bool = False  # keep the previous data (its path is reported) instead of deleting it
     allow_identity_change: bool = False  # restore core/db or core/identity over another Portal
     volume_access: str = "auto"  # "auto", "host" (mountpoints) or "docker" (the archive API)
-    fail_after_swap: str | None = None  # test hook: fail this item right after its swap
-
-
-@dataclass(frozen=True)
-class RestoreFinished:
-    archive: str
-    done: list[str]
-    failed: dict[str, str]  # item ID -> why
-    bytes: int  # file bytes written
-    files: int
-    seconds: float
-    kept: list[str] = field(default_factory=list)  # where previous data was kept
-    created: list[str] = field(default_factory=list)  # containers created from the manifest
-    warnings: list[str] = field(default_factory=list)
-    type: str = "restore-finished"
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+    # Test hooks (set only by tests, through the faces: tui/cli/test_hooks.py).
+    fail_after_swap: str | None = None  # fail this item right after its swap
+    # While hold_file exists, the restore of hold_item waits after staging and stopping, just
+    # before the swap, so a test can kill it at that exact point.
+    hold_file: str | None = None
+    hold_item: str | None = None
 
 
 def _as_container(s: StopPlan) -> ContainerInfo:
@@ -117,10 +108,10 @@ def _as_container(s: StopPlan) -> ContainerInfo:
 def _regular_fd(source: Any | None) -> int | None:
     """The descriptor of a plain archive file whose bytes are the zip itself, else None (a
     decrypting reader, a pipe...: its bytes are hashed again while written instead)."""
-    if not isinstance(getattr(source, "raw", source), io.FileIO):
+    if source is None or not isinstance(getattr(source, "raw", source), io.FileIO):
         return None
     try:
-        fd = source.fileno()  # type: ignore[union-attr]
+        fd = source.fileno()
         return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (OSError, ValueError):
         return None
@@ -161,7 +152,8 @@ class RestoreRun:
         # One reader per thread over the same file (pread), for parallel checks and writes.
         workers = min(4, os.cpu_count() or 1)
         self._readers = (
-            [reader.sharing(PreadFile(self._source_fd)) for _ in range(workers)]
+            # PreadFile has the read/seek/tell that ZipReader uses, with a position per thread.
+            [reader.sharing(cast(BinaryIO, PreadFile(self._source_fd))) for _ in range(workers)]
             if self._source_fd is not None and workers > 1
             else None
         )
@@ -188,11 +180,7 @@ class RestoreRun:
         self._extractor: Extractor | None = None  # the current item's, for files_done
         self._lock = threading.Lock()
         self._slot_count = 0
-        self._entries = {
-            e["path"]: e
-            for e in self.plan.manifest["entries"]
-            if isinstance(e, dict) and isinstance(e.get("path"), str)
-        }
+        self._entries = {e.path: e for e in self.plan.manifest.entries}
         self._made_parents: dict[str, Record] = {}  # parent dirs created on a fresh host
         self.kept: list[str] = []
         self.created: list[str] = []
@@ -262,7 +250,7 @@ class RestoreRun:
             created=self.created,
             warnings=self.warnings,
         )
-        self.emit(result)  # type: ignore[arg-type]
+        self.emit(result)
         return result
 
     def _parent_times(self) -> None:
@@ -470,7 +458,8 @@ class RestoreRun:
         names = [n for n in self.plan.entry_names if relative(n, t.archive_path) is not None]
         if not names:
             raise UnsafeArchive(f"the archive holds nothing at {show(t.archive_path)}")
-        records = join_records(self.reader, self.plan.manifest["entries"], names)
+        listed = (self._entries[n].to_json() for n in names if n in self._entries)
+        records = join_records(self.reader, listed, names)
         content = Content(records, t.archive_path)
         if not t.is_dir and (len(records) != 1 or records[0].type == "dir"):
             raise UnsafeArchive(f"{show(t.archive_path)}: expected one file in the archive")
@@ -513,9 +502,9 @@ class RestoreRun:
             return None
         rec = self._entries.get(rel + "/")
         entry = self.reader.get(rel + "/")
-        if rec is None or entry is None or rec.get("type") != "dir":
+        if rec is None or entry is None or rec.type != "dir":
             return None
-        return join_records(self.reader, [rec], [rel + "/"])[0]
+        return join_records(self.reader, [rec.to_json()], [rel + "/"])[0]
 
     def _parent_meta_real(self, path: str) -> Record | None:
         """_parent_meta for a path under the Portal root's real path."""
@@ -660,18 +649,19 @@ class RestoreRun:
             self.warnings.append(msg)
             self._log("warning", msg)
 
-    def _item_state(self, item: str, state: str, detail: str | None = None) -> None:
-        self.emit(ItemState(item, state, detail))  # type: ignore[arg-type]
+    def _item_state(self, item: str, state: ItemPhase, detail: str | None = None) -> None:
+        self.emit(ItemState(item, state, detail))
 
     def _hold_for_test(self, item_id: str) -> None:
-        hold = os.environ.get(HOLD_FILE_ENV)
-        if hold and os.environ.get(HOLD_ITEM_ENV) == item_id:
+        hold = self.options.hold_file
+        if hold and self.options.hold_item == item_id:
             self._log("info", f"holding at {item_id} while {hold} exists")
             while os.path.exists(hold) and not self.cancel.wait(0.05):
                 pass
 
     def _log(self, level: str, message: str) -> None:
-        self.emit(Log(level, message))  # type: ignore[arg-type]
+        # A str: quiesce, journal and docker_objects call back with Callable[[str, str], None].
+        self.emit(Log(log_level(level), message))
 
 
 def run_restore(
@@ -683,10 +673,3 @@ def run_restore(
     cancel: threading.Event | None = None,
 ) -> RestoreFinished:
     return RestoreRun(reader, selection, options, client, on_event, cancel).run()
-
-
-def run_restore_cli(args: Any) -> int:
-    """The `portal-backup restore` command (its printing lives outside tui/core)."""
-    from tui.cli.restore import run_restore_cli as run
-
-    return run(args)

@@ -296,7 +296,7 @@ def sync_filesystems(slots: list[Slot]) -> None:
 
 def _load_syncfs() -> Callable[[int], int] | None:
     try:
-        return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
+        return ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
         return None
 
@@ -484,7 +484,7 @@ def tar_stream(
             continue  # the volume's root: its metadata is set by the swap script
         ti = tarfile.TarInfo(f"{root}/{rel}")
         ti.mode, ti.uid, ti.gid = r.mode, r.uid, r.gid
-        ti.mtime = r.mtime_ns / 1e9  # type: ignore[assignment]  # PAX keeps the fraction
+        ti.mtime = r.mtime_ns / 1e9  # PAX keeps the fraction
         if r.type == "dir":
             ti.type = tarfile.DIRTYPE
             yield ti.tobuf(tarfile.PAX_FORMAT)

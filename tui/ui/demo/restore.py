@@ -13,6 +13,14 @@ import hashlib
 import threading
 from typing import Any
 
+from tui.core.archive.manifest_model import (
+    ItemRecord,
+    Manifest,
+    ManifestEntry,
+    MountRecord,
+    ToolRecord,
+    VolumeRecord,
+)
 from tui.core.crypto.trust import Trust
 from tui.core.errors import Cancelled
 from tui.core.events import EventSink, ItemState, Log, Progress
@@ -54,7 +62,7 @@ def _t(archive_path: str, size: Size, here: bool, *, volume: bool = False) -> Ta
             here,
             size,
             mountpoint=f"/var/lib/docker/volumes/{name}/_data" if here else None,
-            volume={"name": name, "driver": "local"},
+            volume=VolumeRecord(name, "local"),
         )
     return TargetPlan(
         archive_path,
@@ -236,19 +244,22 @@ def _items() -> tuple[list[ItemPlan], list[ContainerInfo], dict[str, VolumeInfo]
 
 def demo_plan() -> RestorePlan:
     items, host, volumes = _items()
-    records = [
-        {
-            "id": "app/immich",
-            "mounts": [{"id": "app/immich/library"}, {"id": "app/immich/immich_pgdata"}],
-        },
-        {"id": "app/nextcloud", "mounts": [{"id": "app/nextcloud/data"}]},
-        {"id": "app/vaultwarden", "mounts": [{"id": "app/vaultwarden/data"}]},
-        {"id": "app/wiki", "mounts": [{"id": "app/wiki/pages"}]},
-    ]
-    entries = [
-        {"path": DB_REL, "type": "file", "size": 48_213},
-        {"path": IDENTITY_ARCHIVE_REL, "type": "file", "size": 2_310},
-    ]
+    mounts = {
+        "app/immich": ("library", "immich_pgdata"),
+        "app/nextcloud": ("data",),
+        "app/vaultwarden": ("data",),
+        "app/wiki": ("pages",),
+    }
+    records = tuple(
+        ItemRecord(
+            app, "app", app[4:], mounts=tuple(MountRecord("", "", "", id=f"{app}/{m}") for m in ms)
+        )
+        for app, ms in mounts.items()
+    )
+    entries = tuple(
+        ManifestEntry(path, "file", size, 0o600, 0, 0, 0)
+        for path, size in ((DB_REL, 48_213), (IDENTITY_ARCHIVE_REL, 2_310))
+    )
     plan = RestorePlan(
         archive=ArchiveInfo(
             name=ARCHIVE,
@@ -267,7 +278,9 @@ def demo_plan() -> RestorePlan:
         items=items,
         host_containers=host,
         host_volumes=volumes,
-        manifest={"items": records, "entries": entries},
+        manifest=Manifest(
+            ToolRecord(), None, None, None, None, True, False, records, entries=entries
+        ),
         entry_names=[DB_REL, IDENTITY_ARCHIVE_REL],
         trust=Trust("key", hashlib.sha256(PORTAL_ID.encode()).hexdigest()),
     )  # --trust-key'd
@@ -371,7 +384,7 @@ class DemoRestore:
             created=created,
         )
         on_event(Progress(total, total, files, files, None, None, 0.0, None, 143.6))
-        on_event(finished)  # type: ignore[arg-type]
+        on_event(finished)
         return finished
 
 

@@ -42,25 +42,16 @@ class HostSource:
         self.portal_root = portal_root
 
     def load(self) -> Loaded:
-        from tui.core.docker_api import connect
-        from tui.core.errors import DockerUnavailable
-        from tui.core.inventory import load_inventory
+        from tui.core.host import open_host
         from tui.core.state import last_backup
 
-        client = None
-        reason = ""
-        try:
-            client = connect()
-        except DockerUnavailable as exc:
-            reason = str(exc)
-        inventory = load_inventory(self.portal_root, client, use_docker=client is not None)
-        if client is None:
-            inventory.warnings.insert(0, f"{reason}; listing the Portal's own items only")
+        host = open_host(self.portal_root)
+        inventory = host.inventory()
         try:
             last = last_backup()
         except OSError:
             last = None
-        return Loaded(inventory, client, last)
+        return Loaded(inventory, host.client, last)
 
     def compute_sizes(
         self, loaded: Loaded, on_size: Callable[[str, Size], None], cancel: threading.Event

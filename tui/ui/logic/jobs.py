@@ -1,7 +1,7 @@
-"""The one backup (or restore) that may be running: its cancel flag, and a way to wait for
-its end.
+"""The one run (a backup or a restore) that may be going on: its cancel flag, and a way to
+wait for its end.
 
-The App owns one BackupJob. The progress screen's worker starts and finishes it; a SIGHUP
+The App owns one RunJob. The progress screen's worker starts and finishes it; a SIGHUP
 handler or a quit sets `cancel`; run_app waits on it before the process exits, so the engine
 always gets to restart the containers it stopped. A restore uses the same job, so it gets the
 same protection; `kind` says which one runs.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 
-class BackupJob:
+class RunJob:
     def __init__(self) -> None:
         self.kind = "backup"
         self.cancel = threading.Event()

@@ -9,7 +9,6 @@ app's DataSource does for backups.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 from collections.abc import Callable
@@ -18,13 +17,12 @@ from typing import Any, BinaryIO, Protocol
 
 from tui.core.archive.zipreader import ZipReader
 from tui.core.crypto.age import AgeReader
-from tui.core.errors import DockerUnavailable
 from tui.core.events import EventSink
+from tui.core.host import open_host
 from tui.core.model import Size
 from tui.core.restore.diff import TargetDiff, diff_selection
 from tui.core.restore.plan import RestorePlan, RestoreSelection, TargetPlan
 from tui.core.restore.run import (
-    FAIL_AFTER_SWAP_ENV,
     RestoreFinished,
     RestoreOptions,
     RestoreRun,
@@ -98,25 +96,19 @@ class HostRestore:
         """Raises KeyNeeded or AgeNoMatchError for an encrypted archive without a working
         key, PortalBackupError for one that is refused (its sentence says why)."""
         fileobj = self.opener(path)
+        host = None
         try:
             reader = ZipReader(fileobj, name=path)
-            warnings: list[str] = []
-            client = None
-            try:
-                from tui.core.docker_api import connect
-
-                client = connect()
-            except DockerUnavailable as exc:
-                warnings.append(
-                    f"{exc}: apps and volumes cannot be restored, and containers "
-                    "using restored files are not stopped"
-                )
+            host = open_host(self.portal_root)
             # Sizes of this host come after the first paint (measure), not here.
-            plan = load_plan(reader, self.portal_root, client, sizes=False)
+            plan = load_plan(reader, host.portal_root, host.client, sizes=False)
         except BaseException:
             fileobj.close()
+            if host is not None:
+                host.close()
             raise
-        return RestoreSession(path, plan, reader, fileobj, client, warnings + plan.warnings)
+        warnings = host.restore_warnings() + plan.warnings
+        return RestoreSession(path, plan, reader, fileobj, host.client, warnings)
 
     def measure(self, session: RestoreSession, on_size: SizeSink, cancel: threading.Event) -> None:
         """Each target's size on this host now, by the rule load_plan(sizes=True) follows:
@@ -149,10 +141,6 @@ class HostRestore:
         cancel: threading.Event,
     ) -> RestoreFinished:
         assert session.reader is not None
-        # The CLI's test hook, read the same way, so a test can fail an item after its swap.
-        hook = os.environ.get(FAIL_AFTER_SWAP_ENV)
-        if hook:
-            options = dataclasses.replace(options, fail_after_swap=hook)
         run = RestoreRun(
             session.reader, sel, options, session.client, on_event, cancel, source=session.fileobj
         )
@@ -174,4 +162,7 @@ def backend_for(source: Any, opener: Opener) -> RestoreBackend:
         from tui.ui.demo.restore import DemoRestore
 
         return DemoRestore(hold=source.hold)
-    return HostRestore(getattr(source, "portal_root", "/home/portal"), opener)
+    from tui.ui.logic.datasource import HostSource
+
+    assert isinstance(source, HostSource), "the app's source is the demo or this host"
+    return HostRestore(source.portal_root, opener)

@@ -31,12 +31,12 @@ def parents_of(plan: RestorePlan) -> dict[str, str]:
     (a mount's ID is its app's ID, a slash and the mount's label)."""
     ids = {i.id for i in plan.items}
     out: dict[str, str] = {}
-    for rec in plan.manifest.get("items") or []:
-        if not isinstance(rec, dict) or rec.get("id") not in ids:
+    for rec in plan.manifest.items:
+        if rec.id not in ids:
             continue
-        for m in rec.get("mounts") or []:
-            if isinstance(m, dict) and m.get("id") in ids:
-                out[m["id"]] = rec["id"]
+        for m in rec.mounts or ():
+            if m.id is not None and m.id in ids:
+                out[m.id] = rec.id
     apps = sorted((i.id for i in plan.items if i.kind == "app"), key=len, reverse=True)
     for item in plan.items:
         if item.kind == "mount" and item.id not in out:

@@ -1,6 +1,7 @@
-"""Words and lines of the Restore screens, from the restore plan's plain data (Rich Text, no
-Textual): the archive line, an item's details, the summary, the dry run, the confirmation and
-the result. Styles are ANSI colour names, so 16-colour terminals show them as meant."""
+"""The Restore screens' layout and Rich styling of a restore's words (no Textual): the archive
+line, an item's details, the summary, the dry run, the confirmation and the result. The words
+themselves, shared with the CLI, are tui/core/restore/describe.py. Styles are ANSI colour
+names, so 16-colour terminals show them as meant."""
 
 from __future__ import annotations
 
@@ -8,53 +9,53 @@ import os
 
 from rich.text import Text
 
-from tui.core.humanfmt import count, duration, human_bytes
-from tui.core.model import Size
-from tui.core.restore.diff import TargetDiff
-from tui.core.restore.plan import ItemPlan, RestorePlan, RestoreSelection, StopPlan, TargetPlan
-from tui.core.restore.run import RestoreFinished
+from tui.core.events import RestoreFinished
+from tui.core.humanfmt import count, human_bytes
+from tui.core.restore.describe import (
+    MARKS,
+    UNREADABLE,
+    archive_source,
+    change_path,
+    create_line,
+    diff_changes,
+    diff_summary,
+    host_relation,
+    plural,
+    runnable,
+    selection_size,
+    short_id,
+    size_phrase,
+    target_line,
+    written_line,
+)
+from tui.core.restore.describe import identity_warning as identity_sentence
+from tui.core.restore.describe import refusals as refusal_pairs
+from tui.core.restore.diff import ChangeKind, TargetDiff
+from tui.core.restore.plan import ItemPlan, RestorePlan, RestoreSelection, StopPlan
 from tui.ui.logic.restore_choice import IDENTITY_ITEMS, RestoreChoice, identity_differs
 
 DIFF_LINES = 200  # changed paths listed per target in the dry run
-MARKS = {
-    "add": ("+", "green"),
-    "change": ("~", "yellow"),
-    "remove": ("-", "red"),
-    "meta": ("m", "cyan"),
+MARK_STYLES: dict[ChangeKind, str] = {
+    "add": "green",
+    "change": "yellow",
+    "remove": "red",
+    "meta": "cyan",
 }
 STATUS_WORDS = {"present": "present", "missing": "missing", "partly present": "partly"}
-AFTER = {"running": "start it", "paused": "start and pause it"}
-
-
-def sized(s: Size | None) -> str:
-    if s is None:
-        return "…"
-    return f"{human_bytes(s.bytes)} in {count(s.files)} file{'' if s.files == 1 else 's'}"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def short_id(portal_id: str | None) -> str:
-    return portal_id[:6] if portal_id else "?"
 
 
 def archive_line(plan: RestorePlan) -> Text:
     a = plan.archive
-    who = (
-        f"Portal {a.portal_name or short_id(a.portal_id)}"
-        if a.portal_id
-        else (f"host {a.host or '?'}")
-    )
     made = (a.created or "?").replace("T", " ").rstrip("Z")[:16]  # to the minute
-    text = Text.assemble(("From ", "bold"), f"{who}, {made} · ")
-    here = plan.current_portal_id
-    if identity_differs(plan):
-        text.append(f"this host: another Portal ({short_id(here)})", style="bold yellow")
-    elif a.portal_id and not here:
+    text = Text.assemble(("From ", "bold"), f"{archive_source(plan)}, {made} · ")
+    relation = host_relation(plan)
+    if relation == "other portal":
+        text.append(
+            f"this host: another Portal ({short_id(plan.current_portal_id)})", style="bold yellow"
+        )
+    elif relation == "no portal yet":
         text.append("this host: no Portal yet")
-    elif here:
+    elif relation == "same portal":
         text.append("this host: the same Portal")
     else:
         text.append("no Portal on either side")
@@ -63,13 +64,9 @@ def archive_line(plan: RestorePlan) -> Text:
 
 
 def identity_warning(plan: RestorePlan) -> Text:
-    here, there = short_id(plan.current_portal_id), short_id(plan.archive.portal_id)
-    return Text(
-        f"⚠ This host is Portal {here}; the archive's database holds the identity of "
-        f"Portal {there}. Restoring core/db or core/identity makes this host Portal "
-        f"{there}.",
-        style="bold red",
-    )
+    here, there = plan.current_portal_id, plan.archive.portal_id
+    restoring = " or ".join(IDENTITY_ITEMS)
+    return Text(f"⚠ {identity_sentence(here, there, restoring)}", style="bold red")
 
 
 def state_word(plan: RestorePlan, item: ItemPlan) -> tuple[str, str]:
@@ -94,18 +91,6 @@ def effect_word(sel: RestoreSelection | None, item_id: str) -> tuple[str, str]:
     return "", ""
 
 
-def target_line(t: TargetPlan) -> str:
-    what = f"volume {t.dest}" if t.kind == "volume" else t.dest
-    if t.kind == "db":
-        verb = "rewrite" if t.exists_now else "create"
-    elif t.kind == "volume":
-        verb = "replace" if t.exists_now else "create and fill"
-    else:
-        verb = "replace" if t.exists_now else "create"
-    now = f"now {sized(t.size_now)}; " if t.exists_now else ""
-    return f"{verb} {what} ({now}archive {sized(t.size_archive)})"
-
-
 def stop_line(stops: list[StopPlan]) -> str:
     names = ", ".join(f"{s.name} ({s.state})" for s in stops)
     return f"stop {names} while the data is swapped in, then start again"
@@ -119,8 +104,7 @@ def item_lines(sel: RestoreSelection, item_id: str) -> list[Text]:
     if sel.stops[item_id]:
         lines.append(Text(f"• {stop_line(sel.stops[item_id])}", style="yellow"))
     for c in sel.recreate[item_id]:
-        after = AFTER.get(c.state_before, f"leave it created (it was {c.state_before})")
-        lines.append(Text(f"• create container {c.name} from {c.image}, then {after}"))
+        lines.append(Text(f"• {create_line(c)}"))
     for why in sel.refused.get(item_id, []):
         lines.append(Text(f"✗ {why}", style="bold red"))
     for note in sel.notes[item_id]:
@@ -154,13 +138,6 @@ def details(plan: RestorePlan, item: ItemPlan, sel: RestoreSelection | None, hea
     return text
 
 
-def selection_size(sel: RestoreSelection) -> Size:
-    targets = [t for i in sel.items if i.id not in sel.failing for t in sel.targets[i.id]]
-    return Size(
-        sum(t.size_archive.bytes for t in targets), sum(t.size_archive.files for t in targets)
-    )
-
-
 def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool) -> Text:
     """At most three short lines: what is ticked and what it does, the identity warning, and
     what cannot be restored."""
@@ -177,9 +154,9 @@ def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool)
             f"{plural(len(ids), 'item')} · working out what that restores… · {fate}",
         )
     size = selection_size(sel)
-    runnable = [i.id for i in sel.items if i.id not in sel.failing]
-    stops = sorted({s.name for i in runnable for s in sel.stops[i]})
-    made = sum(len(sel.recreate[i]) for i in runnable)
+    ready = [i.id for i in runnable(sel)]
+    stops = sorted({s.name for i in ready for s in sel.stops[i]})
+    made = sum(len(sel.recreate[i]) for i in ready)
     text = Text.assemble(
         ("Ticked ", "bold"), f"{plural(len(ids), 'item')}, {human_bytes(size.bytes)} to write"
     )
@@ -208,23 +185,23 @@ def summary(choice: RestoreChoice, sel: RestoreSelection | None, keep_old: bool)
 
 def refusals(sel: RestoreSelection) -> list[str]:
     """What the trust model and the container policy keep out, as "item: why"."""
-    return [f"{item_id}: {why}" for item_id, whys in sel.refused.items() for why in whys]
+    return [f"{item_id}: {why}" for item_id, why in refusal_pairs(sel)]
 
 
 def confirm_text(sel: RestoreSelection, keep_old: bool) -> Text:
-    runnable = [i for i in sel.items if i.id not in sel.failing]
+    ready = runnable(sel)
     text = Text(
-        f"{len(runnable)} item{'s' if len(runnable) != 1 else ''}, "
-        f"{sized(selection_size(sel))}, from {os.path.basename(sel.plan.archive.name)}:"
-        f" {', '.join(i.id for i in runnable[:6])}"
-        f"{' …' if len(runnable) > 6 else ''}.\n"
+        f"{plural(len(ready), 'item')}, "
+        f"{size_phrase(selection_size(sel))}, from {os.path.basename(sel.plan.archive.name)}:"
+        f" {', '.join(i.id for i in ready[:6])}"
+        f"{' …' if len(ready) > 6 else ''}.\n"
     )
-    stops = sorted({s.name for i in runnable for s in sel.stops[i.id]})
+    stops = sorted({s.name for i in ready for s in sel.stops[i.id]})
     if stops:
         text.append(
             f"Stopped while their data is swapped in, then started again: {', '.join(stops)}.\n"
         )
-    made = [c.name for i in runnable for c in sel.recreate[i.id]]
+    made = [c.name for i in ready for c in sel.recreate[i.id]]
     if made:
         text.append(f"Created from the archive: {', '.join(made)}.\n")
     text.append(
@@ -267,28 +244,10 @@ def identity_confirm_text(sel: RestoreSelection) -> Text:
 
 def diff_lines(d: TargetDiff, limit: int = DIFF_LINES) -> list[Text]:
     if not d.readable:
-        return [Text("  its contents here cannot be read: all of it is written anew", style="dim")]
-    counts = [
-        f"{n} {label}"
-        for kind, label in (
-            ("add", "added"),
-            ("change", "changed"),
-            ("remove", "removed"),
-            ("meta", "metadata"),
-        )
-        if (n := d.count(kind))
-    ]  # type: ignore[arg-type]
-    lines = [
-        Text(
-            f"  would change: {', '.join(counts) or 'nothing'}; {count(d.unchanged)} unchanged",
-            style="bold",
-        )
-    ]
-    order = {"add": 0, "change": 1, "remove": 2, "meta": 3}
-    itself = "." if d.target.is_dir else os.path.basename(d.target.dest)
-    for c in sorted(d.changes, key=lambda c: (order[c.kind], c.path))[:limit]:
-        mark, style = MARKS[c.kind]
-        line = Text.assemble("  ", (mark, style), f" {c.path or itself}")
+        return [Text(f"  {UNREADABLE}", style="dim")]
+    lines = [Text(f"  {diff_summary(d)}", style="bold")]
+    for c in diff_changes(d)[:limit]:
+        line = Text.assemble("  ", (MARKS[c.kind], MARK_STYLES[c.kind]), f" {change_path(d, c)}")
         if c.detail:
             line.append(f"  ({c.detail})", style="dim")
         lines.append(line)
@@ -333,17 +292,13 @@ def dry_run_text(sel: RestoreSelection, diffs: dict[str, list[TargetDiff]]) -> T
 
 
 def result_text(r: RestoreFinished, keep_old: bool) -> Text:
-    rate = r.bytes / r.seconds if r.seconds > 0 else 0.0
     text = Text()
     if r.done:
         text.append(f"Restored {plural(len(r.done), 'item')}", style="bold green")
         text.append(f": {', '.join(r.done)}\n")
     else:
         text.append("Nothing was restored.\n", style="bold")
-    text.append(
-        f"{sized(Size(r.bytes, r.files))} written in {duration(r.seconds)} "
-        f"({human_bytes(rate)}/s)\n"
-    )
+    text.append(f"{written_line(r)}\n")
     if r.failed:
         text.append(f"\nFailed {len(r.failed)}", style="bold red")
         text.append(" (each is as it was before: its previous data, its containers):")

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tui.core.model import Inventory, Item, Size, Source
-from tui.core.plan import _inside  # the plan's own rule for "this tree is inside that one"
+from tui.core.plan import IDENTITY_ID, stored_sources
 
 CheckState = Literal["on", "off", "partial"]
 
-IDENTITY_ID = "core/identity"
-DB_ID = "core/db"
 # Rough figures for the summary's downtime estimate: a guess shown as "~", never a promise.
 ASSUMED_RATE = 100e6  # bytes per second read and compressed
 STOP_SECONDS = 2.0  # per running container, stop plus start
@@ -110,17 +108,9 @@ class Selection(CheckSet):
             if i.id in self.checked and not (i.parent and i.parent in self.checked)
         ]
 
-    def _sources(self) -> list[Source]:
-        out: list[Source] = []
-        for item_id in self.selected_ids():
-            if item_id == IDENTITY_ID and DB_ID in self.checked:
-                continue  # the same database file
-            out.extend(self.by_id[item_id].sources)
-        return out
-
     def totals(self, quiesce: str) -> Totals:
         sizes = source_sizes(self.inventory)
-        chosen = _outermost(self._sources())
+        chosen = stored_sources(self.by_id[i] for i in self.selected_ids())
         total_bytes = total_files = pending = 0
         for src in chosen:
             size = sizes.get(_key(src))
@@ -180,13 +170,4 @@ def source_sizes(inventory: Inventory) -> dict[tuple[str, str], Size]:
                 max(0, item.size.bytes - sum(k.bytes for k in known)),
                 max(0, item.size.files - sum(k.files for k in known)),
             )
-    return out
-
-
-def _outermost(sources: list[Source]) -> list[Source]:
-    """Each host tree once: drop sources equal to or inside another chosen one."""
-    out: list[Source] = []
-    for src in sorted(sources, key=lambda s: (s.kind, len(s.location))):
-        if not any(_inside(src, o) for o in out):
-            out.append(src)
     return out

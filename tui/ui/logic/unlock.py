@@ -8,23 +8,16 @@ import os
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from tui.core.crypto.age import (
-    AgeReader,
-    Identity,
-    ScryptIdentity,
-    Stanza,
-    is_age_file,
-    load_identities,
-)
-from tui.core.errors import PortalBackupError, UsageError
+from tui.core.crypto.age import Identity, ScryptIdentity, Stanza, load_identities
+from tui.core.crypto.open import KeyNeeded, open_archive, read_passphrase
 
-
-class KeyNeeded(UsageError):
-    """The archive is encrypted and no passphrase or identity is known for it."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"{path} is encrypted: it needs its passphrase or an age identity file")
-        self.path = path
+__all__ = [
+    "ArchiveKeys",
+    "KeyNeeded",
+    "RememberingScryptIdentity",
+    "cli_identities",
+    "identities_from",
+]
 
 
 class RememberingScryptIdentity(ScryptIdentity):
@@ -60,9 +53,9 @@ def cli_identities(args: argparse.Namespace) -> list[Identity]:
     """--passphrase-file/--passphrase-env/--identity, where the command has them (explore)."""
     if not hasattr(args, "identity"):
         return []
-    from tui.cli.commands import read_passphrase
-
-    return identities_from(read_passphrase(args), args.identity)
+    return identities_from(
+        read_passphrase(args.passphrase_file, args.passphrase_env), args.identity
+    )
 
 
 class ArchiveKeys:
@@ -85,20 +78,9 @@ class ArchiveKeys:
         return self.open_with(path, None)
 
     def open_with(self, path: str, identities: Sequence[Identity] | None) -> BinaryIO:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-        except OSError as exc:
-            raise PortalBackupError(f"cannot open {path}: {exc.strerror}") from exc
-        try:
-            if not is_age_file(f):
-                return f
-            keys = self.identities_for(path) if identities is None else list(identities)
-            if not keys:
-                raise KeyNeeded(path)
-            return AgeReader(f, keys, close_source=True)  # type: ignore[return-value]
-        except BaseException:
-            f.close()
-            raise
+        return open_archive(
+            path, lambda: self.identities_for(path) if identities is None else list(identities)
+        )
 
     def unlock(self, path: str, identities: Sequence[Identity]) -> None:
         """Check that these keys open the archive (header and last chunk), then keep them."""

@@ -19,17 +19,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, Tree
 
+from tui.core.archive.extract import ExtractReport, extract_entries
+from tui.core.archive.manifest_model import Manifest, read_manifest
 from tui.core.archive.zipreader import ZipReader, show
 from tui.core.crypto.age import AgeNoMatchError, AgeReader
+from tui.core.errors import PortalBackupError, error_sentence
 from tui.core.humanfmt import count, human_bytes
 from tui.core.model import MANIFEST_NAME
 from tui.ui.logic.archive_index import ArchiveIndex, matching, ratio
-from tui.ui.logic.extract import ExtractReport, extract
 from tui.ui.logic.manifest_view import manifest_summary
 from tui.ui.logic.preview import PREVIEW_BYTES, Preview, make_preview, wants_whole
 from tui.ui.logic.unlock import KeyNeeded
 from tui.ui.screens.dialogs import MessageDialog, PathDialog
-from tui.ui.screens.home import error_sentence
 from tui.ui.widgets.archive_tree import ArchiveTree, Ref
 from tui.ui.widgets.preview_pane import (
     PreviewPane,
@@ -42,7 +43,6 @@ from tui.ui.widgets.preview_pane import (
 if TYPE_CHECKING:
     from tui.ui.app import ArchiveOpener, PortalBackupApp
 
-MANIFEST_LIMIT = 256 << 20
 FILTER_LIMIT = 2000
 NARROW = 110  # below this width the preview goes under the tree
 
@@ -52,7 +52,7 @@ class Opened:
     reader: ZipReader
     fileobj: BinaryIO
     index: ArchiveIndex
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     manifest_problem: str | None
 
     @property
@@ -186,12 +186,10 @@ class ExplorerScreen(Screen[None]):
             reader = ZipReader(fileobj, name=path)
             index = ArchiveIndex(reader.entries)
             manifest, problem = None, None
-            entry = reader.get(MANIFEST_NAME)
-            if entry is not None:
-                try:
-                    doc = json.loads(reader.read_entry(entry, limit=MANIFEST_LIMIT))
-                    manifest = doc if isinstance(doc, dict) else None
-                except (ValueError, OSError) as exc:
+            if reader.get(MANIFEST_NAME) is not None:
+                try:  # the one reader restore and verify use: same limit, same checks
+                    manifest = read_manifest(reader)
+                except (PortalBackupError, OSError) as exc:
                     problem = f"its {MANIFEST_NAME} is unreadable: {error_sentence(exc)}"
         except Exception as exc:
             fileobj.close()
@@ -313,7 +311,7 @@ class ExplorerScreen(Screen[None]):
         if self.opened is None or self.opened.manifest is None:
             self.notify("This archive has no readable portal-backup.json.", severity="warning")
             return
-        text = json.dumps(self.opened.manifest, indent=2, ensure_ascii=False)
+        text = json.dumps(self.opened.manifest.to_json(), indent=2, ensure_ascii=False)
         preview = make_preview(MANIFEST_NAME, text.encode(), len(text.encode()))
         self.query_one(PreviewPane).show_preview(
             Text(MANIFEST_NAME, style="bold"), preview_body(preview)
@@ -403,7 +401,7 @@ class ExplorerScreen(Screen[None]):
         try:
             os.makedirs(dest, exist_ok=True)
             with self._reader_lock:
-                report = extract(reader, entries, strip, dest)
+                report = extract_entries(reader, entries, dest, strip=strip)
         except Exception as exc:
             self.post_message(Extracted(None, error_sentence(exc)))
             return

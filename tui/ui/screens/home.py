@@ -15,14 +15,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from tui.core.errors import PortalBackupError
+from tui.core.errors import PortalBackupError, error_sentence
 from tui.core.humanfmt import duration, human_bytes
 from tui.core.model import Size
-from tui.core.plan import Plan
+from tui.core.plan import IDENTITY_ID, Plan
+from tui.core.quiesce import QuiesceMode
 from tui.ui.logic.batcher import Batcher
 from tui.ui.logic.datasource import DataSource, Loaded
 from tui.ui.logic.encryption import Encryption, encrypted_output
-from tui.ui.logic.selection import IDENTITY_ID, Selection
+from tui.ui.logic.selection import Selection
 from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
 from tui.ui.widgets.item_tree import ItemTree
 from tui.ui.widgets.summary_bar import SummaryBar
@@ -30,7 +31,7 @@ from tui.ui.widgets.summary_bar import SummaryBar
 if TYPE_CHECKING:
     from tui.ui.app import PortalBackupApp
 
-QUIESCE_ORDER = ("stop", "pause", "none")
+QUIESCE_ORDER: tuple[QuiesceMode, ...] = ("stop", "pause", "none")
 SIZE_UPDATES_HZ = 4.0
 
 
@@ -50,15 +51,6 @@ class SizesKnown(Message):
     def __init__(self, sizes: dict[str, Size]) -> None:
         super().__init__()
         self.sizes = sizes
-
-
-def error_sentence(exc: BaseException) -> str:
-    if isinstance(exc, PortalBackupError):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 class HomeScreen(Screen[None]):
@@ -83,7 +75,7 @@ class HomeScreen(Screen[None]):
         self.loaded: Loaded | None = None
         self.selection: Selection | None = None
         self.destination = ""
-        self.quiesce = "stop"
+        self.quiesce: QuiesceMode = "stop"
         self.encryption = Encryption()
         self.sizes_done = False
         self._sizes_cancel = threading.Event()
@@ -426,7 +418,7 @@ class HomeScreen(Screen[None]):
             encrypt_to = self.encryption.recipients()
             options = BackupOptions(
                 output=encrypted_output(self.destination, bool(encrypt_to)),
-                quiesce=self.quiesce,  # type: ignore[arg-type]
+                quiesce=self.quiesce,
                 encrypt_to=encrypt_to,
                 **self.papp.backup_overrides,
             )

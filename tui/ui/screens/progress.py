@@ -18,7 +18,7 @@ from tui.core.errors import Cancelled
 from tui.core.events import Event, Finished, ItemState, Progress
 from tui.core.plan import Plan
 from tui.ui.logic.datasource import DataSource, Loaded
-from tui.ui.logic.jobs import BackupJob
+from tui.ui.logic.jobs import RunJob
 from tui.ui.screens.run_screen import (
     LOG_LINES,
     UPDATE_HZ,
@@ -82,7 +82,7 @@ class ProgressScreen(RunScreen):
     # ------------------------------------------------------------------ the worker
 
     @work(thread=True, exclusive=True, group="backup", exit_on_error=False)
-    def _run(self, source: DataSource, job: BackupJob) -> Finished:
+    def _run(self, source: DataSource, job: RunJob) -> Finished:
         batcher = self._batcher()
         try:
             return source.run_backup(self.loaded, self.plan, self.options, batcher.push, job.cancel)

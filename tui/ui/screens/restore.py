@@ -23,7 +23,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, Tree
 
 from tui.core.crypto.age import AgeNoMatchError
+from tui.core.errors import error_sentence
 from tui.core.model import Size
+from tui.core.restore.describe import plural, runnable
 from tui.core.restore.plan import RestoreSelection
 from tui.core.restore.run import RestoreOptions
 from tui.ui.logic.batcher import Batcher
@@ -38,7 +40,6 @@ from tui.ui.logic.restore_text import (
 )
 from tui.ui.logic.unlock import KeyNeeded
 from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog
-from tui.ui.screens.home import error_sentence
 from tui.ui.widgets.restore_tree import RestoreTree
 
 if TYPE_CHECKING:
@@ -431,8 +432,7 @@ class RestoreScreen(Screen[None]):
         self.app.push_screen(RestoreDryRunScreen(self.backend, self.session, sel), closed)
 
     def _confirm(self, sel: RestoreSelection) -> None:
-        runnable = [i for i in sel.items if i.id not in sel.failing]
-        if not runnable:
+        if not runnable(sel):
             body = Text("\n").join(Text(f"✗ {i}: {why}") for i, why in sel.failing.items())
             self.app.push_screen(MessageDialog("Nothing ticked can be restored", body, error=True))
             return
@@ -467,10 +467,9 @@ class RestoreScreen(Screen[None]):
             if yes:
                 self._start(sel)
 
-        n = len([i for i in sel.items if i.id not in sel.failing])
         self.app.push_screen(
             ConfirmDialog(
-                f"Restore {n} item{'s' if n != 1 else ''} now?",
+                f"Restore {plural(len(runnable(sel)), 'item')} now?",
                 confirm_text(sel, self.keep_old),
                 yes="Restore",
                 no="Not now",
@@ -484,7 +483,9 @@ class RestoreScreen(Screen[None]):
         if self.session is None or self.backend is None or self.papp.job.running:
             return
         # Every confirmation, the identity's included, has been given by now.
-        options = RestoreOptions(keep_old=self.keep_old, allow_identity_change=True)
+        options = RestoreOptions(
+            keep_old=self.keep_old, allow_identity_change=True, **self.papp.restore_overrides
+        )
         session, self.session = self.session, None  # the run owns (and closes) it now
         self.papp.job.start("restore")
         self.app.switch_screen(RestoreRunScreen(self.backend, session, sel, options))

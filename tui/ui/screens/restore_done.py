@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.core.restore.run import RestoreFinished
+from tui.core.events import RestoreFinished
 from tui.ui.logic.restore_text import result_text
 
 

@@ -15,10 +15,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.core.errors import error_sentence
 from tui.core.restore.plan import RestoreSelection
 from tui.ui.logic.restore_backend import RestoreBackend, RestoreSession
 from tui.ui.logic.restore_text import dry_run_text
-from tui.ui.screens.home import error_sentence
 
 
 class DiffReady(Message):

@@ -5,7 +5,7 @@ here, and nothing was changed."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -15,10 +15,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from tui.core.errors import Cancelled
-from tui.core.events import Event, ItemState
+from tui.core.events import Event, ItemState, RestoreFinished
 from tui.core.restore.plan import RestoreSelection
-from tui.core.restore.run import RestoreFinished, RestoreOptions
-from tui.ui.logic.jobs import BackupJob
+from tui.core.restore.run import RestoreOptions
+from tui.ui.logic.jobs import RunJob
 from tui.ui.logic.restore_backend import RestoreBackend, RestoreSession
 from tui.ui.screens.run_screen import LOG_LINES, UPDATE_HZ, EventBatch, RunScreen
 from tui.ui.widgets.restore_items import RestoreItems
@@ -92,7 +92,7 @@ class RestoreRunScreen(RunScreen):
         session: RestoreSession,
         sel: RestoreSelection,
         options: RestoreOptions,
-        job: BackupJob,
+        job: RunJob,
     ) -> RestoreFinished:
         batcher = self._batcher()
         try:
@@ -126,8 +126,9 @@ class RestoreRunScreen(RunScreen):
     def _done(self, result: Any) -> None:
         from tui.ui.screens.restore_done import RestoreDoneScreen
 
+        assert isinstance(result, RestoreFinished)  # what _run returns
         self.outcome = "done"
-        self.result = cast(RestoreFinished, result)
+        self.result = result
         self._close_dialogs()
         self.app.switch_screen(RestoreDoneScreen(self.result, self.options.keep_old))
 

@@ -13,12 +13,12 @@ from textual.screen import Screen
 from textual.widgets import ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
+from tui.core.errors import error_sentence
 from tui.core.events import Event, Log, Progress
 from tui.core.humanfmt import count, duration, human_bytes
 from tui.ui.logic.batcher import Batcher
-from tui.ui.logic.jobs import BackupJob
+from tui.ui.logic.jobs import RunJob
 from tui.ui.screens.dialogs import ConfirmDialog
-from tui.ui.screens.home import error_sentence
 
 if TYPE_CHECKING:
     from tui.ui.app import PortalBackupApp
@@ -94,7 +94,7 @@ class RunScreen(Screen[None]):
         return cast("PortalBackupApp", self.app)
 
     @property
-    def job(self) -> BackupJob:
+    def job(self) -> RunJob:
         return self.papp.job
 
     def on_unmount(self) -> None:

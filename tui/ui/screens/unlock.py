@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from tui.core.errors import error_sentence
 from tui.ui.logic.unlock import ArchiveKeys, identities_from
-from tui.ui.screens.home import error_sentence
 
 
 class UnlockFailed(Message):

@@ -16,9 +16,8 @@ from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from tui.core.archive.verify import VerifyProgress, VerifyReport, verify_archive
-from tui.core.errors import Cancelled
+from tui.core.errors import Cancelled, error_sentence
 from tui.core.humanfmt import count, human_bytes
-from tui.ui.screens.home import error_sentence
 
 if TYPE_CHECKING:
     from tui.ui.app import ArchiveOpener, PortalBackupApp
@@ -92,11 +91,12 @@ class VerifyScreen(ModalScreen[VerifyReport | None]):
     def _verify(self, opener: ArchiveOpener, path: str, cancel: threading.Event) -> VerifyReport:
         fileobj = opener(path)
         try:
-            return verify_archive(
-                fileobj, cancel=cancel, on_progress=lambda p: self.post_message(VerifyProgressed(p))
-            )
+            return verify_archive(fileobj, cancel=cancel, on_progress=self._post_progress)
         finally:
             fileobj.close()
+
+    def _post_progress(self, progress: VerifyProgress) -> None:
+        self.post_message(VerifyProgressed(progress))
 
     def on_verify_progressed(self, message: VerifyProgressed) -> None:
         p = message.progress
