@@ -7,9 +7,9 @@ Builds a throwaway Portal root whose one app holds a mix like a real app's state
 does not compress, logs that do, and many small files), backs it up with the real
 `portal-backup create`, then times, each `--runs` times (median reported):
 
-  restore           portal-backup restore ARCHIVE app/<name> --yes (verify, stage, swap,
-                    delete the replaced tree), with the phases read from its JSON events
-  restore-keep-old  the same with --keep-old (the replaced tree is not deleted)
+  restore           portal-backup restore ARCHIVE app/<name> --yes --delete-old (verify, stage,
+                    swap, delete the replaced tree), with the phases read from its JSON events
+  restore-keep-old  the same keeping the replaced tree aside (the default since --delete-old)
   unzip             unzip -q of the app's entries into an empty directory
   unzip -X          the same, restoring owners as the restore does
   unzip -X + sync   the same, then sync (the restore makes its data durable before the swap)
@@ -164,10 +164,10 @@ def main() -> int:
         }
         phase_runs: list[dict[str, float]] = []
         for _ in range(args.runs):
-            took, phases = timed_restore(archive, f"app/{app}", env, [])
+            took, phases = timed_restore(archive, f"app/{app}", env, ["--delete-old"])
             results["restore"].append(took)
             phase_runs.append(phases)
-            took, _ = timed_restore(archive, f"app/{app}", env, ["--keep-old"])
+            took, _ = timed_restore(archive, f"app/{app}", env, [])
             results["restore-keep-old"].append(took)
             shutil.rmtree(root / ".pre-restore", ignore_errors=True)
             results["unzip"].append(timed_unzip(archive, pattern, work / "unz", False))

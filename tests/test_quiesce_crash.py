@@ -148,7 +148,11 @@ def repair(app: App) -> subprocess.CompletedProcess[str]:
 
 
 def state_leftovers(state: Path) -> list[str]:
-    return sorted(n for n in os.listdir(state) if n not in ("run.lock", "last-backup.json"))
+    return sorted(
+        n
+        for n in os.listdir(state)
+        if n not in ("run.lock", "last-backup.json", "recent-archives.json")
+    )
 
 
 # ----------------------------------------------------------------------------- slow stops

@@ -49,7 +49,7 @@ def test_restore_onto_a_mount_point(
     assert os.path.ismount(mounted_shared)
     assert same_tree(broken, mounted_shared, ignore=set()) == []
 
-    proc = restore(archive, "shared", "--yes", env=env)
+    proc = restore(archive, "shared", "--yes", "--delete-old", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert os.path.ismount(mounted_shared)  # still the same filesystem, now restored
     assert same_tree(expected, mounted_shared) == []

@@ -187,6 +187,11 @@ def test_backup_through_the_ui_makes_a_valid_archive(
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600  # it holds the identity
     subprocess.run(["unzip", "-tq", str(archive)], check=True, capture_output=True)
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == finished.sha256
+    # The identity is inside the database: no text names an entry the zip does not hold.
+    with zipfile.ZipFile(archive) as zf:
+        assert "core/portal_identity.json" not in zf.namelist()
+        for meta in ("README.txt", "portal-backup.json"):
+            assert b"portal_identity.json" not in zf.read(meta), meta
     assert portal_host.container_states() == before
     assert set(result["states"].values()) == {"done"}
     stats = result["stats"]
@@ -222,6 +227,9 @@ def test_cancel_mid_run_restarts_containers_and_keeps_nothing(
                 pilot, lambda: progress.outcome is not None, timeout=120, what="the run to stop"
             )
             assert progress.outcome == "cancelled"
+            # The interrupted app says so; it did not fail (issue 11, #8).
+            states = progress.query_one(ItemProgress).states
+            assert states[held.item] == "cancelled" and "failed" not in states.values()
             await pilot.press("b")
             assert isinstance(app.screen, HomeScreen)
 

@@ -38,7 +38,7 @@ from tui.ui.demo.portal import ARCHIVE, ENVIRON, NOW, DemoSource, FakeClock
 from tui.ui.demo.restore import demo_plan
 from tui.ui.logic.datasource import HostSource
 from tui.ui.logic.restore_choice import RestoreChoice
-from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog
+from tui.ui.screens.dialogs import ArchiveDialog, ConfirmDialog, MessageDialog
 from tui.ui.screens.explorer import ExplorerScreen
 from tui.ui.screens.home import HomeScreen
 from tui.ui.screens.restore import RestoreScreen
@@ -234,7 +234,7 @@ def test_dry_run_of_an_encrypted_archive_from_home_changes_nothing(
                 what="the home screen",
             )
             await pilot.press("R")
-            assert isinstance(app.screen, PathDialog)
+            assert isinstance(app.screen, ArchiveDialog)
             await pilot.press("ctrl+u")
             await paste(pilot, str(archive))
             await pilot.press("enter")

@@ -80,8 +80,7 @@ def host_item_ids(host: pf.PortalHost) -> set[str]:
         "core/config",
         "core/apps",
         "shared",
-        *(f"app/{a}" for a in host.apps),
-        f"app/{host.solo[0]}",
+        *(f"app/{a}" for a in host.apps),  # not host.solo: nothing to back up, no app
         f"volume/{host.orphan_volume}",
     }
 

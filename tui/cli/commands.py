@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import pwd
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from tui.cli.keys import age_recipients, open_archive
@@ -15,7 +18,10 @@ from tui.cli.test_hooks import read_test_hooks
 from tui.core.errors import PortalBackupError, UsageError
 from tui.core.host import open_host
 from tui.core.humanfmt import human_bytes
-from tui.core.model import Inventory
+from tui.core.inventory import match_item_ids
+from tui.core.model import Inventory, Item
+
+ID_WIDTH_CAP = 40  # `list`: longer IDs (binds with long host paths) get a line of their own
 
 
 def _inventory(args: argparse.Namespace, *, sizes: bool) -> tuple[Inventory, Any | None]:
@@ -24,27 +30,86 @@ def _inventory(args: argparse.Namespace, *, sizes: bool) -> tuple[Inventory, Any
 
 
 def run_list(args: argparse.Namespace) -> int:
-    inv, _client = _inventory(args, sizes=not args.no_sizes)
+    from tui.core.sizes import compute_sizes
+
+    host = open_host(args.portal_root)
+    inv = host.inventory()
+    unreadable = {} if args.no_sizes else compute_sizes(inv, host.client)
     for w in inv.warnings:
         print(f"portal-backup: warning: {w}", file=sys.stderr)
     if args.json:
         for item in inv.items:
-            print(json.dumps(item.to_json()))
+            print(json.dumps({**item.to_json(), **_readability_json(item.id, unreadable, args)}))
         return 0
     if not inv.items:
         print("nothing to back up: no Portal root and no Docker apps or volumes")
         return 0
-    width = max(len(i.id) for i in inv.items)
-    for item in inv.items:
-        size = (
-            f"{human_bytes(item.size.bytes):>9}  {item.size.files:>7} files"
-            if item.size
-            else f"{'':>9}  {'':>13}"
-        )
-        state = item.state or ""
-        flag = "  [private key]" if item.holds_identity else ""
-        print(f"{item.id:<{width}}  {size}  {state:<12} {item.label}{flag}")
+    for line in format_item_table(inv.items, unreadable, sizes=not args.no_sizes):
+        print(line)
+    if unreadable:
+        print(f"portal-backup: warning: {_unreadable_sentence(unreadable)}", file=sys.stderr)
+        for item_id, why in unreadable.items():
+            print(f"  {item_id}: {why}", file=sys.stderr)
     return 0
+
+
+def _unreadable_sentence(unreadable: dict[str, str]) -> str:
+    ids = list(unreadable)
+    named = ", ".join(ids[:-1]) + f" and {ids[-1]}" if len(ids) > 1 else ids[0]
+    try:
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name}"
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    return (
+        f"{user} cannot read all of {named}: run as root, or leave "
+        f"{'them' if len(ids) > 1 else 'it'} out"
+    )
+
+
+def _readability_json(
+    item_id: str, unreadable: dict[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    if args.no_sizes:  # not walked: unknown
+        return {"readable": None}
+    why = unreadable.get(item_id)
+    return {"readable": False, "why": why} if why else {"readable": True}
+
+
+def format_item_table(items: list[Item], unreadable: dict[str, str], *, sizes: bool) -> list[str]:
+    """`list`'s table: every column as wide as its content (never the terminal's width); an
+    ID longer than ID_WIDTH_CAP gets a line of its own instead of widening every row."""
+    rows = []
+    for item in items:
+        notes = ["[private key]"] if item.holds_identity and "private key" not in item.label else []
+        notes += ["[unreadable]"] if item.id in unreadable else []
+        size = [human_bytes(item.size.bytes), _files(item.size.files)] if item.size else ["", ""]
+        rows.append(
+            [item.id, *(size if sizes else []), item.state or "", " ".join([item.label, *notes])]
+        )
+    header = ["ID", *(["SIZE", "FILES"] if sizes else []), "STATE", "WHAT"]
+    right = {1, 2} if sizes else set()
+    fitting = [len(r[0]) for r in rows if len(r[0]) <= ID_WIDTH_CAP]
+    widths = [max([len(header[0]), *fitting])]
+    widths += [max(len(r[c]) for r in [header, *rows]) for c in range(1, len(header))]
+
+    def line(cells: list[str]) -> str:
+        out = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    lines = [line(header)]
+    for r in rows:
+        if len(r[0]) > widths[0]:
+            lines.append(r[0])
+            r = ["", *r[1:]]
+        lines.append(line(r))
+    return lines
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -55,13 +120,21 @@ def run_create(args: argparse.Namespace) -> int:
     if not args.ids and not args.all:
         raise UsageError("name the items to back up (see `portal-backup list`) or use --all")
     recipients = age_recipients(args)
+    output = archive_output(args.output, encrypted=bool(recipients))
     inv, client = _inventory(args, sizes=False)
     for w in inv.warnings:
         print(f"portal-backup: warning: {w}", file=sys.stderr)
-    items = resolve_selection(inv, args.ids, select_all=args.all, exclude=args.exclude)
+    known = [i.id for i in inv.items]
+    items = resolve_selection(
+        inv,
+        match_item_ids(args.ids, known),
+        select_all=args.all,
+        exclude=match_item_ids(args.exclude, known),
+    )
+    refuse_unreadable(items)
     plan = build_plan(inv, items)
     options = BackupOptions(
-        output=args.output,
+        output=output,
         quiesce=args.quiesce,
         level=args.level,
         threads=args.threads,
@@ -83,6 +156,41 @@ def run_create(args: argparse.Namespace) -> int:
     result = run_backup(inv, plan, options, client, printer, cancel)
     _safe_print(result.path)
     return 0
+
+
+def archive_output(output: str | None, *, encrypted: bool) -> str | None:
+    """-o as the backup takes it: an existing directory, or a file name in one that ends in
+    .zip (.zip.age when encrypted), added when missing. UsageError for a missing directory."""
+    if output is None:
+        return None
+    path = Path(output).expanduser()
+    if path.is_dir():
+        return str(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"-o {output}: the directory {path.parent} does not exist")
+    suffix = ".zip.age" if encrypted else ".zip"
+    if not encrypted and path.name.endswith(".zip.age"):
+        raise UsageError(
+            f"-o {output} names an encrypted archive: add --passphrase-file or --recipient, "
+            "or end the name in .zip"
+        )
+    if path.name.endswith(suffix):
+        return str(path)
+    return str(path.with_name(path.name.removesuffix(".zip") + suffix))
+
+
+def refuse_unreadable(items: list[Item]) -> None:
+    """Before anything starts (no container stopped, no file written): name what this user
+    cannot read, so the run does not fail half-way."""
+    from tui.core.sizes import unreadable_items
+
+    unreadable = unreadable_items(items)
+    if unreadable:
+        first_id, why = next(iter(unreadable.items()))
+        raise PortalBackupError(
+            f"nothing was backed up: {_unreadable_sentence(unreadable)} with --exclude "
+            f"({first_id}: {why})"
+        )
 
 
 def _safe_print(text: str) -> None:

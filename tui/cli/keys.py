@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from typing import Any, BinaryIO
 
 from tui.core.crypto import open as archive_open
@@ -39,11 +41,14 @@ def age_recipients(args: argparse.Namespace) -> list[Any]:
     return out
 
 
-def age_identities(args: argparse.Namespace) -> list[Any]:
+def age_identities(args: argparse.Namespace, path: str | None = None) -> list[Any]:
+    """The keys the options name; with none, in a terminal, the passphrase typed for `path`."""
     from tui.core.crypto.age import ScryptIdentity, load_identities
 
     out: list[Any] = []
     passphrase = read_passphrase(args)
+    if passphrase is None and not args.identity and path is not None:
+        passphrase = ask_passphrase(path)
     if passphrase is not None:
         out.append(ScryptIdentity(passphrase))
     for f in args.identity:
@@ -51,6 +56,19 @@ def age_identities(args: argparse.Namespace) -> list[Any]:
     return out
 
 
+def ask_passphrase(path: str) -> str | None:
+    """As `age` and `ssh` do: ask on the terminal, without echo. None when stdin is not a
+    terminal (scripts give --passphrase-file or --passphrase-env) or nothing was typed."""
+    if not sys.stdin.isatty():
+        return None
+    try:
+        # getpass reads /dev/tty with echo off (stdout may be a pipe to `less` or a file).
+        typed = getpass.getpass(f"Enter passphrase for {path} (or use --identity FILE): ")
+    except EOFError:  # Ctrl-D
+        return None
+    return typed or None
+
+
 def open_archive(path: str, args: argparse.Namespace) -> BinaryIO:
     """A seekable binary file of the zip: the file itself, or a decrypting view of .age."""
-    return archive_open.open_archive(path, lambda: age_identities(args), hint=_KEY_HINT)
+    return archive_open.open_archive(path, lambda: age_identities(args, path), hint=_KEY_HINT)

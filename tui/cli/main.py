@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from tui import __version__
+from tui.core.archive.deflate import DEFAULT_LEVEL, MAX_LEVEL
 from tui.core.errors import PortalBackupError, UsageError, error_sentence
 
 EPILOG = """\
@@ -113,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="PATH",
-        help="an existing directory (default name inside) or a file name",
+        help="an existing directory (the default name inside) or a file name in one; "
+        ".zip (.zip.age when encrypting) is added when the name lacks it",
     )
     cr.add_argument(
         "--quiesce",
@@ -129,12 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cr.add_argument(
         "--level",
-        type=int,
+        type=_int_between(0, MAX_LEVEL),
         metavar="N",
-        help="deflate level (default: the fast library's best speed/ratio)",
+        help=f"deflate level, 0 to {MAX_LEVEL} (default {DEFAULT_LEVEL})",
     )
     cr.add_argument(
-        "--threads", type=int, metavar="N", help="compression threads (default: all cores)"
+        "--threads",
+        type=_int_between(1, None),
+        metavar="N",
+        help="compression threads, 1 or more (default: all cores)",
     )
     cr.add_argument(
         "--no-sign",
@@ -190,12 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would change, change nothing"
     )
     rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rs.add_argument(
-        "--keep-old",
+    old = rs.add_mutually_exclusive_group()
+    old.add_argument(
+        "--delete-old",
         action="store_true",
-        help="keep the data each restore replaces (its path is printed) instead of "
-        "deleting it once the app runs again",
+        help="delete the data each restore replaces once the app runs again (by default "
+        "it is kept aside and its path printed)",
     )
+    old.add_argument("--keep-old", action="store_true", help=argparse.SUPPRESS)  # the default
     rs.add_argument(
         "--progress",
         choices=("auto", "plain", "json", "none"),
@@ -224,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_decrypt_args(rs)
     return p
+
+
+def _int_between(low: int, high: int | None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (no upper bound when high is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"from {low} to {high}" if high is not None else f"of {low} or more"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use a number {allowed}")
+        return value
+
+    return parse
 
 
 def _add_decrypt_args(p: argparse.ArgumentParser) -> None:
@@ -270,6 +293,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from tui.cli.commands import run_create, run_explore, run_list, run_restore, run_tui, run_verify
     from tui.cli.test_hooks import read_test_hooks
 
+    if args.command in (None, "explore"):
+        require_terminal()  # before anything else: without one the UI would spin for ever
     read_test_hooks().configure_checkpoints()  # before recovery: a test may kill it too
     _recover(args)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
@@ -281,6 +306,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         "restore": run_restore,
     }
     return handlers[args.command](args)
+
+
+def require_terminal() -> None:
+    """The terminal UI needs a terminal on stdin and stdout (`ssh host portal-backup`
+    without -t, or a pipe, gives it none)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("needs a terminal: use ssh -t, or a subcommand such as `create`")
 
 
 def _recover(args: argparse.Namespace) -> None:

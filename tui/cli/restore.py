@@ -22,6 +22,7 @@ from tui.core.errors import PortalBackupError, UsageError
 from tui.core.events import Event, ItemState, Log, RestoreFinished, RestoreRefused
 from tui.core.host import WITHOUT_DOCKER_RESTORE, open_host
 from tui.core.humanfmt import human_bytes
+from tui.core.inventory import match_item_ids
 from tui.core.restore import describe
 from tui.core.restore.diff import TargetDiff, diff_selection
 from tui.core.restore.plan import RestorePlan, RestoreSelection, TargetPlan
@@ -44,13 +45,19 @@ def run_restore_cli(args: argparse.Namespace) -> int:
         out = sys.stdout
         for w in plan.warnings:
             print(f"portal-backup: warning: {w}", file=sys.stderr)
-        if not args.ids and not args.all:
+        if not args.ids and not args.all:  # what it holds: a question answered, not an error
             if args.json:
                 print(json.dumps(_plan_json(plan)))
             else:
                 _print_holdings(plan, out)
-            raise UsageError("name the items to restore (IDs from the list above), or --all")
-        sel = plan.select(args.ids, select_all=args.all)
+                print(
+                    "\nto restore: portal-backup restore ARCHIVE ID ... (or --all), "
+                    "with --dry-run first to see every change",
+                    file=out,
+                )
+            return 0
+        ids = match_item_ids(args.ids, [i.id for i in plan.items])
+        sel = plan.select(ids, select_all=args.all)
         if not plan.docker_ok and not args.json:
             print(
                 f"portal-backup: warning: Docker is not reachable: {WITHOUT_DOCKER_RESTORE}",
@@ -72,7 +79,7 @@ def run_restore_cli(args: argparse.Namespace) -> int:
         cancel = threading.Event()
         install_cancel_signals(cancel)
         options = RestoreOptions(
-            keep_old=args.keep_old,
+            keep_old=not args.delete_old,
             allow_identity_change=True,
             volume_access=args.volume_access,
             **read_test_hooks().restore_options(),
@@ -274,9 +281,9 @@ def _confirm(sel: RestoreSelection, args: argparse.Namespace) -> None:
             raise PortalBackupError("nothing was restored (identity change declined)")
     total = human_bytes(describe.selection_size(sel).bytes)
     fate = (
-        "kept beside it"
-        if args.keep_old
-        else "deleted once the apps run again (--keep-old keeps it)"
+        "deleted once the apps run again"
+        if args.delete_old
+        else "kept aside (--delete-old deletes it)"
     )
     if not _ask(f"Restore {len(items)} item(s), {total}? The data they replace is {fate}."):
         raise PortalBackupError("nothing was restored")

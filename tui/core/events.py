@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ItemPhase = Literal["waiting", "stopping", "pausing", "copying", "restarting", "done", "failed"]
+ItemPhase = Literal[
+    "waiting", "stopping", "pausing", "copying", "restarting", "done", "failed", "cancelled"
+]
 LogLevel = Literal["info", "warning", "error"]
 
 
@@ -124,7 +126,14 @@ class Throttle:
 
 
 class RateMeter:
-    """Exponentially smoothed throughput and ETA."""
+    """Exponentially smoothed throughput and ETA.
+
+    No ETA before ETA_AFTER seconds and ETA_MIN_BYTES read: the first second's rate (opening
+    files, starting containers) is far below the steady one and would promise hours.
+    """
+
+    ETA_AFTER = 3.0
+    ETA_MIN_BYTES = 4 << 20
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -144,6 +153,8 @@ class RateMeter:
 
     def eta(self, done: int, total: int) -> float | None:
         if self.rate <= 0 or total <= 0:
+            return None
+        if self.elapsed() < self.ETA_AFTER or done < min(self.ETA_MIN_BYTES, total):
             return None
         return max(0.0, (total - done) / self.rate)
 

@@ -8,7 +8,9 @@ into a warning while the rest is still listed.
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -262,12 +264,15 @@ def _app_items(
                     continue
                 seen.add(key)
                 src = mount_source(root, m)
-                mount_id = mount_label(root, name, m)
+                where = mount_label(root, name, m)
+                mount_id = mount_item_id(name, where)
+                if any(i.id == mount_id for i in mount_items):
+                    mount_id = f"app/{name}/{where}"  # /x beside app_data's x: keep them apart
                 mount_items.append(
                     Item(
-                        id=f"app/{name}/{mount_id}",
+                        id=mount_id,
                         kind="mount",
-                        label=f"{'volume' if m.type == 'volume' else 'bind'} {mount_id}",
+                        label=f"{'volume' if m.type == 'volume' else 'bind'} {where}",
                         parent=f"app/{name}",
                         sources=[src],
                         containers=conts,
@@ -277,6 +282,10 @@ def _app_items(
                 )
                 if not any(_covers(s, src) for s in sources):
                     sources.append(src)
+        if not sources:
+            # Containers without mounts and no app_data folder (a plain `docker run`): there
+            # is nothing to back up, so this is no app, and it is never stopped for nothing.
+            continue
         items.append(
             Item(
                 id=f"app/{name}",
@@ -312,6 +321,28 @@ def mount_label(root: Path | None, app: str, m: MountInfo) -> str:
         if rel:
             return rel
     return os.path.normpath(m.source)
+
+
+def mount_item_id(app: str, where: str) -> str:
+    """`app/<app>/<mount>` for a mount_label: a host path outside the Portal root loses its
+    leading `/` (`app/x/srv/data`, like the archive's `binds/srv/data/`), so no ID holds `//`."""
+    return f"app/{app}/{where.lstrip('/')}"
+
+
+def match_item_ids(wanted: Iterable[str], known: Iterable[str]) -> list[str]:
+    """IDs as typed -> the known IDs they name. `app/x//srv/data` (how IDs of binds outside
+    the Portal root were written before, and still are in older archives) and
+    `app/x/srv/data` name the same item; globs and unknown IDs pass through unchanged."""
+    by_form = {_collapse_slashes(k): k for k in known}
+    exact = set(by_form.values())
+    return [
+        w if w in exact or any(c in w for c in "*?[") else by_form.get(_collapse_slashes(w), w)
+        for w in wanted
+    ]
+
+
+def _collapse_slashes(item_id: str) -> str:
+    return re.sub("/{2,}", "/", item_id)
 
 
 def summarize_states(conts: list[ContainerInfo]) -> str:

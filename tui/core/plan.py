@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tui.core.errors import DockerUnavailable, UsageError
-from tui.core.model import ContainerInfo, Inventory, Item, Source
+from tui.core.model import DB_REL, ContainerInfo, Inventory, Item, Source
 
 DB_ID = "core/db"
 IDENTITY_ID = "core/identity"
@@ -87,6 +87,14 @@ def resolve_selection(
     return [i for i in inventory.items if i.id in chosen]
 
 
+def needs_docker(item: Item) -> bool:
+    """Whether backing up `item` needs a reachable Docker engine.
+
+    Volumes are read through Docker; apps and their mounts too, because without Docker we
+    cannot know whether an app is writing (nor stop it)."""
+    return item.needs_docker or item.kind in ("app", "mount")
+
+
 def _is_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
@@ -94,8 +102,7 @@ def _is_glob(text: str) -> bool:
 def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
     selected = {i.id for i in items}
     if not inventory.docker_ok:
-        # Without Docker we cannot know whether an app is writing, so apps are refused too.
-        needing = [i.id for i in items if i.needs_docker or i.kind in ("app", "mount")]
+        needing = [i.id for i in items if needs_docker(i)]
         if needing:
             raise DockerUnavailable(
                 f"Docker is not reachable, but {needing[0]} needs it; start Docker or leave it out"
@@ -117,6 +124,8 @@ def build_plan(inventory: Inventory, items: list[Item]) -> Plan:
     core = [i for i in items if i.kind in ("core", "shared")]
     for it in core:
         item_paths[it.id] = [s.archive_path for s in it.sources]
+    if "core/db" in selected and include_identity:
+        item_paths[IDENTITY_ID] = [DB_REL]  # stored inside the database, not as its own entry
     if "core/db" in selected:
         # The database holds the identity; one read stores both.
         ids = ["core/db", "core/identity"] if include_identity else ["core/db"]

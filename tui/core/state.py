@@ -143,8 +143,28 @@ def read_json(path: Path) -> Any | None:
 
 def record_last_backup(info: dict[str, Any]) -> None:
     write_json_atomic(state_dir() / "last-backup.json", info)
+    if isinstance(info.get("path"), str):
+        record_recent_archive(info["path"])
 
 
 def last_backup() -> dict[str, Any] | None:
     data = read_json(state_dir() / "last-backup.json")
     return data if isinstance(data, dict) else None
+
+
+RECENT_LIMIT = 8  # archives written or opened, newest first
+
+
+def record_recent_archive(path: str) -> None:
+    """Remembers an archive written or opened, for the TUI's "open an archive" dialog."""
+    path = os.path.abspath(path)
+    recent = [p for p in recent_archives() if p != path]
+    write_json_atomic(state_dir() / "recent-archives.json", [path, *recent][:RECENT_LIMIT])
+
+
+def recent_archives() -> list[str]:
+    """The archives written or opened lately, newest first (they may be gone since)."""
+    data = read_json(state_dir() / "recent-archives.json")
+    if not isinstance(data, list):
+        return []
+    return [p for p in data if isinstance(p, str)][:RECENT_LIMIT]

@@ -34,6 +34,9 @@ class PortalBackupApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        # Quits as in k9s, lazydocker and btop (Textual's default only says how to quit).
+        # Not a priority binding: selected text is copied first, and a running backup asks.
+        Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
     def __init__(

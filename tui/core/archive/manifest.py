@@ -161,6 +161,8 @@ def readme_text(manifest: Manifest) -> str:
         "\nTHIS ARCHIVE HOLDS THE PORTAL'S PRIVATE KEY (its identity). Whoever has this file can\n"
         "impersonate the Portal. Keep it private; encrypt it before storing it anywhere else.\n"
         if manifest.identity_included
+        else "\nThe database was stored without the identities' private keys.\n"
+        if manifest.db_private_keys_removed
         else ""
     )
     return f"""portal-backup archive
@@ -171,7 +173,9 @@ It is a plain ZIP file: any unzip tool opens it.
 {identity}
 What is inside
 --------------
-core/...                      the Portal's own files (database, settings, app definitions)
+core/...                      the Portal's own files (database, settings, app definitions);
+                              the Portal's identity and its private key are records of the
+                              database, core/portal_core_db.json (table "identities")
 user_data/shared/...          documents and media
 user_data/app_data/<app>/...  each app's state
 volumes/<volume>/...          named Docker volumes (the contents of the volume's root)

@@ -250,9 +250,11 @@ class BackupRun:
             writer.barrier()
             if self.options.fail_item in ids:
                 raise PortalBackupError(f"injected failure after reading {self.options.fail_item}")
-        except BaseException:
+        except BaseException as exc:
+            # A cancel interrupts the item; it did not fail.
+            cancelled = isinstance(exc, Cancelled) or self.cancel.is_set()
             for i in ids:
-                self._item_state(i, "failed")
+                self._item_state(i, "cancelled" if cancelled else "failed")
             raise
         if step.containers and quiescer.journal.changes:
             self._item_state(ids[0], "restarting")

@@ -57,8 +57,10 @@ def diff_target(t: TargetPlan, entries: Iterable[ManifestEntry]) -> TargetDiff:
         rel.rstrip("/"): e for e in entries if (rel := relative(e.path, t.archive_path)) is not None
     }
     root = t.mountpoint if t.kind == "volume" else t.dest
-    if root and os.path.islink(root):
-        root = os.path.realpath(root)  # the host's own link: the restore replaces its target
+    if t.kind == "volume" and root and os.path.islink(root):
+        root = os.path.realpath(root)  # Docker's mountpoint: the restore writes where it leads
+    # A symlink at a path destination is replaced like old data, never followed (slots.py):
+    # lstat sees the link itself, so the dry run says "a symlink becomes a dir".
     host: dict[str, os.stat_result] = {}
     if t.exists_now and root:
         try:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import json
 import threading
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,8 @@ from typing import Any
 from tui.core.errors import Cancelled
 from tui.core.events import EventSink, Finished, ItemState, Log, Progress
 from tui.core.model import (
+    DB_REL,
+    IDENTITY_ARCHIVE_REL,
     ContainerInfo,
     Inventory,
     Item,
@@ -29,8 +28,9 @@ from tui.core.model import (
     Source,
     VolumeInfo,
 )
-from tui.core.plan import Plan
+from tui.core.plan import Plan, PlanStep
 from tui.ui.logic.datasource import Loaded
+from tui.ui.logic.selection import ASSUMED_RATE, STOP_SECONDS
 
 ROOT = "/home/portal"
 PORTAL_ID = hashlib.sha512(b"demo portal").hexdigest()
@@ -129,7 +129,7 @@ def _generated_apps(containers: int) -> dict[str, list[tuple[str, str, list[Moun
 
 def demo_inventory(containers: int | None = None) -> Inventory:
     """The demo Portal; with `containers`, that many containers in generated apps instead."""
-    from tui.core.inventory import mount_label, mount_source, summarize_states
+    from tui.core.inventory import mount_item_id, mount_label, mount_source, summarize_states
 
     root = Path(ROOT)
     items = [
@@ -137,18 +137,14 @@ def demo_inventory(containers: int | None = None) -> Inventory:
             "core/db",
             "core",
             "Internal database",
-            sources=[
-                Source("path", f"{ROOT}/core/portal_core_db.json", "core/portal_core_db.json")
-            ],
+            sources=[Source("path", f"{ROOT}/{DB_REL}", DB_REL)],
             holds_identity=True,
         ),
         Item(
             "core/identity",
             "core",
             "Portal identity (private key)",
-            sources=[
-                Source("path", f"{ROOT}/core/portal_core_db.json", "core/portal_identity.json")
-            ],
+            sources=[Source("path", f"{ROOT}/{DB_REL}", IDENTITY_ARCHIVE_REL)],
             holds_identity=True,
             note="the archive will hold the Portal's private key",
         ),
@@ -192,7 +188,7 @@ def demo_inventory(containers: int | None = None) -> Inventory:
                 label = mount_label(root, app, m)
                 mount_items.append(
                     Item(
-                        f"app/{app}/{label}",
+                        mount_item_id(app, label),
                         "mount",
                         f"{'volume' if m.type == 'volume' else 'bind'} {label}",
                         parent=f"app/{app}",
@@ -236,64 +232,116 @@ def demo_inventory(containers: int | None = None) -> Inventory:
     )
 
 
+# What each tree of the demo Portal holds: (bytes, files) by archive path. An app's own folder
+# counts here without the mounts below it (demo_sizes adds them). The restore demo
+# (tui/ui/demo/restore.py) shows the same figures for the same archive paths.
+SOURCE_SIZES: dict[str, Size] = {
+    DB_REL: Size(48_213, 1),
+    IDENTITY_ARCHIVE_REL: Size(48_213, 1),  # read from the database file: the same bytes
+    "core/portal_core_config.yml": Size(1_024, 1),
+    "core/installed_apps/": Size(23_552, 14),
+    "user_data/shared/": Size(18_734_211_072, 23_411),
+    "user_data/app_data/immich/": Size(1_048_576, 11),
+    "user_data/app_data/immich/library/": Size(96_636_764_160, 41_020),
+    "volumes/immich_pgdata/": Size(1_288_490_188, 2_113),
+    "user_data/app_data/jellyfin/": Size(20_971_520, 118),
+    "user_data/app_data/jellyfin/config/": Size(367_001_600, 2_410),
+    "binds/srv/media/": Size(41_875_931_136, 1_876),
+    "user_data/app_data/nextcloud/": Size(483_648, 12),
+    "user_data/app_data/nextcloud/data/": Size(2_147_000_000, 9_800),
+    "user_data/app_data/vaultwarden/": Size(8_192, 2),
+    "user_data/app_data/vaultwarden/data/": Size(4_710_400, 35),
+    "user_data/app_data/wiki/": Size(3_433, 4),
+    "user_data/app_data/wiki/pages/": Size(1_150_000, 210),
+    "volumes/old_export/": Size(52_428_800, 211),
+    "volumes/paperless_media/": Size(3_355_443_200, 5_120),
+}
+# The home screen's downtime guess assumes these; the demo backup runs at them, so the guess
+# and the done screen's downtimes tell the same story.
+RATE = ASSUMED_RATE  # bytes per second read and compressed
+ARCHIVE_RATIO = 0.96  # archive size / data read: photos and media hardly compress
+PROGRESS_AT = 0.4  # how far the pictured backup has come
+CURRENT_FILE = {"app/immich": "user_data/app_data/immich/library/2023/07/IMG_20230714_181502.jpg"}
+
+
 def _source_size(src: Source) -> Size:
-    """A fixed, plausible size for each demo tree."""
-    fixed = {
-        "core/portal_core_db.json": Size(48_213, 1),
-        "core/portal_identity.json": Size(48_213, 1),
-        "core/portal_core_config.yml": Size(1_024, 1),
-        "core/installed_apps/": Size(23_552, 14),
-        "user_data/shared/": Size(18_734_211_072, 23_411),
-        "binds/srv/media/": Size(412_339_122_176, 8_204),
-        "volumes/immich_pgdata/": Size(1_288_490_188, 2_113),
-        "volumes/old_export/": Size(52_428_800, 211),
-        "volumes/paperless_media/": Size(3_355_443_200, 5_120),
-    }
-    if src.archive_path in fixed:
-        return fixed[src.archive_path]
+    if src.archive_path in SOURCE_SIZES:
+        return SOURCE_SIZES[src.archive_path]
+    # The generated large hosts (demo_inventory(containers=...)): fixed, made-up sizes.
     seed = int(hashlib.sha256(src.archive_path.encode()).hexdigest()[:8], 16)
     return Size(1_000_000 + seed % 3_000_000_000, 10 + seed % 5_000)
 
 
+def _add(sizes: list[Size]) -> Size:
+    return Size(sum(s.bytes for s in sizes), sum(s.files for s in sizes))
+
+
+def _tree_size(inventory: Inventory, src: Source) -> Size:
+    """A source's whole tree: an app's own folder holds the bind mounts below it."""
+    below = src.location.rstrip("/") + "/"
+    inner = [
+        _source_size(i.sources[0])
+        for i in inventory.items
+        if i.kind == "mount" and i.sources[0].location.startswith(below)
+    ]
+    return _add([_source_size(src), *inner])
+
+
 def demo_sizes(inventory: Inventory) -> dict[str, Size]:
     """Each item's size, as compute_sizes would find it on the demo Portal."""
-    mounts = [i.sources[0] for i in inventory.items if i.kind == "mount"]
-
-    def tree_size(src: Source) -> Size:
-        # An app's own folder holds the bind mounts below it.
-        inner = [
-            _source_size(m) for m in mounts if m.location.startswith(src.location.rstrip("/") + "/")
-        ]
-        own = _source_size(src)
-        return Size(
-            own.bytes + sum(s.bytes for s in inner), own.files + sum(s.files for s in inner)
-        )
-
-    out = {}
-    for item in inventory.items:
-        sizes = [tree_size(s) for s in item.sources]
-        out[item.id] = Size(sum(s.bytes for s in sizes), sum(s.files for s in sizes))
-    return out
+    return {i.id: _add([_tree_size(inventory, s) for s in i.sources]) for i in inventory.items}
 
 
-def demo_finished() -> Finished:
+def step_size(inventory: Inventory, step: PlanStep) -> Size:
+    """What one step of a backup reads (the database steps read the database file)."""
+    if step.special:
+        return _source_size(Source("path", f"{ROOT}/{DB_REL}", DB_REL))
+    return _add([_tree_size(inventory, s) for s in step.sources])
+
+
+def demo_totals(inventory: Inventory, plan: Plan) -> Size:
+    """What the demo backup of `plan` reads: the total its progress and done screens show."""
+    return _add([step_size(inventory, s) for s in plan.steps])
+
+
+def _running(step: PlanStep) -> int:
+    return sum(c.state == "running" for c in step.containers)
+
+
+def demo_finished(inventory: Inventory, plan: Plan, quiesce: str = "stop") -> Finished:
+    """The end of the demo backup of `plan`: its sizes, and times at RATE."""
+    total = demo_totals(inventory, plan)
+    stops = 0.0 if quiesce == "none" else STOP_SECONDS * sum(_running(s) for s in plan.steps)
+    downtime = {
+        step.app: step_size(inventory, step).bytes / RATE + STOP_SECONDS * _running(step)
+        for step in plan.steps
+        if step.app and _running(step) and quiesce != "none"
+    }
     return Finished(
         path=ARCHIVE,
-        bytes=21_474_836_480,
-        bytes_in=33_285_996_544,
-        files=41_230,
-        seconds=734.2,
+        bytes=int(total.bytes * ARCHIVE_RATIO),
+        bytes_in=total.bytes,
+        files=total.files,
+        seconds=round(total.bytes / RATE + stops, 1),
         sha256=hashlib.sha256(b"demo archive").hexdigest(),
-        holds_identity=True,
-        downtime={"immich": 212.4, "jellyfin": 8.1, "nextcloud": 301.0},
+        holds_identity=plan.include_identity,
+        downtime={app: round(s, 1) for app, s in downtime.items()},
     )
 
 
-def demo_events(plan: Plan) -> list[Any]:
-    """The events of a backup about 40% done: the core items and one app finished."""
+def demo_events(inventory: Inventory, plan: Plan) -> list[Any]:
+    """The events of the demo backup of `plan` until PROGRESS_AT of its bytes are read: the
+    steps before that point done, the one it falls in half-way, all timed at RATE."""
+    total = demo_totals(inventory, plan)
+    target = int(total.bytes * PROGRESS_AT)
     events: list[Any] = [Log("info", "computing sizes")]
-    steps = plan.steps
-    for step in steps[:-3]:
+    done = Size(0, 0)
+    current = plan.steps[-1]
+    for step in plan.steps:
+        size = step_size(inventory, step)
+        if done.bytes + size.bytes > target:
+            current = step
+            break
         if step.containers:
             events += [
                 ItemState(step.item_ids[0], "stopping"),
@@ -302,29 +350,35 @@ def demo_events(plan: Plan) -> list[Any]:
         events += [ItemState(step.item_ids[0], "copying"), ItemState(step.item_ids[0], "done")]
         if step.containers:
             events.append(Log("info", f"started {step.containers[0].name}"))
-    current = steps[-3] if len(steps) >= 3 else steps[-1]
+        done = _add([done, size])
+    item = current.item_ids[0]
     events += [
-        ItemState(current.item_ids[0], "stopping"),
+        ItemState(item, "stopping"),
         Log(
             "info",
             f"stopped {current.containers[0].name}" if current.containers else "reading volume",
         ),
         Log("warning", "skipped fifo user_data/shared/tmp/upload.fifo"),
-        ItemState(current.item_ids[0], "copying"),
+        ItemState(item, "copying"),
     ]
+    size = step_size(inventory, current)
+    part = (target - done.bytes) / size.bytes if size.bytes else 0.0
+    path = CURRENT_FILE.get(item) or (
+        f"{current.sources[0].archive_path}2023/07/IMG_20230714_181502.jpg"
+        if current.sources
+        else None
+    )
     events.append(
         Progress(
-            bytes_done=13_314_398_617,
-            bytes_total=33_285_996_544,
-            files_done=16_492,
-            files_total=41_230,
-            item=current.item_ids[0],
-            path=f"{current.sources[0].archive_path}2023/07/IMG_20230714_181502.jpg"
-            if current.sources
-            else None,
-            rate=92_274_688.0,
-            eta=216.4,
-            elapsed=144.3,
+            bytes_done=target,
+            bytes_total=total.bytes,
+            files_done=done.files + int(size.files * part),
+            files_total=total.files,
+            item=item,
+            path=path,
+            rate=RATE,
+            eta=round((total.bytes - target) / RATE, 1),
+            elapsed=round(target / RATE, 1),
         )
     )
     return events
@@ -346,12 +400,14 @@ class DemoSource:
         self.clock = FakeClock()
 
     def load(self) -> Loaded:
+        from tui.ui.demo.archive import LAST_ARCHIVE, LAST_TIME, demo_archive_bytes
+
         last = {
-            "path": "/root/portal-backup-old.zip",
-            "time": NOW - 3 * 86400 - 3600,
-            "bytes": 19_327_352_832,
+            "path": LAST_ARCHIVE,
+            "time": LAST_TIME,
+            "bytes": len(demo_archive_bytes()),
             "items": [],
-            "sha256": "0" * 64,
+            "sha256": hashlib.sha256(demo_archive_bytes()).hexdigest(),
         }
         return Loaded(demo_inventory(self.containers), None, last)
 
@@ -371,14 +427,14 @@ class DemoSource:
     def run_backup(
         self, loaded: Loaded, plan: Plan, options: Any, on_event: EventSink, cancel: threading.Event
     ) -> Finished:
-        for event in demo_events(plan):
+        for event in demo_events(loaded.inventory, plan):
             on_event(event)
         if self.hold:
             cancel.wait()
             raise Cancelled(
                 "the backup was cancelled; nothing was kept and every container was restarted"
             )
-        finished = demo_finished()
+        finished = demo_finished(loaded.inventory, plan, getattr(options, "quiesce", "stop"))
         if getattr(options, "encrypt_to", None):  # as the engine names an encrypted archive
             finished = dataclasses.replace(finished, path=finished.path + ".age")
         on_event(finished)
@@ -386,94 +442,7 @@ class DemoSource:
 
 
 def demo_archive_bytes() -> bytes:
-    """A small portal-backup-like zip with fixed contents and times, for the explorer."""
-    files: dict[str, bytes] = {
-        "core/portal_core_config.yml": b"log_level: INFO\nportal_domain: f00ba4.p.getportal.org\n",
-        "core/portal_core_db.json": json.dumps(
-            {
-                "identities": {
-                    "1": {
-                        "id": PORTAL_ID,
-                        "name": "Annas Portal",
-                        "is_default": True,
-                        "private_key": (
-                            "-----BEGIN PRIVATE KEY-----\nMIIEdemo\n-----END PRIVATE KEY-----\n"
-                        ),
-                    }
-                },
-                "installed_apps": {"1": {"name": "wiki"}},
-            }
-        ).encode(),
-        "core/portal_identity.json": json.dumps({"identities": {}}).encode(),
-        "core/installed_apps/wiki/docker-compose.yml": (
-            b"services:\n  web:\n    image: wiki:latest\n    volumes:\n      - ./pages:/pages\n"
-        ),
-        "user_data/shared/Documents/notes.md": b"# Notes\n\n- buy tomatoes\n- call Ben\n" * 8,
-        "user_data/shared/Media/photo.jpg": bytes(range(256)) * 24,
-        "user_data/app_data/wiki/pages/Home.md": b"# Welcome\n\nThis is the wiki.\n",
-        "user_data/app_data/wiki/pages/app.py": b"def main() -> None:\n    print('hi')\n",
-        "volumes/immich_pgdata/PG_VERSION": b"15\n",
-    }
-    manifest = {
-        "format": 1,
-        "tool": {"name": "portal-backup", "version": "0.1.0"},
-        "created": "2026-03-01T12:00:00Z",
-        "host": "portal",
-        "portal": {"id": PORTAL_ID, "name": PORTAL_ID[:6], "root": ROOT},
-        "quiesce": "stop",
-        "identity_included": True,
-        "db_private_keys_removed": False,
-        "items": [
-            {
-                "id": "app/wiki",
-                "kind": "app",
-                "label": "wiki",
-                "containers": [
-                    {"name": "wiki-web-1", "state_before": "running", "quiesced": "stopped"},
-                    {
-                        "name": "wiki-worker-1",
-                        "state_before": "exited",
-                        "quiesced": "not running (exited)",
-                    },
-                ],
-            },
-            {
-                "id": "app/immich",
-                "kind": "app",
-                "label": "immich",
-                "containers": [
-                    {"name": "immich-db-1", "state_before": "running", "quiesced": "stopped"}
-                ],
-            },
-        ],
-        "entries": [],
-        "skipped": [],
-        "warnings": [],
-    }
-    stamp = (2026, 3, 1, 12, 0, 0)
-    manifest["entries"] = [
-        {
-            "path": name,
-            "type": "file",
-            "size": len(data),
-            "mode": 0o644,
-            "uid": 0,
-            "gid": 0,
-            "mtime_ns": int(NOW) * 10**9,
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        for name, data in files.items()
-    ]
-    files["portal-backup.json"] = json.dumps(manifest, indent=1).encode()
-    files["SHA256SUMS"] = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items()
-    ).encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(name, stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = 0o100644 << 16
-            zf.writestr(info, data)
-    return buf.getvalue()
+    """The demo's last backup as a zip (tui/ui/demo/archive.py), for the explorer."""
+    from tui.ui.demo.archive import demo_archive_bytes as build
+
+    return build()

@@ -42,7 +42,7 @@ from tui.core.restore.plan import (
     TargetPlan,
 )
 from tui.core.restore.run import RestoreFinished, RestoreOptions
-from tui.ui.demo.portal import ARCHIVE, PORTAL_ID, ROOT
+from tui.ui.demo.portal import ARCHIVE, PORTAL_ID, RATE, ROOT
 from tui.ui.logic.restore_backend import RestoreSession, SizeSink
 
 HOST_PORTAL_ID = hashlib.sha512(b"demo portal, set up again").hexdigest()
@@ -363,9 +363,9 @@ class DemoRestore:
                         files_total=files,
                         item=item.id,
                         path=None,
-                        rate=151_000_000.0,
-                        eta=41.0,
-                        elapsed=66.2,
+                        rate=RATE,
+                        eta=round(total * 0.38 / RATE, 1),
+                        elapsed=round(total * 0.62 / RATE, 1),
                     )
                 )
                 on_event(ItemState(item.id, "copying", "extracting"))
@@ -379,11 +379,11 @@ class DemoRestore:
             failed=dict(sel.failing),
             bytes=total,
             files=files,
-            seconds=143.6,
+            seconds=round(total / RATE, 1),
             kept=kept,
             created=created,
         )
-        on_event(Progress(total, total, files, files, None, None, 0.0, None, 143.6))
+        on_event(Progress(total, total, files, files, None, None, 0.0, None, finished.seconds))
         on_event(finished)
         return finished
 

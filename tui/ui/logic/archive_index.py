@@ -11,10 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tui.core.archive.manifest_model import Manifest
 from tui.core.archive.zipreader import ZipEntry, unsafe_reason
 from tui.core.model import DB_REL, IDENTITY_ARCHIVE_REL, MANIFEST_NAME
 
+# Entries that may hold a private key: the database, and the identity file of older archives.
 IDENTITY_ENTRIES = frozenset({DB_REL, IDENTITY_ARCHIVE_REL})
+
+
+def key_entries(manifest: Manifest | None) -> frozenset[str]:
+    """The entries to flag as holding a private key: the manifest's word when there is one
+    (a database stored without its private keys holds none)."""
+    if manifest is not None and manifest.db_private_keys_removed:
+        return IDENTITY_ENTRIES - {DB_REL}
+    return IDENTITY_ENTRIES
 
 
 @dataclass(eq=False)

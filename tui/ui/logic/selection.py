@@ -2,7 +2,8 @@
 
 Rules: toggling an app toggles all its mounts; an app counts as whole (its own app_data
 directory included) only while every one of its mounts is checked, otherwise only the checked
-mounts are backed up and the row shows as partial.
+mounts are backed up and the row shows as partial. What needs Docker while it is unreachable
+cannot be checked.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tui.core.model import Inventory, Item, Size, Source
-from tui.core.plan import IDENTITY_ID, stored_sources
+from tui.core.plan import IDENTITY_ID, needs_docker, stored_sources
 
 CheckState = Literal["on", "off", "partial"]
 
@@ -56,11 +57,15 @@ class CheckSet:
     def toggle(self, item_id: str) -> None:
         self.set(item_id, self.state(item_id) != "on")
 
+    def why_not(self, item_id: str) -> str | None:
+        """Why this row cannot be ticked now (one sentence), or None when it can."""
+        return None
+
     # ------------------------------------------------------------------ groups of rows
 
     def in_groups(self, item_id: str) -> bool:
         """Whether a group toggle changes this row."""
-        return True
+        return self.why_not(item_id) is None
 
     def group_state(self, ids: Iterable[str]) -> CheckState:
         states = {self.state(i) for i in ids}
@@ -76,6 +81,9 @@ class CheckSet:
 
 
 class Selection(CheckSet):
+    """Everything that can be backed up now is checked at first. Items that need Docker while
+    it is unreachable are `blocked`: never checked, and ticking one says why."""
+
     def __init__(self, inventory: Inventory, checked: Iterable[str] | None = None) -> None:
         self.inventory = inventory
         self.by_id: dict[str, Item] = {i.id: i for i in inventory.items}
@@ -83,7 +91,22 @@ class Selection(CheckSet):
         for item in inventory.items:
             if item.parent:
                 self.children.setdefault(item.parent, []).append(item.id)
-        self.checked: set[str] = set(self.by_id if checked is None else checked)
+        self.blocked: set[str] = (
+            set() if inventory.docker_ok else {i.id for i in inventory.items if needs_docker(i)}
+        )
+        self.checked: set[str] = set(self.by_id if checked is None else checked) - self.blocked
+
+    def why_not(self, item_id: str) -> str | None:
+        if item_id not in self.blocked:
+            return None
+        return (
+            f"{self.by_id[item_id].label} needs Docker, which is not reachable: "
+            "start Docker, then press r to reload the list."
+        )
+
+    def set(self, item_id: str, on: bool) -> None:
+        super().set(item_id, on)
+        self.checked -= self.blocked
 
     def _set_parent(self, item_id: str, on: bool) -> None:
         # An app is checked exactly while all its mounts are.

@@ -3,6 +3,7 @@ other than Esc too (n, q, Tab to a button), since Esc is slow over SSH."""
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from rich.text import Text
@@ -11,7 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.ui.logic.archive_paths import archives_in, complete_path, initial_choices, with_slash
 
 RenderableText = str | Text
 
@@ -126,6 +130,103 @@ class PathDialog(ModalScreen[str | None]):
     def _pressed(self, event: Button.Pressed) -> None:
         value = self.query_one("#path", Input).value.strip()
         self.dismiss((value or None) if event.button.id == "ok" else None)
+
+
+class ArchiveDialog(ModalScreen[str | None]):
+    """Asks for an archive: starts with the newest one this host wrote or opened, lists the
+    recent ones and the last output folder, completes paths with Tab, and lists the archives
+    inside a folder instead of refusing it. Gives the chosen file's path, or None."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("tab", "complete", "Complete", show=False, priority=True),
+    ]
+
+    def __init__(self, title: str, hint: str, folders: list[str], ok: str = "Open") -> None:
+        super().__init__()
+        self._title, self._hint, self._folders, self._ok = title, hint, folders, ok
+
+    def compose(self) -> ComposeResult:
+        choices = self._choices = initial_choices(self._folders)
+        with Vertical(classes="dialog"):
+            yield Static(self._title, classes="dialog-title")
+            yield Static(self._hint + " Tab completes a path.", classes="dialog-body")
+            yield Input(choices.value, id="path")
+            yield Static("", id="archive-status", classes="dialog-body")
+            yield OptionList(id="choices")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._ok, id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self._offer("Recent:", self._choices.archives, self._choices.folders)
+        field = self.query_one("#path", Input)
+        field.cursor_position = len(field.value)
+        field.focus()
+
+    def _offer(self, status: str, archives: list[str], folders: list[str]) -> None:
+        options = [Option(f"{f}  (folder: Enter lists its archives)", id=f) for f in folders]
+        options[:0] = [Option(a, id=a) for a in archives]
+        listing = self.query_one("#choices", OptionList)
+        listing.clear_options()
+        listing.add_options(options)
+        listing.display = bool(options)
+        self.query_one("#archive-status", Static).update(status if options else "")
+
+    def _choose(self, path: str) -> None:
+        """A file closes the dialog; a folder lists its archives."""
+        path = os.path.expanduser(path.strip())
+        if not path:
+            return
+        if not os.path.isdir(path):
+            self.dismiss(path)
+            return
+        try:
+            found = archives_in(path)
+        except OSError as exc:
+            self._offer(f"Cannot read {path}: {exc.strerror or exc}", [], [])
+            return
+        field = self.query_one("#path", Input)
+        field.value = with_slash(path)
+        field.cursor_position = len(field.value)
+        if found:
+            self._offer(f"Archives in {with_slash(path)} (newest first):", found, [])
+            self.query_one("#choices", OptionList).focus()
+            self.query_one("#choices", OptionList).highlighted = 0
+        else:
+            self._offer("", [], [])
+            self.query_one("#archive-status", Static).update(
+                f"No .zip or .zip.age file in {with_slash(path)}: type a name, or Tab."
+            )
+
+    def action_complete(self) -> None:
+        field = self.query_one("#path", Input)
+        if self.focused is field:
+            completed = complete_path(field.value)
+            if completed != field.value:
+                field.value = completed
+                field.cursor_position = len(completed)
+                return
+        self.focus_next()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted, "#path")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self._choose(event.value)
+
+    @on(OptionList.OptionSelected, "#choices")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self._choose(event.option.id or "")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._choose(self.query_one("#path", Input).value)
+        else:
+            self.dismiss(None)
 
 
 class MessageDialog(ModalScreen[None]):

@@ -39,30 +39,28 @@ def details_table(f: Finished) -> Table:
     return table
 
 
-def decrypt_text(path: str, encrypt_to: Sequence[Any]) -> Text:
-    command = decrypt_command(path, encrypt_to)
-    text = Text.assemble(
-        ("Encrypted", "bold"),
-        " (age format). To get the zip back with the stock age tool:\n",
-        f"  {command}",
-    )
+def command_line(command: str) -> Text:
+    """A command on one line, never wrapped inside: it is copied and pasted whole (the
+    body scrolls sideways when it is wider than the terminal)."""
+    return Text(f"  {command}", no_wrap=True, overflow="ignore")
+
+
+def decrypt_note(command: str) -> Text:
     how = (
         "it asks for the passphrase"
         if "-i " not in command
         else "KEYFILE: the secret key of one of the recipients"
     )
-    text.append(f"\n  ({how}; the explorer here opens it in place)", style="dim")
-    return text
+    return Text(f"  ({how}; a copies it)", style="dim")
 
 
-def fetch_text(cmds: FetchCommands) -> Text:
-    text = Text.assemble(
-        ("Fetch it to your own computer", "bold"), " (run this there; c or r copies it):\n"
-    )
-    text.append(f"  {cmds.scp}\n  {cmds.rsync}")
-    if cmds.guessed:
-        text.append("\n  (not logged in over SSH: replace the host name if needed)", style="dim")
-    return text
+FETCH_HEAD = Text.assemble(
+    ("Fetch it to your own computer", "bold"), " (run this there; c or r copies it):"
+)
+DECRYPT_HEAD = Text.assemble(
+    ("Encrypted", "bold"), " (age format). To get the zip back with the stock age tool:"
+)
+GUESSED_NOTE = Text("  (not logged in over SSH: replace the host name if needed)", style="dim")
 
 
 class DoneScreen(Screen[None]):
@@ -70,6 +68,7 @@ class DoneScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy('scp')", "Copy scp"),
         Binding("r", "copy('rsync')", "Copy rsync"),
+        Binding("a", "copy('age')", "Copy age -d", show=False),
         Binding("e", "explore", "Explore"),
         Binding("b,backspace,escape", "back", "Back to the list"),
         Binding("q", "app.quit", "Quit"),
@@ -80,6 +79,7 @@ class DoneScreen(Screen[None]):
         self.finished = finished
         self.encrypt_to = encrypt_to  # the run's age recipients: how it is decrypted
         self.commands: FetchCommands | None = None
+        self.decrypt: str | None = None  # the age -d command, when the archive is encrypted
 
     @property
     def papp(self) -> PortalBackupApp:
@@ -106,12 +106,21 @@ class DoneScreen(Screen[None]):
                     "Portal.",
                     id="identity",
                 )
-            yield Static(fetch_text(self.commands), id="fetch")
+            yield Static(FETCH_HEAD, id="fetch")
+            yield Static(command_line(self.commands.scp), id="scp", classes="command")
+            yield Static(command_line(self.commands.rsync), id="rsync", classes="command")
+            if self.commands.guessed:
+                yield Static(GUESSED_NOTE)
             if encrypted:  # after fetching: it is decrypted where it is used
-                yield Static(decrypt_text(f.path, self.encrypt_to), id="decrypt")
+                self.decrypt = decrypt_command(f.path, self.encrypt_to)
+                yield Static(DECRYPT_HEAD, id="decrypt-head")
+                yield Static(command_line(self.decrypt), id="decrypt", classes="command")
+                yield Static(decrypt_note(self.decrypt))
         with Horizontal(id="buttons"):
             yield Button("Copy scp", id="copy-scp")
             yield Button("Copy rsync", id="copy-rsync")
+            if self.decrypt is not None:
+                yield Button("Copy age -d", id="copy-age")
             yield Button("Open in explorer", id="explore", variant="primary")
             yield Button("Back to the list", id="back")
         yield Footer(compact=True, show_command_palette=False)
@@ -119,21 +128,34 @@ class DoneScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#explore", Button).focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy" and parameters == ("age",):
+            return self.decrypt is not None
+        return True
+
     def action_copy(self, which: str) -> None:
         if self.commands is None:
             return
-        text = self.commands.scp if which == "scp" else self.commands.rsync
+        commands = {"scp": self.commands.scp, "rsync": self.commands.rsync, "age": self.decrypt}
+        text = commands.get(which)
+        if text is None:
+            return
         self.app.copy_to_clipboard(text)
+        # Short, and only on this screen: it must not cover the next screen's buttons.
         self.notify(
-            f"Copied: {text}\n(through OSC 52: your terminal must allow it)", title="Clipboard"
+            f"Copied the {which} command (through OSC 52: your terminal must allow it).",
+            title="Clipboard",
+            timeout=3,
         )
 
     def action_explore(self) -> None:
         from tui.ui.screens.explorer import ExplorerScreen
 
+        self.app.clear_notifications()
         self.app.push_screen(ExplorerScreen(self.finished.path))
 
     def action_back(self) -> None:
+        self.app.clear_notifications()
         self.app.pop_screen()
 
     @on(Button.Pressed)
@@ -141,6 +163,7 @@ class DoneScreen(Screen[None]):
         actions = {
             "copy-scp": lambda: self.action_copy("scp"),
             "copy-rsync": lambda: self.action_copy("rsync"),
+            "copy-age": lambda: self.action_copy("age"),
             "explore": self.action_explore,
             "back": self.action_back,
         }

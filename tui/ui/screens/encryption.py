@@ -165,8 +165,8 @@ class EncryptionDialog(ModalScreen[Encryption | None]):
             again = self.query_one("#again", Input).value
             if not first:
                 return "Type a passphrase, twice.", "#passphrase"
-            if first != again:
-                return "The two passphrases differ: type the same one twice.", "#again"
+            if first != again:  # the line under the fields says so already, in red
+                return "", "#again"
             if passphrase_strength(first).label == "weak":
                 self.notify(
                     "A weak passphrase: the archive is only as safe as it is.", severity="warning"

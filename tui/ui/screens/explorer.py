@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -12,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container
+from textual.containers import Container, Vertical
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
@@ -26,12 +27,13 @@ from tui.core.crypto.age import AgeNoMatchError, AgeReader
 from tui.core.errors import PortalBackupError, error_sentence
 from tui.core.humanfmt import count, human_bytes
 from tui.core.model import MANIFEST_NAME
-from tui.ui.logic.archive_index import ArchiveIndex, matching, ratio
+from tui.core.state import record_recent_archive
+from tui.ui.logic.archive_index import ArchiveIndex, key_entries, matching, ratio
 from tui.ui.logic.manifest_view import manifest_summary
 from tui.ui.logic.preview import PREVIEW_BYTES, Preview, make_preview, wants_whole
 from tui.ui.logic.unlock import KeyNeeded
 from tui.ui.screens.dialogs import MessageDialog, PathDialog
-from tui.ui.widgets.archive_tree import ArchiveTree, Ref
+from tui.ui.widgets.archive_tree import ArchiveTree, Ref, column_heads
 from tui.ui.widgets.preview_pane import (
     PreviewPane,
     entry_header,
@@ -146,9 +148,11 @@ class ExplorerScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"Opening {os.path.basename(self.path)}…", id="heading", classes="title")
         yield Static("", id="manifest")
-        yield Input(placeholder="Filter by name: press / and type", id="filter", compact=True)
+        yield Input(placeholder="Filter by name (Esc clears it)", id="filter", compact=True)
         with Container(id="panes"):
-            yield ArchiveTree(id="tree")
+            with Vertical(id="tree-box"):
+                yield Static(column_heads(), id="tree-head")
+                yield ArchiveTree(id="tree")
             yield PreviewPane(id="preview")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -195,6 +199,8 @@ class ExplorerScreen(Screen[None]):
             fileobj.close()
             self.post_message(OpenFailed(error_sentence(exc)))
             return
+        with contextlib.suppress(PortalBackupError, OSError):  # a convenience, never a failure
+            record_recent_archive(path)
         self.post_message(ArchiveOpened(Opened(reader, fileobj, index, manifest, problem)))
 
     def on_archive_opened(self, message: ArchiveOpened) -> None:
@@ -211,6 +217,7 @@ class ExplorerScreen(Screen[None]):
         )
         tree = self.query_one(ArchiveTree)
         tree.loading = False
+        tree.key_entries = key_entries(opened.manifest)
         tree.show_index(opened.index)
         tree.focus()
         self.call_after_refresh(self._painted)
@@ -322,7 +329,16 @@ class ExplorerScreen(Screen[None]):
 
     def action_filter(self) -> None:
         # At once, not on the next loop turn: keys typed right after / must land in the box.
-        self.set_focus(self.query_one("#filter", Input))
+        box = self.query_one("#filter", Input)
+        box.display = True  # hidden until asked for: small terminals need the rows
+        self.set_focus(box)
+
+    def _close_filter(self) -> None:
+        """Esc in the filter: clear it, show the whole tree again, and hide the box."""
+        box = self.query_one("#filter", Input)
+        box.value = ""  # Input.Changed refills the tree
+        box.display = False
+        self.set_focus(self.query_one(ArchiveTree))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -428,6 +444,9 @@ class ExplorerScreen(Screen[None]):
         self.app.push_screen(RestoreScreen(self.path))
 
     def action_leave(self) -> None:
+        if isinstance(self.focused, Input) and self.focused.id == "filter":
+            self._close_filter()
+            return
         if self.standalone:
             self.app.exit(0)
         else:

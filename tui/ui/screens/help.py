@@ -41,6 +41,8 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
     for b in bindings:
         if not isinstance(b, Binding) or not b.description or b.system:
             continue
+        if b.action == "app.help":  # a screen's own copy, for its footer: listed under Everywhere
+            continue
         if b.description in seen:  # e.g. Esc as a second key for Cancel
             rows = [
                 (k + ", " + _key_text(app, b), d) if d == b.description else (k, d) for k, d in rows

@@ -24,7 +24,13 @@ from tui.ui.logic.batcher import Batcher
 from tui.ui.logic.datasource import DataSource, Loaded
 from tui.ui.logic.encryption import Encryption, encrypted_output
 from tui.ui.logic.selection import Selection
-from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
+from tui.ui.screens.dialogs import (
+    ArchiveDialog,
+    ConfirmDialog,
+    MessageDialog,
+    PathDialog,
+    PrivateKeyDialog,
+)
 from tui.ui.widgets.item_tree import ItemTree
 from tui.ui.widgets.summary_bar import SummaryBar
 
@@ -56,18 +62,22 @@ class SizesKnown(Message):
 class HomeScreen(Screen[None]):
     CSS_PATH = "home.tcss"
     AUTO_FOCUS = "#items"
+    # The footer shows these in this order and cuts what does not fit: Help and Quit come
+    # first, and the whole row fits 80 columns. The summary bar shows the keys i and e.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "backup", "Back up"),
-        Binding("i", "identity", "Identity"),
-        Binding("e", "encryption", "Encrypt"),
-        Binding("slash,ctrl+f", "filter", "Filter"),
-        Binding("a", "all", "All/none"),
-        Binding("d", "destination", "Destination"),
-        Binding("m", "mode", "Mode"),
-        Binding("o", "open_archive", "Open archive", show=False),
-        Binding("R", "restore", "Restore"),
-        Binding("r", "reload", "Reload", show=False),
+        Binding("question_mark,f1", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
+        Binding("b", "backup", "Back up"),
+        Binding("slash,ctrl+f", "filter", "Filter"),
+        Binding("a", "all", "All"),
+        Binding("d", "destination", "Output"),
+        Binding("m", "mode", "Mode"),
+        Binding("R", "restore", "Restore"),
+        Binding("i", "identity", "Identity", show=False),
+        Binding("e", "encryption", "Encrypt", show=False),
+        Binding("o", "open_archive", "Open archive", show=False),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("escape", "clear_filter", "Clear the filter", show=False),
     ]
 
     def __init__(self) -> None:
@@ -145,10 +155,14 @@ class HomeScreen(Screen[None]):
         checked = None
         if previous is not None:  # a reload keeps what the user chose where it still applies
             known = {i.id for i in loaded.inventory.items}
-            checked = (previous.checked & known) | (known - set(previous.by_id))
+            # New rows start checked, as do rows that could not be ticked (Docker is back).
+            fresh = known - (set(previous.by_id) - previous.blocked)
+            checked = (previous.checked & known) | fresh
         self.selection = Selection(loaded.inventory, checked)
         tree = self.query_one(ItemTree)
         tree.loading = False
+        # The footer left out the tree's keys while it was loading.
+        self.call_after_refresh(self.refresh_bindings)
         tree.populate(loaded.inventory, self.selection, self.query_one("#filter", Input).value)
         if not self.query_one("#filter", Input).value:
             tree.focus()
@@ -253,6 +267,13 @@ class HomeScreen(Screen[None]):
         # At once, not on the next loop turn: keys typed right after / must land in the box.
         self.set_focus(self.query_one("#filter", Input))
 
+    def action_clear_filter(self) -> None:
+        """Esc: the filter is emptied (Input.Changed refills the tree) and the tree focused."""
+        box = self.query_one("#filter", Input)
+        if box.value or self.focused is box:
+            box.value = ""
+            self.set_focus(self.query_one(ItemTree))
+
     def action_all(self) -> None:
         if self.selection is not None:
             self.selection.toggle_group(self.query_one(ItemTree).visible_item_ids())
@@ -264,11 +285,7 @@ class HomeScreen(Screen[None]):
             return
         self.selection.toggle(IDENTITY_ID)
         self.query_one(ItemTree).refresh_rows({IDENTITY_ID})
-        self._update_summary()
-        if self.selection.identity_included:
-            self.notify("The identity (private key) will be in the archive.")
-        else:
-            self.notify("Identity left out: the database is stored without private keys.")
+        self._update_summary()  # the summary bar says what this means; a toast would cover it
 
     def action_mode(self) -> None:
         self.quiesce = QUIESCE_ORDER[(QUIESCE_ORDER.index(self.quiesce) + 1) % 3]
@@ -310,11 +327,10 @@ class HomeScreen(Screen[None]):
                 self.app.push_screen(ExplorerScreen(path))
 
         self.app.push_screen(
-            PathDialog(
+            ArchiveDialog(
                 "Open an archive",
-                "The path of a .zip or .zip.age file.",
-                self.destination.rstrip("/") + "/",
-                ok="Open",
+                "The path of a .zip or .zip.age file, or a folder to list.",
+                [self.destination, self.papp.cwd],
             ),
             chosen,
         )
@@ -328,12 +344,11 @@ class HomeScreen(Screen[None]):
                 self.app.push_screen(RestoreScreen(path))
 
         self.app.push_screen(
-            PathDialog(
+            ArchiveDialog(
                 "Restore from an archive",
-                "The path of a portal-backup .zip or .zip.age file; "
+                "The path of a portal-backup .zip or .zip.age file, or a folder to list; "
                 "encrypted ones ask for their passphrase or identity file.",
-                self.destination.rstrip("/") + "/",
-                ok="Open",
+                [self.destination, self.papp.cwd],
             ),
             chosen,
         )

@@ -28,7 +28,7 @@ from tui.ui.screens.run_screen import (
     compact,
     log_line,
 )
-from tui.ui.widgets.item_progress import ItemProgress
+from tui.ui.widgets.item_progress import ItemProgress, visible_item_count
 
 __all__ = ["UPDATE_HZ", "BackupBatch", "ProgressScreen", "UpdateStats", "compact", "log_line"]
 
@@ -64,7 +64,9 @@ class ProgressScreen(RunScreen):
     def compose(self) -> ComposeResult:
         where = self.options.output or self.papp.cwd
         yield Static(
-            f"Backing up {len(self.plan.items)} items into {where}", id="heading", classes="title"
+            f"Backing up {visible_item_count(self.plan)} items into {where}",
+            id="heading",
+            classes="title",
         )
         yield ProgressBar(id="overall", show_eta=False)
         yield Static("Measuring what will be read…", id="numbers")

@@ -16,6 +16,16 @@ from tui.ui.widgets.column_tree import ColumnTree
 
 MAX_CHILDREN = 1000  # more than this in one folder: the rest is one "… more" row
 UNSAFE_KEY = "\x00unsafe"
+COLUMNS = (("size", 9), ("packed", 9), ("saved", 5))  # widths of the columns after the name
+
+
+def column_heads() -> Text:
+    """The columns' headings, for a line above the tree (right-aligned like the columns)."""
+    heads = Text(justify="right", no_wrap=True, style="bold")
+    for title, width in COLUMNS:
+        heads.append(" " + title.rjust(width))
+    return heads
+
 
 NodeKind = Literal["folder", "file", "unsafe", "unsafe-group", "more"]
 
@@ -40,6 +50,7 @@ class ArchiveTree(ColumnTree[Ref]):
 
     def __init__(self, *, id: str | None = None) -> None:
         self.index: ArchiveIndex | None = None
+        self.key_entries: frozenset[str] = IDENTITY_ENTRIES  # set from the manifest's word
         super().__init__("archive", id=id)
         self.show_root = False
         self.guide_depth = 3
@@ -107,7 +118,7 @@ class ArchiveTree(ColumnTree[Ref]):
             name.append(
                 " (link)", self.get_component_rich_style("archivetree--muted", partial=True)
             )
-        if ref.kind == "file" and ref.name in IDENTITY_ENTRIES:
+        if ref.kind == "file" and ref.name in self.key_entries:
             name.append(
                 " ⚠ private key", self.get_component_rich_style("archivetree--key", partial=True)
             )
@@ -127,10 +138,10 @@ class ArchiveTree(ColumnTree[Ref]):
         elif ref.entry is not None:
             size, packed = ref.entry.size, ref.entry.compressed_size
         else:
-            return [(Text(""), 9), (Text(""), 9), (Text(""), 4)]
+            return [(Text(""), width) for _, width in COLUMNS]
         muted = self.get_component_rich_style("archivetree--muted", partial=True)
+        values = (human_bytes(size), human_bytes(packed), ratio(size, packed))
         return [
-            (Text(human_bytes(size)), 9),
-            (Text(human_bytes(packed), style=muted), 9),
-            (Text(ratio(size, packed), style=muted), 4),
+            (Text(value, style=muted if i else ""), width)
+            for i, (value, (_, width)) in enumerate(zip(values, COLUMNS, strict=True))
         ]

@@ -9,6 +9,7 @@ from typing import ClassVar, Protocol, TypeVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from tui.ui.logic.selection import CheckSet, CheckState
@@ -40,6 +41,7 @@ class CheckTree(ColumnTree[str]):
         Binding("enter", "toggle_check", "Toggle", show=False),
     ]
     SECTION_CLASS: ClassVar[str]
+    NAME_KEEP = len(BOXES["on"])  # a long name is cut in its middle, never its box
 
     class Changed(Message):
         """The checked set changed (each subclass names its own, for its handler name)."""
@@ -135,12 +137,28 @@ class CheckTree(ColumnTree[str]):
         if node is None or node.data is None or model is None:
             return
         if node.data.startswith("section:"):
-            model.toggle_group(self.visible_item_ids(node))
+            ids = self.visible_item_ids(node)
+            if ids and not any(model.in_groups(i) for i in ids):
+                self.notify(model.why_not(ids[0]) or "Nothing here can be ticked.")
+                return
+            model.toggle_group(ids)
             self.refresh_rows()
         else:
+            reason = model.why_not(node.data)
+            if reason is not None:  # ticking it would only fail later, after b
+                self.notify(reason, severity="warning")
+                return
             model.toggle(node.data)
             self.refresh_rows(self.toggled_rows(node.data))
         self.post_message(self.Changed())
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        """A click on a row (the box or the name) toggles it, as mouse users expect.
+
+        Textual's Tree selects the clicked row; enter is bound to the toggle here, so this
+        message only comes from clicks. A click on the expand arrow only expands."""
+        event.stop()
+        self.action_toggle_check()
 
     # ------------------------------------------------------------------ drawing
 

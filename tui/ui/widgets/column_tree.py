@@ -2,7 +2,7 @@
 
 Textual's Tree draws one label per row; this pads each label to the widget's width so the
 columns line up at every depth and every terminal size, truncating the name instead of the
-numbers when space runs short.
+numbers (in its middle, so its end stays readable) when space runs short.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from tui.ui.logic.shorten import shorten_middle_text
+
 T = TypeVar("T")
 
 
@@ -30,6 +32,8 @@ class ColumnTree(Tree[T], Generic[T]):
         scrollbar-gutter: stable;
     }
     """
+
+    NAME_KEEP: ClassVar[int] = 0  # leading characters of a name never cut (a checkbox)
 
     # The screen's filter box: "/" focuses it here, at once. Bindings run only after a key
     # has bubbled up to the App, by which time the keys typed after "/" would be gone.
@@ -102,7 +106,9 @@ class ColumnTree(Tree[T], Generic[T]):
         if content_width > 0:
             guides = self._row_depth(node) * self.guide_depth
             room = max(4, content_width - guides - prefix.cell_len - columns_width - 1)
-            name.truncate(room, overflow="ellipsis", pad=True)
+            # Cut in the middle: sibling paths differ at their end.
+            name = shorten_middle_text(name, room, keep=self.NAME_KEEP)
+            name.truncate(room, pad=True)
         label = Text.assemble(prefix, name, columns)
         label.stylize(style)
         return label

@@ -18,7 +18,14 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     "restarting": ("↻", "yellow"),
     "done": ("✓", "green"),
     "failed": ("✗", "bold red"),
+    "cancelled": ("-", "yellow"),
 }
+
+
+def visible_item_count(plan: Plan) -> int:
+    """Items as the home screen counts them: an app with all its mounts is one item."""
+    ids = {i.id for i in plan.items}
+    return sum(1 for i in plan.items if not (i.parent and i.parent in ids))
 
 
 def step_size(plan_step_ids: list[str], inventory: Inventory) -> int | None:
@@ -43,7 +50,7 @@ class ItemProgress(DataTable[Text]):
     def set_plan(self, plan: Plan, inventory: Inventory) -> None:
         self.add_column(" ", key="mark", width=1)
         self.add_column("Item", key="item")
-        self.add_column("State", key="state", width=10)
+        self.add_column("State", key="state", width=10)  # fits "restarting", "cancelled"
         self.add_column("Size", key="size", width=9)
         for step in plan.steps:
             key = step.item_ids[0]
@@ -68,7 +75,7 @@ class ItemProgress(DataTable[Text]):
         key = self._row_of.get(item_id)
         if key is None or self.states.get(key) == state:
             return
-        if self.states.get(key) in ("done", "failed") and state == "waiting":
+        if self.states.get(key) in ("done", "failed", "cancelled") and state == "waiting":
             return
         self.states[key] = state
         mark, style = STATE_LOOK.get(state, ("?", ""))

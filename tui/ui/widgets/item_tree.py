@@ -25,6 +25,7 @@ STATE_WORDS = {
     "no containers": "no containers",
     "unused": "unused",
 }
+NEEDS_DOCKER = "needs Docker"  # the state of what cannot be backed up while Docker is away
 EXPAND_LIMIT = 15  # more apps than this start collapsed, so a big host stays readable
 
 
@@ -86,12 +87,21 @@ class ItemTree(CheckTree):
         target = self._rows.get(cursor or "") if cursor else None
         self.move_cursor(target or (self.root.children[0] if self.root.children else None))
 
+    def blocked(self, node: TreeNode[str]) -> bool:
+        return self.selection is not None and (node.data or "") in self.selection.blocked
+
+    def row_name(self, node: TreeNode[str]) -> Text:
+        name = super().row_name(node)
+        if self.blocked(node):  # cannot be backed up now: dimmed, and the state says why
+            name.stylize(self.get_component_rich_style("itemtree--muted", partial=True))
+        return name
+
     def row_columns(self, node: TreeNode[str]) -> list[tuple[Text, int]]:
         key = node.data or ""
         if self.selection is None or key.startswith("section:") or not key:
             return []
         item = self.selection.by_id[key]
-        word = state_word(item)
+        word = NEEDS_DOCKER if self.blocked(node) else state_word(item)
         style_name = {
             "running": "itemtree--running",
             "paused": "itemtree--paused",
@@ -107,4 +117,4 @@ class ItemTree(CheckTree):
             files = Text(
                 f"{count(item.size.files)} file{'' if item.size.files == 1 else 's'}", style=muted
             )
-        return [(state, 11), (size, 9), (files, 12)]
+        return [(state, len(NEEDS_DOCKER)), (size, 9), (files, 12)]

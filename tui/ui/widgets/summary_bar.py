@@ -8,19 +8,13 @@ from textual.widgets import Static
 from tui.core.humanfmt import count, duration, human_bytes
 from tui.ui.logic.encryption import Encryption
 from tui.ui.logic.selection import Totals
+from tui.ui.logic.shorten import shorten_middle
 
 QUIESCE_WORDS = {
     "stop": "stop apps while copying",
     "pause": "pause apps while copying",
     "none": "copy live (apps keep running)",
 }
-
-
-def middle_ellipsis(text: str, width: int) -> str:
-    if len(text) <= width or width < 5:
-        return text
-    keep = width - 1
-    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
 
 
 class SummaryBar(Static):
@@ -49,7 +43,7 @@ class SummaryBar(Static):
             )
         line2 = Text.assemble(
             ("To ", "bold"),
-            middle_ellipsis(destination, 40),
+            shorten_middle(destination, 40),
             "  ",
             ("Mode ", "bold"),
             QUIESCE_WORDS.get(quiesce, quiesce),
