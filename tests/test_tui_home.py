@@ -13,6 +13,7 @@ import pytest
 from docker.types import Mount
 from test_tui_snapshots import demo_app
 from test_tui_snapshots import home_ready as demo_home
+from textual.widgets import Input
 from tuihelp import loaded_home, out_dir, run, screen_when, wait_for
 
 from tui.ui.app import PortalBackupApp
@@ -197,7 +198,7 @@ def test_escape_in_the_filter_clears_it_and_shows_every_row() -> None:
             await wait_for(pilot, lambda: tree.last_line < rows_before, what="a filtered tree")
             await pilot.press("escape")
             await wait_for(pilot, lambda: tree.last_line == rows_before, what="every row again")
-            assert home.query_one("#filter").value == ""
+            assert home.query_one("#filter", Input).value == ""
             assert app.focused is tree
 
     run(scenario())
