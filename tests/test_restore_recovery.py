@@ -24,6 +24,15 @@ def state(isolated_state_dir: Path) -> Path:
     return isolated_state_dir
 
 
+def repair_by_list(portal_root: Path) -> subprocess.CompletedProcess[str]:
+    """Any command repairs first; `list` without Docker is the cheapest one."""
+    return run(
+        "list",
+        "--no-sizes",
+        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
+
+
 def _journal(state: Path, **record: object) -> None:
     (state / "restore-journal.json").write_text(json.dumps({"pid": 1, "swaps": [record]}))
 
@@ -46,11 +55,7 @@ def test_half_swapped_directory_is_put_back(portal_root: Path, state: Path, tmp_
         phase="old-out",
     )
 
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert "put the previous data back" in proc.stderr
     assert same_tree(expected, app_data / app, ignore=set()) == []
@@ -73,11 +78,7 @@ def test_completed_swap_keeps_both_and_says_where(portal_root: Path, state: Path
         aside=".pb-old-0000aaaa-2",
         phase="swapped",
     )
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert "the previous data is kept at" in proc.stderr
     assert (shared / "restored.txt").exists()
@@ -209,11 +210,7 @@ def test_killed_while_moving_old_contents_out_loses_nothing(
     shared = portal_root / pf.SHARED
     old, _, record = _half_content_swap(shared, tmp_path, moved_old, 0)
     _journal(state, **record)
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert "put the previous data back" in proc.stderr
     assert same_tree(old, shared, ignore=set()) == []
@@ -284,11 +281,7 @@ def test_a_forged_journal_deletes_nothing(
             **record,
         },
     )
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert "nothing was changed" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -315,11 +308,7 @@ def test_a_journal_never_follows_a_symlink_into_another_directory(
         phase="dropping-old",
         root="portal",
     )
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert "is a symlink" in proc.stderr
     assert same_tree(before, victim, ignore=set()) == []
@@ -334,11 +323,7 @@ def test_an_unreadable_journal_blocks_no_command(
     portal_root: Path, state: Path, content: str
 ) -> None:
     (state / "restore-journal.json").write_text(content)
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert "restore journal" in proc.stderr and "left alone" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -369,11 +354,7 @@ def test_a_deep_staging_tree_is_repaired(portal_root: Path, state: Path) -> None
         phase="staging",
         root="portal",
     )
-    proc = run(
-        "list",
-        "--no-sizes",
-        env={"PORTAL_ROOT": str(portal_root), "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    proc = repair_by_list(portal_root)
     assert proc.returncode == 0, proc.stderr
     assert not (app_data / f".pb-restore-{key}").exists()
     assert not (state / "restore-journal.json").exists()

@@ -77,7 +77,7 @@ class HomeScreen(Screen[None]):
         Binding("e", "encryption", "Encrypt", show=False),
         Binding("o", "open_archive", "Open archive", show=False),
         Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "clear_filter", "Clear the filter", show=False),
+        Binding("escape,ctrl+u", "clear_filter", "Clear the filter", show=False),
     ]
 
     def __init__(self) -> None:
