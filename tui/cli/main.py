@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tui import __version__
 from tui.core.archive.deflate import DEFAULT_LEVEL, MAX_LEVEL
@@ -230,7 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
         "Portal root and core files (repeatable; see docs/restore.md)",
     )
     _add_decrypt_args(rs)
+    for module in _command_modules():
+        EXTRA_HANDLERS.update(module.add_parsers(sub, common))
     return p
+
+
+# Commands defined in modules of their own; each module's add_parsers(sub, common) adds its
+# subparsers and returns {command name: handler}.
+EXTRA_HANDLERS: dict[str | None, Callable[[argparse.Namespace], int]] = {}
+
+
+def _command_modules() -> list[Any]:
+    from tui.cli import auto_commands, dest_commands, eject_command, prune_command
+
+    return [dest_commands, prune_command, auto_commands, eject_command]
 
 
 def _int_between(low: int, high: int | None) -> Callable[[str], int]:
@@ -304,6 +317,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "verify": run_verify,
         "explore": run_explore,
         "restore": run_restore,
+        **EXTRA_HANDLERS,
     }
     return handlers[args.command](args)
 

@@ -1,0 +1,13 @@
+"""`backups` and `fetch`: the archives at a destination."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def add_parsers(
+    sub: Any, common: argparse.ArgumentParser
+) -> dict[str, Callable[[argparse.Namespace], int]]:
+    return {}

@@ -1,0 +1,13 @@
+"""`eject`: run an app from a backup elsewhere with Docker Compose."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def add_parsers(
+    sub: Any, common: argparse.ArgumentParser
+) -> dict[str, Callable[[argparse.Namespace], int]]:
+    return {}

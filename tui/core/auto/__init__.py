@@ -1,0 +1,1 @@
+"""Automatic backups: the job config, history, status, schedules and notifications."""
