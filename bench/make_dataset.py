@@ -22,6 +22,11 @@ own file layout aside, which depends on the SQLite library). Generation is fast:
 from pools made once (word text with a Zipf-like vocabulary, code lines, log lines), so it
 compresses like real text (about 2-3.5x with deflate, logs ~5x) and not 100x; incompressible
 bytes come from a seeded ``random.Random``. Only counts and byte sizes scale.
+
+Profiles (``--profile``): ``media`` (the default, above: a third of the bytes incompressible
+media, ~21 files per MB), ``text`` (about 420 MB in about 16,500 files at scale 1.0: about 75 %
+compressible, ~40 files per MB, like the mix of issue 15) and ``tiny`` (the core files and
+10,000 files of 10-400 bytes, 100 per directory; ``--scale`` scales the count).
 """
 
 from __future__ import annotations
@@ -98,6 +103,30 @@ class Plan:
             wiki_pages=n(self.wiki_pages),
             wiki_uploads=n(self.wiki_uploads),
         )
+
+
+# The text-heavy mix (issue 15): ~75 % compressible bytes, ~40 files per MB.
+TEXT_PLAN = Plan(
+    videos_mb=(30.0, 15.0),
+    clips=3,
+    photos=60,
+    sqlite_mb=60.0,
+    small_files=12_000,
+    logs_mb=(45.0, 25.0, 15.0, 10.0),
+    rotated_logs=4,
+    rotated_log_mb=2.0,
+    source_trees=3,
+    source_files=800,
+    pack_mb=2.0,
+    notes_app_db_mb=10.0,
+    notes_app_md=900,
+    photo_thumbs=300,
+    wiki_pages=700,
+    wiki_uploads=15,
+)
+PLANS = {"media": Plan(), "text": TEXT_PLAN}
+PROFILES = (*PLANS, "tiny")
+TINY_FILES = 10_000
 
 
 @dataclass
@@ -666,19 +695,31 @@ def make_apps(tree: Tree, rng: random.Random, pools: Pools, plan: Plan, base: st
 APPS_DIR = {"docker-free": "user_data/shared/apps", "portal": "user_data/app_data"}
 
 
+def make_tiny_files(tree: Tree, rng: random.Random, pools: Pools, count: int) -> None:
+    """`count` files of 10-400 bytes, 100 per directory: the per-file cost alone."""
+    for i in range(count):
+        size = rng.randint(10, 400)
+        tree.write(
+            f"user_data/shared/tiny/d{i // 100:03d}/f{i:05d}.txt",
+            cut(rng, pools.prose, size),
+            "tiny",
+        )
+
+
 def generate(
     out: Path,
     scale: float = 1.0,
     seed: int = DEFAULT_SEED,
     layout: str = "docker-free",
     log: Callable[[str], None] | None = None,
+    profile: str = "media",
 ) -> Stats:
     """Write the dataset into `out` (emptied first) and return what was written."""
     apps_dir = APPS_DIR[layout]
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    plan = Plan().scaled(scale)
+    plan = PLANS.get(profile, Plan()).scaled(scale)
 
     def rng(part: str) -> random.Random:
         return random.Random(f"{seed}/{part}")
@@ -705,6 +746,9 @@ def generate(
         ("source trees", lambda: make_source_trees(tree, rng("source"), pools, plan)),
         ("apps", lambda: make_apps(tree, rng("apps"), pools, plan, apps_dir)),
     ]
+    if profile == "tiny":
+        count = max(1, round(TINY_FILES * scale))
+        steps = [steps[0], ("tiny files", lambda: make_tiny_files(tree, rng("tiny"), pools, count))]
     for name, step in steps:
         t = time.monotonic()
         step()
@@ -732,10 +776,24 @@ def main(argv: list[str] | None = None) -> int:
         help="where the apps' state goes: user_data/shared/apps (default: every "
         "byte can be backed up without Docker) or user_data/app_data",
     )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="media",
+        help="media: media-heavy (default); text: ~75%% compressible, ~40 files per MB; "
+        "tiny: 10,000 files of 10-400 bytes",
+    )
     args = p.parse_args(argv)
     if args.scale <= 0:
         p.error("--scale must be positive")
-    generate(args.out, args.scale, args.seed, args.layout, log=lambda s: print(s, file=sys.stderr))
+    generate(
+        args.out,
+        args.scale,
+        args.seed,
+        args.layout,
+        log=lambda s: print(s, file=sys.stderr),
+        profile=args.profile,
+    )
     return 0
 
 

@@ -13,6 +13,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import portal_fixture and treecompare
 
 import portal_fixture as pf
+from rclone_servers import (  # noqa: F401 (fixtures: loopback S3/WebDAV/SFTP destinations)
+    rclone_dest,
+    rclone_server_factory,
+    s3_server,
+    sftp_server,
+    webdav_server,
+)
 
 DOCKER_FIXTURES = {"docker_client", "test_image", "portal_host"}
 

@@ -31,6 +31,7 @@ from tuihelp import (
 
 from tui.ui.app import PortalBackupApp, _install_hangup_handlers
 from tui.ui.logic.datasource import HostSource
+from tui.ui.screens.destination import DestinationDialog
 from tui.ui.screens.dialogs import ConfirmDialog, MessageDialog, PathDialog, PrivateKeyDialog
 from tui.ui.screens.done import DoneScreen
 from tui.ui.screens.explorer import ExplorerScreen
@@ -101,7 +102,7 @@ def test_selecting_filtering_and_the_identity_key(
             await pilot.press("m")
             assert home.quiesce == "pause"
             await pilot.press("d")
-            assert isinstance(app.screen, PathDialog)
+            assert isinstance(app.screen, DestinationDialog)
             await pilot.press("ctrl+u", *"/nowhere", "enter")
             assert home.destination == "/nowhere"
             # Help lists the keys of every screen; q closes it.

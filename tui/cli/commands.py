@@ -115,12 +115,23 @@ def _files(n: int) -> str:
 def run_create(args: argparse.Namespace) -> int:
     from tui.cli.printers import make_printer
     from tui.core.backup.run import BackupOptions, run_backup
+    from tui.core.backup.sinks import refuse_terminal
     from tui.core.plan import build_plan, resolve_selection
 
     if not args.ids and not args.all:
         raise UsageError("name the items to back up (see `portal-backup list`) or use --all")
     recipients = age_recipients(args)
-    output = archive_output(args.output, encrypted=bool(recipients))
+    to_stdout = args.output == "-"
+    if to_stdout:
+        try:
+            refuse_terminal(sys.stdout.fileno())  # before anything runs
+        except PortalBackupError as exc:
+            raise UsageError(str(exc)) from None
+    dest = _destination(args.to, encrypted=bool(recipients)) if args.to else None
+    if args.verify_upload and dest is None:
+        raise UsageError("--verify-upload goes with --to DEST")
+    output = None if to_stdout else archive_output(args.output, encrypted=bool(recipients))
+    since = _since_base(args) if args.since else None
     inv, client = _inventory(args, sizes=False)
     for w in inv.warnings:
         print(f"portal-backup: warning: {w}", file=sys.stderr)
@@ -135,15 +146,20 @@ def run_create(args: argparse.Namespace) -> int:
     plan = build_plan(inv, items)
     options = BackupOptions(
         output=output,
+        stdout=to_stdout,
+        to=dest,
+        verify_upload=args.verify_upload,
+        rclone_config=Path(args.rclone_config) if args.rclone_config else None,
         quiesce=args.quiesce,
         level=args.level,
         threads=args.threads,
         volume_access=args.volume_access,
         sign=not args.no_sign,
         encrypt_to=recipients,
+        since=since,
         **read_test_hooks().backup_options(),
     )
-    if plan.include_identity and not recipients and args.progress != "json":
+    if plan.include_identity and not recipients and args.progress != "json" and not to_stdout:
         print(
             "portal-backup: note: the archive will hold the Portal's private key; it is "
             "created with mode 0600 (encrypt it with --passphrase-file or --recipient before "
@@ -152,10 +168,38 @@ def run_create(args: argparse.Namespace) -> int:
         )
     cancel = threading.Event()
     install_cancel_signals(cancel)
-    printer = make_printer(args.progress)
+    # With -o - stdout carries the archive alone: every word goes to stderr.
+    printer = make_printer(args.progress, stream="err" if to_stdout else "out")
     result = run_backup(inv, plan, options, client, printer, cancel)
-    _safe_print(result.path)
+    if not to_stdout:
+        _safe_print(result.path)
     return 0
+
+
+def _since_base(args: argparse.Namespace) -> Any:
+    """--since BASE read (its manifest and SHA-256), before anything is stopped."""
+    from tui.core.backup.since import load_base
+
+    config = Path(args.rclone_config) if args.rclone_config else None
+    base = load_base(args.since, lambda p: open_archive(p, args), rclone_config=config)
+    if base.note:
+        print(f"portal-backup: note: {base.note}", file=sys.stderr)
+    return base
+
+
+def _destination(spec: str, *, encrypted: bool) -> Any:
+    """--to DEST parsed; a remote only with encryption (the archive leaves this host)."""
+    from tui.core.dest.target import parse_dest
+
+    dest = parse_dest(spec)
+    if dest.local is None and not encrypted:
+        raise UsageError(
+            f"--to {dest.label} sends the archive off this host: encrypt it with --recipient "
+            "age1... (or --recipients-file / --passphrase-file)"
+        )
+    if dest.local is not None and not dest.local.is_dir():
+        raise UsageError(f"--to {spec}: the directory {dest.local} does not exist")
+    return dest
 
 
 def archive_output(output: str | None, *, encrypted: bool) -> str | None:
@@ -204,7 +248,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
     f = open_archive(args.archive, args)
     with f:
-        report = verify_archive(f)
+        # A differential: its base beside it completes the chain (issue 14).
+        report = verify_archive(f, open_base=lambda p: open_archive(p, args), name=args.archive)
     if args.json:
         print(json.dumps(report.__dict__, default=str))
     else:

@@ -25,12 +25,22 @@ examples:
   portal-backup                             pick what to back up in the terminal UI
   portal-backup list                        show everything that can be backed up, with sizes
   portal-backup create --all -o /mnt/usb    back up everything into /mnt/usb
+  ssh root@portal portal-backup create --all -o - > portal.zip   straight to a laptop
+  portal-backup create --all -r age1... --to s3remote:bucket/portal   to cloud storage
+  portal-backup backups s3remote:bucket/portal   the backups there; `fetch` downloads one
+  portal-backup prune s3remote:bucket/portal --keep-daily 7 --keep-weekly 4 --dry-run
+                                            which old backups retention would delete, and why
   portal-backup create app/photos shared    back up one app and the documents
   portal-backup create --all --exclude core/identity   everything but the private key
+  portal-backup create --all --since portal-backup-x-20261201-030000.zip -o /mnt/usb
+                                            only what changed since that full backup
   portal-backup verify backup.zip           check an archive end to end
+  portal-backup auto install                back up on the schedule in config.toml (nightly)
+  portal-backup status                      last good backup per destination, overdue, next run
   portal-backup explore backup.zip          browse an archive
   portal-backup restore backup.zip          show what an archive holds beside this host
   portal-backup restore backup.zip app/photos --dry-run   what restoring one app would change
+  portal-backup eject backup.zip app/photos -o ~/apps   run an app elsewhere with Docker Compose
 
 environment: PORTAL_ROOT (default /home/portal), DOCKER_HOST, PORTAL_BACKUP_STATE_DIR
 """
@@ -110,12 +120,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="leave this item out (repeatable)",
     )
-    cr.add_argument(
+    where = cr.add_mutually_exclusive_group()
+    where.add_argument(
         "-o",
         "--output",
         metavar="PATH",
         help="an existing directory (the default name inside) or a file name in one; "
-        ".zip (.zip.age when encrypting) is added when the name lacks it",
+        ".zip (.zip.age when encrypting) is added when the name lacks it; - writes the "
+        "archive to stdout (redirect or pipe it; progress and errors stay on stderr)",
+    )
+    where.add_argument(
+        "--to",
+        metavar="DEST",
+        help="stream the archive to a destination without a local copy: a directory (a USB "
+        "disk), an rclone remote NAME:PATH, or :BACKEND,KEY=VALUE:PATH (see README, "
+        "Off-site backups); a remote needs encryption",
+    )
+    cr.add_argument(
+        "--since",
+        metavar="BASE",
+        help="write a differential: only what changed since the full backup BASE (a local "
+        "archive, or DEST:NAME at a destination, whose manifest alone is read); restoring it "
+        "needs BASE beside it (see docs/differential.md)",
+    )
+    cr.add_argument(
+        "--verify-upload",
+        action="store_true",
+        help="with --to: read the archive back from the destination and compare its SHA-256 "
+        "(the size is always checked)",
+    )
+    cr.add_argument(
+        "--rclone-config",
+        metavar="FILE",
+        help="the rclone config that defines the remotes (env RCLONE_CONFIG; default "
+        "/etc/portal-backup/rclone.conf for root)",
     )
     cr.add_argument(
         "--quiesce",
@@ -170,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="encrypt to the age public keys in FILE (repeatable)",
+    )
+    enc.add_argument(
+        "--identity",
+        "-i",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="with --since: an age identity file that opens an encrypted BASE (repeatable)",
     )
     cr.add_argument(
         "--volume-access",

@@ -22,6 +22,7 @@ from tui.core.events import (
     ItemState,
     Log,
     Progress,
+    Upload,
     event_to_json,
     ignore_events,
 )
@@ -52,10 +53,11 @@ class _SafeWriter:
 
 
 class JsonPrinter:
-    """Every event as one JSON object per line on stdout (`--progress json`, `--json`)."""
+    """Every event as one JSON object per line on stdout (`--progress json`, `--json`), or on
+    stderr when stdout carries the archive (`-o -`)."""
 
-    def __init__(self) -> None:
-        self.out = _SafeWriter(sys.stdout)
+    def __init__(self, stream: Stream = "out") -> None:
+        self.out = _SafeWriter(sys.stdout if stream == "out" else sys.stderr)
 
     def __call__(self, event: Event) -> None:
         self.out.write(json.dumps(event_to_json(event)) + "\n")
@@ -82,10 +84,14 @@ class TextPrinter:
         self.err = _SafeWriter(sys.stderr)
         self._last = time.monotonic() if quiet_start else float("-inf")
         self._dirty = False  # the live line is on screen: cleared before any other line
+        self._sent: Upload | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Progress):
             self._progress(event)
+            return
+        if isinstance(event, Upload):
+            self._sent = event  # shown on the next progress line
             return
         for stream, text in self.lines(event):
             if self._dirty:
@@ -94,14 +100,15 @@ class TextPrinter:
             (self.out if stream == "out" else self.err).write(text + "\n")
 
     def _progress(self, p: Progress) -> None:
+        line = progress_line(p) + (upload_note(self._sent) if self._sent else "")
         if self.live:
-            self.err.write("\r\x1b[K" + progress_line(p)[:LIVE_WIDTH])
+            self.err.write("\r\x1b[K" + line[:LIVE_WIDTH])
             self._dirty = True
             return
         now = time.monotonic()
         if now - self._last >= self.interval and (p.bytes_total or not self.quiet_start):
             self._last = now
-            self.err.write(progress_line(p) + "\n")
+            self.err.write(line + "\n")
 
 
 def backup_lines(event: Event) -> list[tuple[Stream, str]]:
@@ -116,11 +123,16 @@ def backup_lines(event: Event) -> list[tuple[Stream, str]]:
 
 
 def make_printer(
-    kind: str, lines: EventLines = backup_lines, *, quiet_start: bool = False
+    kind: str,
+    lines: EventLines = backup_lines,
+    *,
+    quiet_start: bool = False,
+    stream: Stream = "out",
 ) -> EventSink:
-    """The printer for `--progress KIND`: auto (live on a terminal), plain, json or none."""
+    """The printer for `--progress KIND`: auto (live on a terminal), plain, json or none.
+    `stream` is where JSON events go (text lines already keep stdout for results)."""
     if kind == "json":
-        return JsonPrinter()
+        return JsonPrinter(stream)
     if kind == "none":
         return ignore_events
     live = kind == "auto" and sys.stderr.isatty()
@@ -137,12 +149,19 @@ def progress_line(p: Progress) -> str:
     )
 
 
+def upload_note(u: Upload) -> str:
+    return f"; sent {human_bytes(u.bytes_sent)} to {u.destination} at {human_bytes(u.rate)}/s"
+
+
 def finished_line(f: Finished) -> str:
     rate = f.bytes_in / f.seconds if f.seconds else 0.0
     line = (
         f"done: {human_bytes(f.bytes)} archive from {human_bytes(f.bytes_in)} in "
         f"{f.files} files, {duration(f.seconds)} ({human_bytes(rate)}/s)"
     )
+    if f.destination is not None:
+        checked = "size and SHA-256 read back" if f.verified else "size"
+        line += f"\nuploaded to {f.destination} as {f.name} ({checked} checked)"
     if f.holds_identity:
         line += "\nthis archive holds the Portal's private key: keep it private"
     return line

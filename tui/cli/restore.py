@@ -7,6 +7,7 @@ the self-updating progress line and errors go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -16,7 +17,7 @@ from tui.cli.keys import open_archive
 from tui.cli.printers import Stream, make_printer
 from tui.cli.signals import install_cancel_signals
 from tui.cli.test_hooks import read_test_hooks
-from tui.core.archive.zipreader import ZipReader
+from tui.core.archive.chain import open_state
 from tui.core.crypto.trust import read_trust_keys
 from tui.core.errors import PortalBackupError, UsageError
 from tui.core.events import Event, ItemState, Log, RestoreFinished, RestoreRefused
@@ -37,9 +38,11 @@ MAX_LISTED = 25  # changed paths printed per target in a dry run (--json has the
 
 def run_restore_cli(args: argparse.Namespace) -> int:
     trust_keys = read_trust_keys(getattr(args, "trust_key", None) or [])
-    f = open_archive(args.archive, args)
-    with f:
-        reader = ZipReader(f, name=args.archive)
+    with contextlib.ExitStack() as stack:
+        f = stack.enter_context(open_archive(args.archive, args))
+        # A differential comes with its base beside it, checked (issue 14).
+        reader = open_state(f, args.archive, lambda p: open_archive(p, args))
+        stack.callback(reader.close)
         client = open_host(args.portal_root).client
         plan = load_plan(reader, args.portal_root, client, trust_keys=trust_keys)
         out = sys.stdout

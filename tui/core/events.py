@@ -57,7 +57,20 @@ class Finished:
     sha256: str
     holds_identity: bool
     downtime: dict[str, float] = field(default_factory=dict)  # app -> seconds stopped/paused
+    destination: str | None = None  # a destination's label when streamed there (--to)
+    name: str | None = None  # the archive's name at the destination
+    verified: bool = False  # read back from the destination and its SHA-256 compared
     type: str = "finished"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Bytes handed to a destination (stdout or --to) so far, throttled like Progress."""
+
+    bytes_sent: int
+    rate: float  # bytes per second, smoothed
+    destination: str  # the destination's label, or "stdout"
+    type: str = "upload"
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ class RestoreRefused:
     type: str = "restore-refused"
 
 
-Event = Progress | ItemState | Log | Finished | RestoreFinished | RestoreRefused
+Event = Progress | ItemState | Log | Finished | Upload | RestoreFinished | RestoreRefused
 EventSink = Callable[[Event], None]
 
 

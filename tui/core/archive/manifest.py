@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from tui.core.plan import Plan
 
 
-def entry_record(e: WrittenEntry) -> ManifestEntry:
+def entry_record(
+    e: WrittenEntry, stat_id: tuple[int | None, int | None] = (None, None)
+) -> ManifestEntry:
     """One entry of the manifest. A path (or link target) that is not UTF-8 is the str
     os.fsdecode makes of it (JSON escapes its bytes as \\udcXX) and its exact bytes are in
-    `path_raw` (`target_raw`), base64."""
+    `path_raw` (`target_raw`), base64. `stat_id` is the (inode, ctime_ns) read with it."""
     path_raw, target_raw = (_raw_base64(text) for text in (e.name, e.target))
     return ManifestEntry(
         path=e.name,
@@ -41,6 +43,8 @@ def entry_record(e: WrittenEntry) -> ManifestEntry:
         target=e.target,
         path_raw=path_raw,
         target_raw=target_raw,
+        ino=stat_id[0],
+        ctime_ns=stat_id[1],
     )
 
 
@@ -170,7 +174,7 @@ def readme_text(manifest: Manifest) -> str:
 
 A backup of {who}, made {manifest.created} by portal-backup {__version__}.
 It is a plain ZIP file: any unzip tool opens it.
-{identity}
+{identity}{differential_text(manifest)}
 What is inside
 --------------
 core/...                      the Portal's own files (database, settings, app definitions);
@@ -203,4 +207,45 @@ Restoring by hand
                             "$(docker volume inspect -f '{{{{.Mountpoint}}}}' <volume>)"/
 4. Start the app again:     docker compose -p <app> start
 Or let the tool do it safely:  portal-backup restore ARCHIVE.zip app/<app>
+
+Leave with your data (run an app without a Portal)
+--------------------------------------------------
+Everything an app needs is in here: its state under user_data/app_data/<app>/ and
+volumes/<volume>/, and how it ran in portal-backup.json (each container's image, command,
+environment, ports and mounts; core/installed_apps/<app>/docker-compose.yml too when core/apps
+was backed up). By hand: unzip as root (-X keeps owners), copy the app's folders next to a
+docker-compose.yml, point each bind mount at them (./data/...) and each named volume at its
+copy, drop the Portal's traefik labels, its "portal" network and the Docker socket, then
+run docker compose up -d. Or: portal-backup eject ARCHIVE.zip app/<app> -o DIR writes that
+folder for you (see docs/eject.md).
+"""
+
+
+def differential_text(manifest: Manifest) -> str:
+    """README words for a differential: it needs its base, and how to combine them by hand."""
+    diff = manifest.differential
+    if diff is None:
+        return ""
+    kept = sum(1 for e in manifest.entries if e.in_base)
+    return f"""
+THIS IS A DIFFERENTIAL BACKUP: it holds only what changed since the full backup
+  {diff.base}
+(made {diff.base_created or "at an unknown time"}, SHA-256 {diff.base_sha256}).
+It cannot be restored without that file; keep both. The manifest (portal-backup.json)
+still lists every file of the state at this time ({len(manifest.entries)} entries, {kept} of them
+unchanged and held by the base, marked "in_base"); {len(diff.deleted)} paths were deleted since the
+base and are listed under "differential" -> "deleted".
+
+Combining them by hand
+----------------------
+  sha256sum BASE.zip          (must print the SHA-256 above)
+  unzip -X -^ -d restore-here BASE.zip
+  unzip -X -^ -o -d restore-here THIS.zip
+  then delete, inside restore-here, every path listed under "deleted" in
+  portal-backup.json, e.g. with jq:
+    jq -r '.differential.deleted[]' portal-backup.json |
+      (cd restore-here && xargs -d '\\n' rm -rf --)
+  Use THIS archive's portal-backup.json, SHA256SUMS and README.txt (the base's are older).
+Or let the tool do it: put both files in one directory and run
+  portal-backup restore THIS.zip ...
 """

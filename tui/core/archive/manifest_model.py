@@ -23,6 +23,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_LIMIT",
     "ContainerRecord",
+    "DifferentialRecord",
     "ItemRecord",
     "Manifest",
     "ManifestEntry",
@@ -31,6 +32,7 @@ __all__ = [
     "SkippedRecord",
     "ToolRecord",
     "VolumeRecord",
+    "differential_problem",
     "manifest_bytes",
     "manifest_entry_problems",
     "manifest_problems",
@@ -83,6 +85,11 @@ class ManifestEntry:
     target: str | None = None  # symlinks
     path_raw: str | None = None
     target_raw: str | None = None
+    # Stat identity at backup time, so a later differential can tell a file rewritten with
+    # its size and mtime put back (issue 14); absent for trees read through Docker.
+    ino: int | None = None
+    ctime_ns: int | None = None
+    in_base: bool = False  # a differential's unchanged entry: its bytes are in the base
 
     @classmethod
     def from_json(cls, rec: dict[str, Any]) -> ManifestEntry:
@@ -99,6 +106,9 @@ class ManifestEntry:
             target=_text(rec.get("target")),
             path_raw=_text(rec.get("path_raw")),
             target_raw=_text(rec.get("target_raw")),
+            ino=rec.get("ino"),
+            ctime_ns=rec.get("ctime_ns"),
+            in_base=rec.get("in_base") is True,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -111,10 +121,12 @@ class ManifestEntry:
             "gid": self.gid,
             "mtime_ns": self.mtime_ns,
         }
-        for key in ("sha256", "target", "path_raw", "target_raw"):
+        for key in ("sha256", "target", "path_raw", "target_raw", "ino", "ctime_ns"):
             value = getattr(self, key)
             if value is not None:
                 rec[key] = value
+        if self.in_base:
+            rec["in_base"] = True
         return rec
 
 
@@ -307,6 +319,61 @@ class PortalRecord:
 
 
 @dataclass(frozen=True)
+class DifferentialRecord:
+    """What a differential archive needs besides itself: its base (a full archive, found
+    beside it by name and checked by SHA-256 of the file as stored) and the paths gone since."""
+
+    base: str  # the base archive's file name
+    base_created: str | None
+    base_sha256: str
+    deleted: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, rec: dict[str, Any]) -> DifferentialRecord:
+        """From a record `differential_problem` passed."""
+        return cls(
+            base=rec["base"],
+            base_created=_text(rec.get("base_created")),
+            base_sha256=rec["base_sha256"],
+            deleted=tuple(rec.get("deleted") or ()),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "base_created": self.base_created,
+            "base_sha256": self.base_sha256,
+            "deleted": list(self.deleted),
+        }
+
+
+def differential_problem(rec: Any) -> str | None:
+    """Why a manifest's `differential` record cannot be used, or None."""
+    if rec is None:
+        return None
+    deleted = rec.get("deleted") if isinstance(rec, dict) else None
+    if not (
+        isinstance(rec, dict)
+        and isinstance(rec.get("base"), str)
+        and rec["base"]
+        and "/" not in rec["base"]
+        and rec["base"] not in (".", "..")
+        and isinstance(rec.get("base_sha256"), str)
+        and _SHA256_HEX.fullmatch(rec["base_sha256"])
+        and (rec.get("base_created") is None or isinstance(rec["base_created"], str))
+        and (
+            deleted is None
+            or (isinstance(deleted, list) and all(isinstance(d, str) for d in deleted))
+        )
+    ):
+        return (
+            f"{MANIFEST_NAME}: its differential record (base name, SHA-256, deleted paths) "
+            "is not valid."
+        )
+    return None
+
+
+@dataclass(frozen=True)
 class ToolRecord:
     name: str | None = "portal-backup"
     version: str | None = None
@@ -336,6 +403,7 @@ class Manifest:
     entries: tuple[ManifestEntry, ...] = ()
     skipped: tuple[SkippedRecord, ...] = ()
     warnings: tuple[str, ...] = ()
+    differential: DifferentialRecord | None = None  # set on a differential archive (issue 14)
     format: int = FORMAT_VERSION
 
     @classmethod
@@ -357,11 +425,14 @@ class Manifest:
                 s for s in map(SkippedRecord.from_json, _list(doc.get("skipped"))) if s is not None
             ),
             warnings=tuple(w for w in _list(doc.get("warnings")) if isinstance(w, str)),
+            differential=None
+            if doc.get("differential") is None
+            else DifferentialRecord.from_json(doc["differential"]),
         )
 
     def header_json(self) -> dict[str, Any]:
         """Everything but the entries, in the order written."""
-        return {
+        head: dict[str, Any] = {
             "format": self.format,
             "tool": self.tool.to_json(),
             "created": self.created,
@@ -375,6 +446,9 @@ class Manifest:
             "skipped": [s.to_json() for s in self.skipped],
             "warnings": list(self.warnings),
         }
+        if self.differential is not None:
+            head["differential"] = self.differential.to_json()
+        return head
 
     def to_json(self) -> dict[str, Any]:
         return {**self.header_json(), "entries": [e.to_json() for e in self.entries]}
@@ -428,6 +502,12 @@ def manifest_entry_problems(entry: Any) -> str | None:
         isinstance(entry.get("sha256"), str) and _SHA256_HEX.fullmatch(entry["sha256"])
     ):
         return f"{name}: the manifest has no valid SHA-256 for it."
+    for key in ("ino", "ctime_ns"):
+        value = entry.get(key)
+        if value is not None and not (_is_int(value) and -_INT64 <= value < (1 << 64)):
+            return f"{name}: the manifest's {key} {_brief(value)} is out of range."
+    if entry.get("in_base") not in (None, True, False):
+        return f"{name}: the manifest's in_base {_brief(entry['in_base'])} is not true or false."
     target = entry.get("target")
     if kind == "symlink" and not (
         isinstance(target, str) and target and "\x00" not in target and _encodes(target)
@@ -463,6 +543,9 @@ def shape_problems(doc: dict[str, Any]) -> Iterator[str]:
         items = []
     if volumes is not None and not (isinstance(volumes, list) and all(map(_volume_ok, volumes))):
         yield f"{MANIFEST_NAME}: its volumes are not a list of records."
+    differential = differential_problem(doc.get("differential"))
+    if differential:
+        yield differential
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             yield f"{MANIFEST_NAME}: item {number} has no id."

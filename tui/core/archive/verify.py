@@ -186,6 +186,8 @@ class _Verifier:
         # manifest entries by path; None: listed with invalid values (reported), so only
         # their type (in `unusable`) is compared
         self.listed: dict[str, ManifestEntry | None] | None = None
+        self.in_base: set[str] = set()  # a differential's entries held by its base
+        self.doc: dict[str, Any] | None = None  # the manifest document, when it parsed
         self.unusable: dict[str, Any] = {}
         self.bytes_done = 0
         self.bytes_total = sum(e.size for e in reader.entries)
@@ -249,7 +251,14 @@ class _Verifier:
                 self.problems.add(why)
                 self.unusable[path] = rec.get("type")
             listed[path] = None if path in self.unusable else ManifestEntry.from_json(rec)
+            if rec.get("in_base") is True:
+                self.in_base.add(path)
+        if self.in_base and doc.get("differential") is None:
+            self.problems.add(
+                f"{MANIFEST_NAME}: entries are marked as held by a base, but it names none."
+            )
         self.listed = listed
+        self.doc = doc
 
     # -- the main pass -------------------------------------------------------------------------
 
@@ -321,6 +330,11 @@ class _Verifier:
             self.problems.add(f"{show(name)}: in the archive but not listed in the manifest.")
             return
         rec = self.listed[name]
+        if name in self.in_base:
+            self.problems.add(
+                f"{show(name)}: in the archive, but the manifest says the base holds it."
+            )
+            return
         listed_type = rec.type if rec is not None else self.unusable.get(name)
         if listed_type != kind:
             self.problems.add(
@@ -353,7 +367,7 @@ class _Verifier:
             elif not entry.is_file:
                 self.problems.add(f"{show(name)}: listed in {SUMS_NAME} but not a regular file.")
         for name in self.listed or ():
-            if get(name) is None:
+            if get(name) is None and name not in self.in_base:
                 self.problems.add(f"{show(name)}: listed in the manifest but missing.")
 
     def check_signature(self, public_key_check: bool) -> tuple[SignatureState, str | None, str]:
@@ -390,6 +404,7 @@ def _verify(
     on_progress: Callable[[VerifyProgress], None] | None,
     cancel: threading.Event | None,
     public_key_check: bool,
+    open_base: Callable[[str], BinaryIO] | None = None,
 ) -> VerifyReport:
     problems = _Problems()
     try:
@@ -419,6 +434,8 @@ def _verify(
     state, signer, note = v.check_signature(public_key_check)
     if note:
         notes.append(note)
+    if v.doc is not None and isinstance(v.doc.get("differential"), dict):
+        notes.extend(_chain_notes(v, name, open_base))
     return VerifyReport(
         ok=problems.count == 0,
         problems=problems.listing(),
@@ -433,17 +450,47 @@ def _verify(
     )
 
 
+def _chain_notes(v: _Verifier, name: str, open_base: Callable[[str], BinaryIO] | None) -> list[str]:
+    """A differential: with `open_base`, whether its base beside it completes the chain."""
+    from tui.core.archive.chain import chain_problems
+
+    assert v.doc is not None
+    base = v.doc["differential"].get("base")
+    kept = len(v.in_base)
+    if open_base is None:
+        return [f"A differential of {base} ({kept} entries held there): the chain was not checked."]
+    where = os.path.join(os.path.dirname(name), str(base))
+    if not os.path.exists(where):
+        return [
+            f"A differential of {base}, which is not beside it: the differential alone was "
+            "checked (restoring it needs the base)."
+        ]
+    problems = chain_problems(name, v.doc, open_base)
+    for problem in problems:
+        v.problems.add(problem)
+    if problems:
+        return []
+    return [
+        f"A differential: its base {base} is beside it with the SHA-256 recorded and holds "
+        f"the {kept} unchanged entries (`verify` the base to check its own entries)."
+    ]
+
+
 def verify_archive(
     fileobj_or_path: str | os.PathLike[str] | BinaryIO,
     *,
     on_progress: Callable[[VerifyProgress], None] | None = None,
     cancel: threading.Event | None = None,
     public_key_check: bool = True,
+    open_base: Callable[[str], BinaryIO] | None = None,
+    name: str | None = None,
 ) -> VerifyReport:
-    """Checks an archive end to end; raises Cancelled when `cancel` is set mid-way."""
+    """Checks an archive end to end; raises Cancelled when `cancel` is set mid-way. For a
+    differential, `open_base` (an opener of the base beside it) checks the chain too; `name`
+    is the file's path when a file object is given (a decrypting view has none)."""
     if isinstance(fileobj_or_path, str | os.PathLike):
         path = os.fspath(fileobj_or_path)
         with open(path, "rb") as fp:
-            return _verify(fp, path, on_progress, cancel, public_key_check)
-    name = str(getattr(fileobj_or_path, "name", "")) or "archive"
-    return _verify(fileobj_or_path, name, on_progress, cancel, public_key_check)
+            return _verify(fp, path, on_progress, cancel, public_key_check, open_base)
+    name = name or str(getattr(fileobj_or_path, "name", "")) or "archive"
+    return _verify(fileobj_or_path, name, on_progress, cancel, public_key_check, open_base)

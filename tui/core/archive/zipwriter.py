@@ -1,9 +1,11 @@
 """A streaming, parallel ZIP writer with ZIP64 and Unix metadata.
 
 Entries are written strictly in the order they are added, while the reading and deflating of
-later files runs ahead in a thread pool (the compressors and hashes release the GIL). Memory is
-bounded by a byte budget of data in flight, not by the size of the tree. The central directory
-is spooled to a temporary file, so a million entries cost little RAM.
+later files runs ahead: small files whole, in batches, in worker processes (packer.py: past the
+GIL, results in shared memory), large files in pieces in a thread pool (the compressors and
+hashes release the GIL). With one thread, or `processes=False`, small batches use the thread
+pool too. Memory is bounded by a byte budget of data in flight, not by the size of the tree.
+The central directory is spooled to a temporary file, so a million entries cost little RAM.
 
 Layout per entry (APPNOTE 6.3): local header [+ ZIP64 extra] + UT (0x5455) + ux (0x7875),
 the data, then a data descriptor for entries that were streamed in pieces.
@@ -20,12 +22,12 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-from tui.core.archive import deflate
+from tui.core.archive import deflate, packer
 from tui.core.errors import PortalBackupError
 from tui.core.model import MAX_PATH_DEPTH
 
@@ -42,6 +44,9 @@ FLAG_UTF8 = 0x800
 MADE_BY = (3 << 8) | 63  # Unix, APPNOTE 6.3
 
 EntryType = Literal["file", "dir", "symlink"]
+
+# Small files are packed in worker processes unless a caller asks otherwise.
+PROCESSES_DEFAULT = True
 
 
 class ZipWriteError(PortalBackupError):
@@ -80,8 +85,8 @@ class _Piece:
     packed: bytes
 
 
-# (kind, meta, host path, in-memory data, compress?, symlink target)
-_SmallJob = tuple[EntryType, EntryMeta, str | None, bytes | None, bool | None, str | None]
+# (kind, meta, host path, in-memory data, compress?, symlink target, size at listing time)
+_SmallJob = tuple[EntryType, EntryMeta, str | None, bytes | None, bool | None, str | None, int]
 
 
 class _Vanished:
@@ -151,7 +156,8 @@ class _Out:
         n = len(data)
         if n >= PIECE // 2:
             self.flush()
-            self._sink.write(data)
+            # A view of a packer slot is reused once written: a sink must get its own bytes.
+            self._sink.write(bytes(data) if isinstance(data, memoryview) else data)
         else:
             self._buf += data
             if len(self._buf) >= PIECE:
@@ -178,13 +184,18 @@ class ZipWriter:
         threads: int | None = None,
         max_inflight: int = 64 << 20,
         on_written: Callable[[WrittenEntry], None] | None = None,
+        processes: bool | None = None,
     ) -> None:
         self.level = deflate.DEFAULT_LEVEL if level is None else min(level, deflate.MAX_LEVEL)
         self._out = _Out(sink)
         self._on_written = on_written
-        self._pool = ThreadPoolExecutor(
-            max_workers=threads or os.cpu_count() or 2, thread_name_prefix="zip-deflate"
-        )
+        workers = threads or os.cpu_count() or 2
+        use_processes = PROCESSES_DEFAULT if processes is None else processes
+        # Started before our own threads, so that a fork copies no thread of ours.
+        self._packer = packer.Packer(workers, self.level) if use_processes and workers > 1 else None
+        self._batch_bytes = packer.BATCH_BYTES if self._packer else SMALL_BATCH_BYTES
+        self._batch_files = packer.BATCH_FILES if self._packer else SMALL_BATCH_FILES
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zip-deflate")
         self._budget = _Budget(max_inflight)
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1024)
         self._pending_small: list[_SmallJob] = []
@@ -247,7 +258,11 @@ class ZipWriter:
             compress = deflate.looks_compressible(first[:65536])
         zip64 = size_hint >= ZIP64_STREAM_HINT
         pieces: queue.Queue[Future[_Piece] | None] = queue.Queue()
-        self._enqueue(lambda: self._write_streamed(meta, pieces, bool(compress), zip64, source))
+        self._enqueue(
+            lambda: self._write_streamed(
+                meta, self._queued_pieces(pieces), bool(compress), zip64, source
+            )
+        )
         prev_tail: bytes | None = None
         data = first
         while data:
@@ -277,6 +292,8 @@ class ZipWriter:
                     fut.result()
                 with self._futures_lock:
                     self._futures.discard(fut)
+        if self._packer is not None:
+            self._packer.wait_read(self._check)
         self._check()
 
     def drain(self) -> None:
@@ -296,6 +313,8 @@ class ZipWriter:
         self._jobs.put(None)
         self._writer.join()
         self._pool.shutdown(wait=True)
+        if self._packer is not None:
+            self._packer.close()
         self._closed = True
         self._check()
         self._write_central()
@@ -309,6 +328,8 @@ class ZipWriter:
             return
         self._error = self._error or ZipWriteError("the archive was abandoned")
         self._budget.abort()
+        if self._packer is not None:
+            self._packer.close(kill=True)  # a writer waiting on a worker sees it gone
         self._drain_jobs()
         with contextlib.suppress(queue.Full):  # just drained; only a racing submitter refills
             self._jobs.put_nowait(None)
@@ -367,11 +388,11 @@ class ZipWriter:
             self._check()
         _encode_name(meta.name)  # refuse a bad name here, in the caller's thread
         size = len(data) if data is not None else size_hint
-        self._pending_small.append((kind, meta, path, data, compress, target))
+        self._pending_small.append((kind, meta, path, data, compress, target, size))
         self._pending_small_bytes += size
         if (
-            self._pending_small_bytes >= SMALL_BATCH_BYTES
-            or len(self._pending_small) >= SMALL_BATCH_FILES
+            self._pending_small_bytes >= self._batch_bytes
+            or len(self._pending_small) >= self._batch_files
         ):
             self._flush_small()
 
@@ -381,6 +402,16 @@ class ZipWriter:
         batch, budget = self._pending_small, self._pending_small_bytes
         self._pending_small, self._pending_small_bytes = [], 0
         self._budget.acquire(budget)
+        files = [(j[2], j[4], j[6]) for j in batch if j[0] == "file" and j[2] is not None]
+        if self._packer is not None and files:
+            try:
+                ticket = self._packer.submit(files)
+            except BaseException:
+                self._budget.release(budget)
+                self._check()  # the writer's own failure says more than "abandoned"
+                raise
+            self._enqueue(lambda: self._write_packed_batch(batch, ticket, budget))
+            return
         fut = self._submit(_pack_small_batch, batch, self.level)
         self._enqueue(lambda: self._write_small_batch(fut, budget))
 
@@ -398,6 +429,8 @@ class ZipWriter:
             except BaseException as exc:
                 self._error = exc
                 self._budget.abort()
+                if self._packer is not None:
+                    self._packer.wake()
 
     def _drain_jobs(self) -> None:
         while True:
@@ -412,35 +445,99 @@ class ZipWriter:
         finally:
             self._budget.release(budget)
         for res in results:
-            if isinstance(res, _Vanished):
-                continue
-            kind, meta, raw_len, packed, crc, digest, method, path, target = res
-            if kind == "file":
-                attr = (stat.S_IFREG | meta.mode) << 16
-            elif kind == "dir":
-                attr = ((stat.S_IFDIR | meta.mode) << 16) | 0x10
-            else:
-                attr = (stat.S_IFLNK | 0o777) << 16
-            self._write_whole(
-                meta,
-                kind,
-                b"",
-                packed,
-                crc,
-                digest,
-                method,
-                attr,
-                target,
-                size=raw_len,
-                source=path,
-            )
+            self._write_small_result(res)
+
+    def _write_small_result(self, res: SmallResult | _Vanished) -> None:
+        if isinstance(res, _Vanished):
+            return
+        kind, meta, raw_len, packed, crc, digest, method, path, target = res
+        self._write_whole(
+            meta,
+            kind,
+            b"",
+            packed,
+            crc,
+            digest,
+            method,
+            _attr(kind, meta),
+            target,
+            size=raw_len,
+            source=path,
+        )
+
+    def _write_packed_batch(
+        self, batch: list[_SmallJob], ticket: packer.Ticket, budget: int
+    ) -> None:
+        """A batch whose files a worker process packed; its other entries are packed here."""
+        assert self._packer is not None
+        try:
+            results = iter(self._packer.result(ticket))
+        finally:
+            self._budget.release(budget)
+        try:
+            for job in batch:
+                kind, meta, path, _, compress, _, _ = job
+                if kind != "file" or path is None:
+                    self._write_small_result(_pack_small_batch([job], self.level)[0])
+                    continue
+                p = next(results)
+                if p.status == "vanished":
+                    continue
+                if p.status == "fallback":  # it grew past the slot: streamed here instead
+                    self._stream_here(meta, path, compress)
+                    continue
+                with self._packer.data(ticket, p) as packed:
+                    self._write_whole(
+                        meta,
+                        "file",
+                        b"",
+                        packed,
+                        p.crc,
+                        p.sha256,
+                        p.method,
+                        _attr("file", meta),
+                        None,
+                        size=p.size,
+                        source=path,
+                    )
+        finally:
+            self._packer.release(ticket)
+
+    def _stream_here(self, meta: EntryMeta, path: str, compress: bool | None) -> None:
+        """A file that grew while queued, read and deflated in the writer thread (rare)."""
+        try:
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            return
+        with f:
+            first = _read_full(f, PIECE)
+            if compress is None:
+                compress = deflate.looks_compressible(first[:65536])
+            zip64 = os.fstat(f.fileno()).st_size >= ZIP64_STREAM_HINT
+
+            def pieces() -> Iterator[_Piece]:
+                data, tail = first, None
+                while data:
+                    yield _pack_piece(data, bool(compress), self.level, tail)
+                    if len(data) < PIECE:
+                        return
+                    tail = data[-deflate.WINDOW :]
+                    data = _read_full(f, PIECE)
+
+            self._write_streamed(meta, pieces(), bool(compress), zip64, path)
+
+    def _queued_pieces(self, pieces: queue.Queue[Future[_Piece] | None]) -> Iterator[_Piece]:
+        while (fut := pieces.get()) is not None:
+            piece = fut.result()
+            self._budget.release(len(piece.raw))
+            yield piece
 
     def _write_whole(
         self,
         meta: EntryMeta,
         kind: EntryType,
         raw: bytes,
-        packed: bytes,
+        packed: bytes | memoryview,
         crc: int,
         digest: str | None,
         method: int,
@@ -502,7 +599,7 @@ class ZipWriter:
     def _write_streamed(
         self,
         meta: EntryMeta,
-        pieces: queue.Queue[Any],
+        pieces: Iterator[_Piece],
         compress: bool,
         zip64: bool,
         source: str | None,
@@ -537,12 +634,7 @@ class ZipWriter:
         sha = hashlib.sha256()
         crc = 0
         usize = csize = 0
-        while True:
-            fut = pieces.get()
-            if fut is None:
-                break
-            piece = fut.result()
-            self._budget.release(len(piece.raw))
+        for piece in pieces:
             sha.update(piece.raw)
             crc = deflate.crc32(piece.raw, crc)
             usize += len(piece.raw)
@@ -557,7 +649,7 @@ class ZipWriter:
             self._out.write(struct.pack("<IIQQ", 0x08074B50, crc, csize, usize))
         else:
             self._out.write(struct.pack("<IIII", 0x08074B50, crc, csize, usize))
-        attr = (stat.S_IFREG | meta.mode) << 16
+        attr = _attr("file", meta)
         self._record(
             unix,
             name_b,
@@ -687,6 +779,15 @@ class ZipWriter:
 # --------------------------------------------------------------------- pool tasks
 
 
+def _attr(kind: EntryType, meta: EntryMeta) -> int:
+    """The central directory's external attributes: Unix type and mode (and MS-DOS dir bit)."""
+    if kind == "file":
+        return (stat.S_IFREG | meta.mode) << 16
+    if kind == "dir":
+        return ((stat.S_IFDIR | meta.mode) << 16) | 0x10
+    return (stat.S_IFLNK | 0o777) << 16
+
+
 def _pack_piece(data: bytes, compress: bool, level: int, zdict: bytes | None) -> _Piece:
     if not compress:
         return _Piece(data, data)
@@ -698,7 +799,7 @@ SmallResult = tuple[EntryType, EntryMeta, int, bytes, int, str | None, int, str 
 
 def _pack_small_batch(batch: list[_SmallJob], level: int) -> list[SmallResult | _Vanished]:
     out: list[SmallResult | _Vanished] = []
-    for kind, meta, path, data, compress, target in batch:
+    for kind, meta, path, data, compress, target, hint in batch:
         if kind != "file":
             assert data is not None
             out.append(
@@ -717,12 +818,11 @@ def _pack_small_batch(batch: list[_SmallJob], level: int) -> list[SmallResult | 
             continue
         if data is None:
             assert path is not None
-            try:
-                with open(path, "rb", buffering=0) as f:
-                    data = f.read()
-            except FileNotFoundError:
+            read = packer.read_small(path, hint, 1 << 62)
+            if not isinstance(read, bytes):
                 out.append(_Vanished(path))
                 continue
+            data = read
         crc = deflate.crc32(data, 0)
         digest = hashlib.sha256(data).hexdigest()
         packed, method = data, METHOD_STORED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import hashlib
 import io
 import os
@@ -17,13 +18,13 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui.core import portaldb
+from tui.core import naming, portaldb
 from tui.core.archive.manifest import (
     build_manifest,
     entry_record,
@@ -33,9 +34,23 @@ from tui.core.archive.manifest import (
     tool_record,
     volume_records,
 )
-from tui.core.archive.manifest_model import Manifest, ManifestEntry, PortalRecord, SkippedRecord
-from tui.core.archive.output import clean_leftovers, open_partial, partial_name, publish
+from tui.core.archive.manifest_model import (
+    DifferentialRecord,
+    Manifest,
+    ManifestEntry,
+    PortalRecord,
+    SkippedRecord,
+)
 from tui.core.archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
+from tui.core.backup.changes import BaseState, ChangeDetector, Observed
+from tui.core.backup.sinks import (
+    FileSink,
+    Published,
+    Sink,
+    StdoutSink,
+    UploadSink,
+    mount_point,
+)
 from tui.core.backup.sources import Node, volume_readable, walk_path, walk_volume_via_docker
 from tui.core.backup.sqlite_copy import SIDECARS, consistent_snapshot, looks_like_sqlite
 from tui.core.checkpoint import checkpoint
@@ -50,8 +65,8 @@ from tui.core.events import (
     Progress,
     RateMeter,
     Throttle,
+    Upload,
 )
-from tui.core.humanfmt import human_bytes
 from tui.core.model import (
     DB_REL,
     IDENTITY_ARCHIVE_REL,
@@ -67,7 +82,10 @@ from tui.core.model import (
 from tui.core.plan import Plan, PlanStep, nested_claims
 from tui.core.quiesce import Journal, QuiesceMode, Quiescer, RunLock
 from tui.core.sizes import scan_size, volume_size
-from tui.core.state import fsync_dir, record_last_backup, state_dir
+from tui.core.state import record_last_backup, state_dir
+
+if TYPE_CHECKING:
+    from tui.core.dest.target import Dest
 
 
 @dataclass
@@ -79,27 +97,35 @@ class BackupOptions:
     volume_access: str = "auto"  # "auto", "host" or "docker"
     sign: bool = True
     encrypt_to: list[Any] = field(default_factory=list)  # age recipients; empty: plain zip
+    stdout: bool = False  # -o -: the archive on stdout
+    to: Dest | None = None  # --to DEST: streamed to a destination
+    verify_upload: bool = False  # read the upload back and compare its SHA-256
+    rclone_config: Path | None = None  # the rclone config for remote destinations
+    since: BaseState | None = None  # --since BASE: a differential against this full backup
     # Test hook: a path; while it exists, the run waits after quiescing this item's app.
     hold_file: str | None = None
     hold_item: str | None = None
     fail_item: str | None = None  # test hook: fail after reading this item
 
 
-def default_archive_name(inventory: Inventory, now: datetime) -> str:
-    who = (
-        inventory.portal.name
-        if inventory.portal and inventory.portal.name
-        else socket.gethostname().split(".")[0]
+def archive_name(
+    inventory: Inventory, now: datetime, encrypted: bool, since: BaseState | None
+) -> str:
+    return naming.archive_name(
+        inventory, now, encrypted=encrypted, base=since.name if since is not None else None
     )
-    return f"portal-backup-{who}-{now.strftime('%Y%m%d-%H%M%S')}.zip"
 
 
 def resolve_output(
-    output: str | None, inventory: Inventory, now: datetime, encrypted: bool
+    output: str | None,
+    inventory: Inventory,
+    now: datetime,
+    encrypted: bool,
+    since: BaseState | None = None,
 ) -> tuple[Path, bool]:
     """The archive's final path, and whether it is a default name (which may get a -N
     suffix if another run took it within the same second)."""
-    name = default_archive_name(inventory, now) + (".age" if encrypted else "")
+    name = archive_name(inventory, now, encrypted, since)
     if output is None:
         return Path.cwd() / name, True
     path = Path(output).expanduser()
@@ -151,37 +177,41 @@ class BackupRun:
         self._parents_done: set[str] = set()
         self._df_cache: dict[str, Size] = {}
         self._prune = nested_claims(plan)  # host trees stored by another step, per source
+        # A differential (--since): entries unchanged since the base are not stored again.
+        self.changes = ChangeDetector(options.since) if options.since is not None else None
+        self.kept: list[ManifestEntry] = []  # unchanged, held by the base
+        self._order: dict[str, int] = {}  # walk order of every entry, to list them in it
+        self._stat_ids: dict[str, tuple[int | None, int | None]] = {}
+        self._manifest_raw = b""
 
     # ------------------------------------------------------------------ public
 
     def run(self) -> Finished:
         started = self.clock()
         now = datetime.now(UTC).replace(microsecond=0)
-        encrypted = bool(self.options.encrypt_to)
-        final, default_name = resolve_output(self.options.output, self.inventory, now, encrypted)
-        if not default_name and os.path.lexists(final):
-            raise PortalBackupError(f"{final} already exists; choose another name")
-        for gone in clean_leftovers(final.parent):
-            self._log("info", f"removed {gone.name}, left by a backup that was killed")
+        sink = self._make_sink(now)
+        if self.options.since is not None and self.options.since.note:
+            self._log("info", self.options.since.note)
         self._log("info", "computing sizes")
         self._check_cancel()
         total_bytes, total_files = self._plan_totals()
         self.counters = _Counters(total_bytes, total_files)
-        _check_free_space(final.parent, total_bytes)
+        sink.prepare(total_bytes, lambda message: self._log("info", message))
 
-        tmp = partial_name(final)
         lock = RunLock()
         lock.acquire()
         journal = Journal(state_dir() / "journal.json")
         quiescer = Quiescer(self.client, self.options.quiesce, journal, self._log)
-        out = _HashingFile(os.fdopen(open_partial(tmp), "wb"), final.parent)
-        checkpoint("backup.partial-created")
         writer: ZipWriter | None = None
-        ok = False
+        published: Published | None = None
+        gc_on = gc.isenabled()
+        gc.disable()  # ~10 objects per file, none in cycles: collections would only cost time
         try:
-            sink, closer = self._open_sink(out)
+            out = sink.open()
+            checkpoint("backup.partial-created")
+            archive_out, closer = self._open_sink(out)
             writer = ZipWriter(
-                sink,
+                archive_out,
                 level=self.options.level,
                 threads=self.options.threads,
                 on_written=self._on_written,
@@ -191,16 +221,8 @@ class BackupRun:
             self._write_metadata(writer, quiescer, now)
             writer.close()
             closer()
-            out.flush()
-            out.fsync()
-            if not self.plan.include_identity:
-                os.chmod(tmp, 0o666 & ~_umask())
-            checkpoint("backup.before-rename")
-            final = publish(tmp, final, default_name=default_name)
-            checkpoint("backup.renamed")
-            fsync_dir(final.parent)
-            out.close()
-            ok = True
+            self._check_cancel()  # the last chance to keep nothing: after this it is published
+            published = sink.commit()
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise _disk_full(exc) from exc
@@ -208,14 +230,13 @@ class BackupRun:
         finally:
             # Containers first: the apps' downtime matters more than our cleanup.
             errors = quiescer.resume_all()
-            if not ok:
+            if published is None:
                 if writer is not None:
                     writer.abort()
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                with contextlib.suppress(OSError):
-                    out.close()  # after the unlink: the lock keeps cleaners off until then
+                sink.abort()
             lock.release()
+            if gc_on:
+                gc.enable()
             for e in errors:
                 self._log("error", e)
         if errors:
@@ -223,7 +244,23 @@ class BackupRun:
                 "the archive was written but some containers could not be "
                 "restarted: " + "; ".join(errors)
             )
-        return self._finish(final, started, quiescer, out.sha.hexdigest())
+        return self._finish(published, started, quiescer)
+
+    def _make_sink(self, now: datetime) -> Sink:
+        o = self.options
+        encrypted = bool(o.encrypt_to)
+        if o.stdout:
+            return StdoutSink(on_sent=self._upload_meter("stdout"))
+        if o.to is not None:
+            from tui.core.dest.store import open_store
+
+            store = open_store(o.to, rclone_config=o.rclone_config)
+            name = archive_name(self.inventory, now, encrypted, o.since)
+            return UploadSink(
+                store, name, verify=o.verify_upload, on_sent=self._upload_meter(o.to.label)
+            )
+        final, default_name = resolve_output(o.output, self.inventory, now, encrypted, o.since)
+        return FileSink(final, default_name=default_name, private=self.plan.include_identity)
 
     # ------------------------------------------------------------------ steps
 
@@ -292,7 +329,38 @@ class BackupRun:
 
     def _add_bytes(self, writer: ZipWriter, name: str, data: bytes, st: os.stat_result) -> None:
         meta = EntryMeta(name, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
+        if self.changes is not None:
+            now = Observed("file", len(data), meta.mode, meta.uid, meta.gid, meta.mtime_ns)
+            sha = hashlib.sha256(data).hexdigest()
+            if self._keep(self.changes.unchanged_bytes(name, sha, now)):
+                return
+        self._order.setdefault(name, len(self._order))
         writer.add_bytes(meta, data)
+
+    def _keep(self, rec: ManifestEntry | None) -> bool:
+        """Records an entry unchanged since the base (True), which is then not stored."""
+        if rec is None:
+            return False
+        self._order.setdefault(rec.path, len(self._order))
+        self.kept.append(rec)
+        c = self.counters
+        with c.lock:  # what is left to read shrinks
+            c.total_files -= rec.type != "dir"
+            c.total_bytes -= rec.size if rec.type == "file" else 0
+        return True
+
+    def _unchanged(self, node: Node) -> bool:
+        """For a differential: whether `node` is as in the base (then it is not stored)."""
+        assert self.changes is not None
+        if node.kind == "special":
+            return False
+        if node.host_path is None and node.kind == "file":
+            self.changes.stored(node.name)  # read through Docker: no stat identity to compare
+            return False
+        rec = self.changes.unchanged(node.name, node, node.host_path)
+        if rec is not None and node.host_path is not None and _sqlite_busy(node):
+            return False  # a live journal beside a database holds changes the file lacks
+        return self._keep(rec)
 
     def _store_source(
         self, src: Source, writer: ZipWriter, step: PlanStep, prune: dict[str, list[str]]
@@ -336,13 +404,26 @@ class BackupRun:
                 st = os.lstat(os.path.join(portal.root, rel))
             except OSError:
                 continue
-            writer.add_dir(
-                EntryMeta(rel, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
-            )
+            meta = EntryMeta(rel, st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
+            self._stat_ids[rel] = (st.st_ino, st.st_ctime_ns)
+            if self.changes is not None:
+                now = Observed("dir", 0, meta.mode, meta.uid, meta.gid, meta.mtime_ns)
+                if self._keep(self.changes.unchanged(rel, now, None)):
+                    continue
+            self._order.setdefault(rel, len(self._order))
+            writer.add_dir(meta)
 
     def _store_node(self, node: Node, writer: ZipWriter) -> None:
         meta = EntryMeta(node.name, node.mode, node.uid, node.gid, node.mtime_ns)
         self.counters.path = node.name
+        if self.changes is not None and self._unchanged(node):
+            if node.host_path is not None and node.kind == "file":
+                self._kept_sqlite(node.host_path, node.name)
+            self._maybe_progress()
+            return
+        self._order.setdefault(node.name, len(self._order))
+        if node.ino is not None:
+            self._stat_ids[node.name] = (node.ino, node.ctime_ns)
         if node.kind == "dir":
             writer.add_dir(meta)
         elif node.kind == "symlink":
@@ -372,6 +453,14 @@ class BackupRun:
 
     # ------------------------------------------------------------------ SQLite
 
+    def _kept_sqlite(self, host_path: str, name: str) -> None:
+        """An unchanged database the base copied through SQLite's API: its journals stay
+        skipped, as they were in the base."""
+        assert self.changes is not None
+        journals = {name + s for s in SIDECARS}
+        if any(s.path in journals for s in self.changes.base.manifest.skipped):
+            self._sqlite_copied.add(host_path)
+
     def _is_sqlite_sidecar(self, path: str) -> bool:
         return any(path.endswith(s) and path[: -len(s)] in self._sqlite_copied for s in SIDECARS)
 
@@ -400,6 +489,7 @@ class BackupRun:
         meta_time = int(now.timestamp()) * 1_000_000_000
         self._meta_file(writer, README_NAME, readme, meta_time)
         manifest = build_manifest(model)
+        self._manifest_raw = manifest
         self._meta_file(writer, MANIFEST_NAME, manifest, meta_time)
         sig = self._signature(manifest)
         if sig is not None:
@@ -456,10 +546,25 @@ class BackupRun:
             db_private_keys_removed=self.plan.strip_private_keys,
             items=item_records(self.plan, self.inventory, quiescer.how),
             volumes=volume_records(self.plan, self.inventory),
-            entries=tuple(self.entries),
+            entries=self._all_entries(),
             skipped=tuple(self.skipped),
             warnings=tuple(self.warnings),
+            differential=self._differential(),
         )
+
+    def _all_entries(self) -> tuple[ManifestEntry, ...]:
+        if self.changes is None:
+            return tuple(self.entries)
+        # Stored and unchanged entries together, in the order the walk met them.
+        last = len(self._order)
+        combined = [*self.entries, *self.kept]
+        return tuple(sorted(combined, key=lambda e: self._order.get(e.path, last)))
+
+    def _differential(self) -> DifferentialRecord | None:
+        if self.changes is None:
+            return None
+        base = self.changes.base
+        return DifferentialRecord(base.name, base.created, base.sha256, self.changes.deleted())
 
     # ------------------------------------------------------------------ sink and events
 
@@ -477,7 +582,9 @@ class BackupRun:
             self.sums.append(sums_line(e.sha256, e.name))
         if e.name in META_NAMES:
             return
-        self.entries.append(entry_record(e))
+        if self.changes is not None:
+            self.changes.stored(e.name)
+        self.entries.append(entry_record(e, self._stat_ids.get(e.name, (None, None))))
         c = self.counters
         with c.lock:
             if e.type != "dir":
@@ -503,6 +610,21 @@ class BackupRun:
                 elapsed=self._rate.elapsed(),
             )
         )
+
+    def _upload_meter(self, destination: str) -> Callable[[int], None]:
+        """Upload events for bytes handed to stdout or a destination (writer thread)."""
+        throttle = Throttle(4, self.clock)
+        meter = RateMeter(self.clock)
+
+        def sent(total: int) -> None:
+            # An upload can outlast the reading by hours: a cancel must stop it too.
+            self._check_cancel()
+            if throttle.ready():
+                self.emit(
+                    Upload(bytes_sent=total, rate=meter.update(total), destination=destination)
+                )
+
+        return sent
 
     def _item_state(self, item: str, state: ItemPhase, detail: str | None = None) -> None:
         self.emit(ItemState(item, state, detail))
@@ -536,37 +658,75 @@ class BackupRun:
                     total = Size(total.bytes + size.bytes, total.files + size.files)
         return total.bytes, total.files
 
-    def _finish(self, final: Path, started: float, quiescer: Quiescer, sha: str) -> Finished:
+    def _cache_manifest(self, published: Published) -> None:
+        """Keeps the uploaded archive's manifest, so `--since DEST:NAME` later reads nothing
+        from the destination."""
+        from tui.core.backup.since import cache_manifest
+
+        assert published.destination is not None and published.name is not None
+        try:
+            cache_manifest(
+                published.destination, published.name, published.sha256, self._manifest_raw
+            )
+        except OSError as exc:
+            self._log("warning", f"could not keep the archive's manifest: {exc.strerror}")
+
+    def _finish(self, published: Published, started: float, quiescer: Quiescer) -> Finished:
         # Estimates were made before reading; the last report states what was really read.
         c = self.counters
         c.total_bytes, c.total_files = c.bytes, c.files
         self._maybe_progress(force=True)
-        size = final.stat().st_size
+        if self.changes is not None:
+            d = self.changes
+            self._log(
+                "info",
+                f"differential since {d.base.name}: {len(self.entries)} entries stored, "
+                f"{len(self.kept)} unchanged, {len(d.deleted())} deleted"
+                + (f", {d.hashed} files read to compare their contents" if d.hashed else ""),
+            )
         downtime = {
             a: round((d.ended or d.started) - d.started, 3) for a, d in quiescer.downtime.items()
         }
         result = Finished(
-            path=str(final),
-            bytes=size,
+            path=published.location,
+            bytes=published.size,
             bytes_in=self.counters.bytes,
             files=self.counters.files,
             seconds=round(self.clock() - started, 3),
-            sha256=sha,
+            sha256=published.sha256,
             holds_identity=self.plan.include_identity,
             downtime=downtime,
+            destination=published.destination,
+            name=published.name,
+            verified=published.verified,
         )
+        if published.destination is not None and published.name is not None:
+            self._cache_manifest(published)
         with contextlib.suppress(OSError):
             record_last_backup(
                 {
-                    "path": str(final),
+                    "path": published.location,
                     "time": time.time(),
-                    "bytes": size,
+                    "bytes": published.size,
                     "items": self.plan.item_ids,
-                    "sha256": sha,
+                    "sha256": published.sha256,
+                    "destination": published.destination,
                 }
             )
         self.emit(result)
         return result
+
+
+def _sqlite_busy(node: Node) -> bool:
+    """A database-sized file with a non-empty journal beside it (stat only: SQLite files are
+    whole 512-byte pages, so most files are never looked at)."""
+    if node.size < 512 or node.size % 512 or node.host_path is None:
+        return False
+    for suffix in ("-wal", "-journal"):
+        with contextlib.suppress(OSError):
+            if os.lstat(node.host_path + suffix).st_size > 0:
+                return True
+    return False
 
 
 def _skip_reason(kind: str | None) -> str:
@@ -578,89 +738,6 @@ def _skip_reason(kind: str | None) -> str:
     }.get(kind or "", "special file")
 
 
-def _check_free_space(directory: Path, needed: int) -> None:
-    try:
-        free = os.statvfs(directory)
-    except OSError as exc:
-        raise PortalBackupError(f"cannot write to {directory}: {exc.strerror}") from exc
-    available = free.f_bavail * free.f_frsize
-    # Deflate rarely grows data; the estimate is the uncompressed size plus metadata room.
-    if needed + (1 << 20) > available:
-        raise PortalBackupError(
-            f"not enough free space in {directory}: the backup may need up to "
-            f"{human_bytes(needed)} and {human_bytes(available)} is free"
-        )
-    if not os.access(directory, os.W_OK):
-        raise PortalBackupError(f"cannot write to {directory}: permission denied")
-
-
-def _umask() -> int:
-    """The process umask, read without os.umask's set-and-restore race between threads."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
-class _HashingFile:
-    """The archive file, hashed as it is written: no second pass to report its SHA-256.
-
-    A full disk here is the output directory's, and is reported as such; ENOSPC from any
-    other write (the state directory, a temporary file) is told apart by `_disk_full`.
-    """
-
-    def __init__(self, f: Any, directory: Path) -> None:
-        self.f = f
-        self.directory = directory
-        self.sha = hashlib.sha256()
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.sha.update(data)
-        with self._naming_full_disk():
-            return int(self.f.write(data))
-
-    def flush(self) -> None:
-        with self._naming_full_disk():
-            self.f.flush()
-
-    def fsync(self) -> None:
-        with self._naming_full_disk():
-            os.fsync(self.f.fileno())
-
-    def fileno(self) -> int:
-        return int(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
-
-    @contextlib.contextmanager
-    def _naming_full_disk(self) -> Iterator[None]:
-        try:
-            yield
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise PortalBackupError(
-                    f"the disk holding {self.directory} ({_mount_point(self.directory)}) is "
-                    "full; the backup was abandoned and nothing was left behind"
-                ) from exc
-            raise
-
-
-def _mount_point(path: Path) -> str:
-    """The mount point of the filesystem holding `path` (how a user recognises a disk)."""
-    path = path.resolve()
-    try:
-        dev = path.stat().st_dev
-        while path.parent != path and path.parent.stat().st_dev == dev:
-            path = path.parent
-    except OSError:
-        pass
-    return f"mounted at {path}"
-
-
 def _disk_full(exc: OSError) -> PortalBackupError:
     """A sentence for ENOSPC that did not come from the archive file: it names the disk that
     is full (the state directory's or the temporary directory's), never the output disk."""
@@ -669,7 +746,7 @@ def _disk_full(exc: OSError) -> PortalBackupError:
     else:  # os.write() does not say which file; the fullest of the two candidates is it
         where = min((state_dir(), Path(tempfile.gettempdir())), key=_free_bytes)
     return PortalBackupError(
-        f"the disk holding {where} ({_mount_point(where)}) is full; the "
+        f"the disk holding {where} ({mount_point(where)}) is full; the "
         "backup was abandoned and nothing was left behind"
     )
 

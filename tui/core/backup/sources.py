@@ -36,6 +36,8 @@ class Node:
     stream: BinaryIO | None = None  # regular files read from a tar stream
     target: str | None = None  # symlinks
     special: str | None = None  # "fifo", "socket", "device" for skipped entries
+    ino: int | None = None  # stat identity, for differentials (issue 14); None from a tar stream
+    ctime_ns: int | None = None
 
 
 def _special_kind(mode: int) -> str:
@@ -47,6 +49,12 @@ def _special_kind(mode: int) -> str:
 
 
 def _node_from_stat(name: str, path: str, st: os.stat_result) -> Node:
+    node = _node_kind(name, path, st)
+    node.ino, node.ctime_ns = st.st_ino, st.st_ctime_ns
+    return node
+
+
+def _node_kind(name: str, path: str, st: os.stat_result) -> Node:
     mode = st.st_mode
     common = (stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_mtime_ns)
     if stat.S_ISDIR(mode):

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tui.core.archive.chain import ChainReader, state_structure_problems
 from tui.core.archive.manifest_model import (
     ItemRecord,
     Manifest,
@@ -24,7 +25,7 @@ from tui.core.archive.manifest_model import (
     manifest_bytes,
     parse_manifest,
 )
-from tui.core.archive.zipreader import ZipFormatError, ZipReader, show, structure_problems
+from tui.core.archive.zipreader import ZipFormatError, ZipReader, show
 from tui.core.crypto.trust import Trust, assess_trust, portal_identity
 from tui.core.errors import PortalBackupError, UsageError, first_line
 from tui.core.inventory import list_containers, list_volumes
@@ -226,7 +227,7 @@ def signature_bytes(reader: ZipReader) -> bytes | None:
 
 def check_structure(reader: ZipReader) -> None:
     """Refuses the whole archive when its layout is unsafe (names, duplicates, overlaps)."""
-    problems = structure_problems(reader)
+    problems = state_structure_problems(reader)  # a differential's chain: each file
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise PortalBackupError(f"refusing to restore from {reader.name}: {problems[0]}{more}")
@@ -245,6 +246,12 @@ def load_plan(
     check_structure(reader)
     raw = manifest_bytes(reader)
     doc = parse_manifest(raw)
+    if doc.differential is not None and not isinstance(reader, ChainReader):
+        # Its unchanged files are in the base: alone it would restore a tree with holes.
+        raise PortalBackupError(
+            f"{reader.name} is a differential backup: it is restored with its base "
+            f"{doc.differential.base} (open it with tui.core.archive.chain.open_state)"
+        )
     portal = doc.portal
     claimed_key = portal.public_key if portal else None
     archive = ArchiveInfo(

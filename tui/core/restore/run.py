@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from tui.core import portaldb
+from tui.core.archive.chain import ChainReader
 from tui.core.archive.extract import (
     Extractor,
     PreadFile,
@@ -147,7 +148,8 @@ class RestoreRun:
         unchanged between verification and swap replaces hashing every byte twice."""
         self.reader = reader
         self._swap_journal: SwapJournal | None = None
-        self._source_fd = _regular_fd(source)
+        # A differential's chain reads two files: its bytes are hashed again while written.
+        self._source_fd = None if isinstance(reader, ChainReader) else _regular_fd(source)
         self._source_id = _file_identity(self._source_fd)
         # One reader per thread over the same file (pread), for parallel checks and writes.
         workers = min(4, os.cpu_count() or 1)

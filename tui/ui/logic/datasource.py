@@ -21,6 +21,8 @@ class Loaded:
     inventory: Inventory
     client: Any | None  # a docker client, or None when Docker is unreachable
     last_backup: dict[str, Any] | None
+    # `status --banner`'s line (automatic backups), None when nothing needs attention.
+    attention: str | None = None
 
 
 class DataSource(Protocol):
@@ -47,11 +49,13 @@ class HostSource:
 
         host = open_host(self.portal_root)
         inventory = host.inventory()
+        from tui.ui.logic.automatic import attention_line
+
         try:
             last = last_backup()
         except OSError:
             last = None
-        return Loaded(inventory, host.client, last)
+        return Loaded(inventory, host.client, last, attention_line())
 
     def compute_sizes(
         self, loaded: Loaded, on_size: Callable[[str, Size], None], cancel: threading.Event

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
+from tui.core.archive.chain import open_state
 from tui.core.archive.zipreader import ZipReader
 from tui.core.crypto.age import AgeReader
 from tui.core.events import EventSink
@@ -98,7 +99,7 @@ class HostRestore:
         fileobj = self.opener(path)
         host = None
         try:
-            reader = ZipReader(fileobj, name=path)
+            reader = open_state(fileobj, path, self.opener)  # a differential: with its base
             host = open_host(self.portal_root)
             # Sizes of this host come after the first paint (measure), not here.
             plan = load_plan(reader, host.portal_root, host.client, sizes=False)

@@ -20,6 +20,16 @@ from tui.ui.logic.archive_paths import archives_in, complete_path, initial_choic
 RenderableText = str | Text
 
 
+def complete_field(field: Input) -> bool:
+    """Tab in a path field: completes it (True), or False when there is nothing to add."""
+    completed = complete_path(field.value)
+    if completed == field.value:
+        return False
+    field.value = completed
+    field.cursor_position = len(completed)
+    return True
+
+
 class ConfirmDialog(ModalScreen[bool]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -202,12 +212,8 @@ class ArchiveDialog(ModalScreen[str | None]):
 
     def action_complete(self) -> None:
         field = self.query_one("#path", Input)
-        if self.focused is field:
-            completed = complete_path(field.value)
-            if completed != field.value:
-                field.value = completed
-                field.cursor_position = len(completed)
-                return
+        if self.focused is field and complete_field(field):
+            return
         self.focus_next()
 
     def action_cancel(self) -> None:

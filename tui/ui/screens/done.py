@@ -16,11 +16,13 @@ from textual.widgets import Button, Footer, Static
 
 from tui.core.events import Finished
 from tui.core.humanfmt import count, duration, human_bytes
+from tui.ui.logic.destinations import remote_fetch_command
 from tui.ui.logic.encryption import decrypt_command
 from tui.ui.logic.fetchcmd import FetchCommands, fetch_commands
 
 if TYPE_CHECKING:
     from tui.ui.app import PortalBackupApp
+    from tui.ui.logic.remote_open import LocalCopy
 
 
 def details_table(f: Finished) -> Table:
@@ -60,6 +62,9 @@ FETCH_HEAD = Text.assemble(
 DECRYPT_HEAD = Text.assemble(
     ("Encrypted", "bold"), " (age format). To get the zip back with the stock age tool:"
 )
+REMOTE_FETCH_HEAD = Text.assemble(
+    ("Fetch it", "bold"), " on any host with portal-backup and this remote (c copies it):"
+)
 GUESSED_NOTE = Text("  (not logged in over SSH: replace the host name if needed)", style="dim")
 
 
@@ -80,6 +85,12 @@ class DoneScreen(Screen[None]):
         self.encrypt_to = encrypt_to  # the run's age recipients: how it is decrypted
         self.commands: FetchCommands | None = None
         self.decrypt: str | None = None  # the age -d command, when the archive is encrypted
+        # Uploaded to a destination: fetched from there, not from this host.
+        self.remote_fetch = (
+            remote_fetch_command(finished.destination, finished.name)
+            if finished.destination and finished.name
+            else None
+        )
 
     @property
     def papp(self) -> PortalBackupApp:
@@ -106,19 +117,26 @@ class DoneScreen(Screen[None]):
                     "Portal.",
                     id="identity",
                 )
-            yield Static(FETCH_HEAD, id="fetch")
-            yield Static(command_line(self.commands.scp), id="scp", classes="command")
-            yield Static(command_line(self.commands.rsync), id="rsync", classes="command")
-            if self.commands.guessed:
-                yield Static(GUESSED_NOTE)
+            if self.remote_fetch is not None:
+                yield Static(REMOTE_FETCH_HEAD, id="fetch")
+                yield Static(command_line(self.remote_fetch), id="remote-fetch", classes="command")
+            else:
+                yield Static(FETCH_HEAD, id="fetch")
+                yield Static(command_line(self.commands.scp), id="scp", classes="command")
+                yield Static(command_line(self.commands.rsync), id="rsync", classes="command")
+                if self.commands.guessed:
+                    yield Static(GUESSED_NOTE)
             if encrypted:  # after fetching: it is decrypted where it is used
                 self.decrypt = decrypt_command(f.path, self.encrypt_to)
                 yield Static(DECRYPT_HEAD, id="decrypt-head")
                 yield Static(command_line(self.decrypt), id="decrypt", classes="command")
                 yield Static(decrypt_note(self.decrypt))
         with Horizontal(id="buttons"):
-            yield Button("Copy scp", id="copy-scp")
-            yield Button("Copy rsync", id="copy-rsync")
+            if self.remote_fetch is not None:
+                yield Button("Copy fetch", id="copy-scp")
+            else:
+                yield Button("Copy scp", id="copy-scp")
+                yield Button("Copy rsync", id="copy-rsync")
             if self.decrypt is not None:
                 yield Button("Copy age -d", id="copy-age")
             yield Button("Open in explorer", id="explore", variant="primary")
@@ -131,16 +149,23 @@ class DoneScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy" and parameters == ("age",):
             return self.decrypt is not None
+        if action == "copy" and parameters == ("rsync",):
+            return self.remote_fetch is None
         return True
 
     def action_copy(self, which: str) -> None:
         if self.commands is None:
             return
-        commands = {"scp": self.commands.scp, "rsync": self.commands.rsync, "age": self.decrypt}
+        commands = {
+            "scp": self.remote_fetch or self.commands.scp,
+            "rsync": self.commands.rsync,
+            "age": self.decrypt,
+        }
         text = commands.get(which)
         if text is None:
             return
         self.app.copy_to_clipboard(text)
+        which = "fetch" if text == self.remote_fetch else which
         # Short, and only on this screen: it must not cover the next screen's buttons.
         self.notify(
             f"Copied the {which} command (through OSC 52: your terminal must allow it).",
@@ -152,6 +177,15 @@ class DoneScreen(Screen[None]):
         from tui.ui.screens.explorer import ExplorerScreen
 
         self.app.clear_notifications()
+        if self.finished.destination:  # listed and downloaded from there, newest first
+            from tui.ui.screens.remote_backups import RemoteBackupsDialog
+
+            def downloaded(copy: LocalCopy | None) -> None:
+                if copy is not None:
+                    self.app.push_screen(ExplorerScreen(str(copy.path), on_close=copy.remove))
+
+            self.app.push_screen(RemoteBackupsDialog(self.finished.destination), downloaded)
+            return
         self.app.push_screen(ExplorerScreen(self.finished.path))
 
     def action_back(self) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
@@ -20,6 +21,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, Tree
 
+from tui.core.archive.chain import ChainReader, open_for_browsing
 from tui.core.archive.extract import ExtractReport, extract_entries
 from tui.core.archive.manifest_model import Manifest, read_manifest
 from tui.core.archive.zipreader import ZipReader, show
@@ -56,6 +58,7 @@ class Opened:
     index: ArchiveIndex
     manifest: Manifest | None
     manifest_problem: str | None
+    chain_note: str | None = None  # a differential opened without its base: why
 
     @property
     def encrypted(self) -> bool:
@@ -98,6 +101,31 @@ class Extracted(Message):
         self.error = error
 
 
+def differential_summary(opened: Opened) -> Text:
+    """A differential's lines: its base, what changed, what was deleted (issue 14)."""
+    doc = opened.manifest
+    diff = doc.differential if doc is not None else None
+    if doc is None or diff is None:
+        return Text("")
+    kept = sum(1 for e in doc.entries if e.in_base)
+    text = Text.assemble(
+        ("\nDifferential", "bold"),
+        f" of {diff.base}: {count(len(doc.entries) - kept)} entries changed (● changed), "
+        f"{count(kept)} from the base (dimmed), {count(len(diff.deleted))} deleted",
+    )
+    if diff.deleted:
+        shown = ", ".join(show(p) for p in diff.deleted[:5])
+        more = (
+            f" and {count(len(diff.deleted) - 5)} more (m: the manifest)"
+            if len(diff.deleted) > 5
+            else ""
+        )
+        text.append(f"\nDeleted since the base: {shown}{more}", style="dim")
+    if opened.chain_note:
+        text.append(f"\n{opened.chain_note}", style="yellow")
+    return text
+
+
 def extract_summary(report: ExtractReport) -> Text:
     text = Text(
         f"Extracted {count(report.files)} files, {count(report.dirs)} folders, "
@@ -124,13 +152,17 @@ class ExplorerScreen(Screen[None]):
         Binding("x", "extract", "Extract"),
         Binding("m", "manifest", "Manifest"),
         Binding("r,R", "restore", "Restore"),
+        Binding("e", "eject", "Run elsewhere"),
         Binding("q,backspace", "leave", "Back"),
         Binding("escape", "leave", "Back", show=False),
     ]
 
-    def __init__(self, path: str, standalone: bool = False) -> None:
+    def __init__(
+        self, path: str, standalone: bool = False, on_close: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
         self.path = path
+        self.on_close = on_close  # e.g. removes a backup downloaded from a destination
         self.standalone = standalone  # `portal-backup explore`: leaving quits the app
         self.opened: Opened | None = None
         self.filter_total: int | None = None
@@ -168,7 +200,10 @@ class ExplorerScreen(Screen[None]):
     def on_unmount(self) -> None:
         if self.opened is not None:
             with self._reader_lock:
+                self.opened.reader.close()  # a differential's base, opened beside it
                 self.opened.fileobj.close()
+        if self.on_close is not None:
+            self.on_close()
 
     # ------------------------------------------------------------------ opening
 
@@ -187,7 +222,8 @@ class ExplorerScreen(Screen[None]):
             self.post_message(OpenFailed(error_sentence(exc)))
             return
         try:
-            reader = ZipReader(fileobj, name=path)
+            # A differential shows the whole tree at its time, with its base (issue 14).
+            reader, chain_note = open_for_browsing(fileobj, path, opener)
             index = ArchiveIndex(reader.entries)
             manifest, problem = None, None
             if reader.get(MANIFEST_NAME) is not None:
@@ -201,7 +237,8 @@ class ExplorerScreen(Screen[None]):
             return
         with contextlib.suppress(PortalBackupError, OSError):  # a convenience, never a failure
             record_recent_archive(path)
-        self.post_message(ArchiveOpened(Opened(reader, fileobj, index, manifest, problem)))
+        opened = Opened(reader, fileobj, index, manifest, problem, chain_note)
+        self.post_message(ArchiveOpened(opened))
 
     def on_archive_opened(self, message: ArchiveOpened) -> None:
         opened = self.opened = message.opened
@@ -212,10 +249,14 @@ class ExplorerScreen(Screen[None]):
             f"({ratio(root.size, root.compressed) or '-'} saved)"
             f"{' · encrypted (age), read in place' if opened.encrypted else ''}"
         )
+        summary = manifest_summary(opened.manifest, opened.manifest_problem)
         self.query_one("#manifest", Static).update(
-            manifest_summary(opened.manifest, opened.manifest_problem)
+            summary + differential_summary(opened) if opened.manifest else summary
         )
         tree = self.query_one(ArchiveTree)
+        if opened.manifest is not None and opened.manifest.differential is not None:
+            stored = opened.reader.diff if isinstance(opened.reader, ChainReader) else opened.reader
+            tree.changed_entries = frozenset(e.name for e in stored.entries)
         tree.loading = False
         tree.key_entries = key_entries(opened.manifest)
         tree.show_index(opened.index)
@@ -436,6 +477,55 @@ class ExplorerScreen(Screen[None]):
                 extract_summary(message.report),
                 error=not message.report.ok,
             )
+        )
+
+    def action_eject(self) -> None:
+        """ "Run elsewhere": the app under the cursor as a Docker Compose folder."""
+        from tui.ui.screens.eject import app_at
+
+        opened = self.opened
+        node = self.query_one(ArchiveTree).cursor_node
+        app_id = app_at(
+            opened.manifest if opened else None, node.data.name if node and node.data else None
+        )
+        if opened is None or opened.manifest is None or app_id is None:
+            self.notify(
+                "Select an app's folder (user_data/app_data/<app>) to run it elsewhere.",
+                severity="warning",
+            )
+            return
+        manifest, reader = opened.manifest, opened.reader
+
+        def chosen(dest: str | None) -> None:
+            if dest:
+                self.notify(f"Writing {app_id} into {dest}…")
+                self._eject(reader, manifest, app_id, os.path.abspath(os.path.expanduser(dest)))
+
+        self.app.push_screen(
+            PathDialog(
+                f"Run {app_id} elsewhere",
+                "Into which folder? <folder>/<app>/ gets a compose.yaml, a README.md and the "
+                "app's state; nothing outside it is written.",
+                os.path.join(self.papp.cwd, "ejected"),
+                ok="Write",
+            ),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=True, group="extract", exit_on_error=False)
+    def _eject(self, reader: ZipReader, manifest: Manifest, app_id: str, dest: str) -> None:
+        from tui.ui.screens.eject import eject_app
+
+        try:
+            with self._reader_lock:
+                text = eject_app(reader, manifest, app_id, dest, os.path.basename(self.path))
+        except Exception as exc:
+            self.app.call_from_thread(
+                self.app.push_screen, MessageDialog("Not written", error_sentence(exc), error=True)
+            )
+            return
+        self.app.call_from_thread(
+            self.app.push_screen, MessageDialog(f"{app_id}: ready to run elsewhere", text)
         )
 
     def action_restore(self) -> None:

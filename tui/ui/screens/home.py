@@ -22,13 +22,13 @@ from tui.core.plan import IDENTITY_ID, Plan
 from tui.core.quiesce import QuiesceMode
 from tui.ui.logic.batcher import Batcher
 from tui.ui.logic.datasource import DataSource, Loaded
+from tui.ui.logic.destinations import destination_label, refusal, remote_label
 from tui.ui.logic.encryption import Encryption, encrypted_output
 from tui.ui.logic.selection import Selection
 from tui.ui.screens.dialogs import (
     ArchiveDialog,
     ConfirmDialog,
     MessageDialog,
-    PathDialog,
     PrivateKeyDialog,
 )
 from tui.ui.widgets.item_tree import ItemTree
@@ -73,6 +73,8 @@ class HomeScreen(Screen[None]):
         Binding("d", "destination", "Output"),
         Binding("m", "mode", "Mode"),
         Binding("R", "restore", "Restore"),
+        # No room left in the footer at 80 columns: the attention line names it, Help lists it.
+        Binding("A", "automatic", "Automatic backups", show=False),
         Binding("i", "identity", "Identity", show=False),
         Binding("e", "encryption", "Encrypt", show=False),
         Binding("o", "open_archive", "Open archive", show=False),
@@ -103,6 +105,7 @@ class HomeScreen(Screen[None]):
         yield Static(
             "Looking for the Portal, its apps and volumes…", id="reminder", classes="title"
         )
+        yield Static(id="attention")
         yield Static(id="warnings", classes="warning")
         yield Input(placeholder="Filter: press / and type", id="filter", compact=True)
         yield ItemTree(id="items")
@@ -113,6 +116,7 @@ class HomeScreen(Screen[None]):
         self.query_one(ItemTree).filter_input = self.query_one("#filter", Input)
         self.destination = self.papp.cwd
         self.query_one("#warnings").display = False
+        self.query_one("#attention").display = False
         tree = self.query_one(ItemTree)
         tree.loading = True
         tree.focus()
@@ -167,6 +171,7 @@ class HomeScreen(Screen[None]):
         if not self.query_one("#filter", Input).value:
             tree.focus()
         self._show_reminder()
+        self._show_attention(loaded.attention)
         self._show_warnings(loaded.inventory.warnings)
         self._update_summary()
         if self.first_paint is None:
@@ -226,6 +231,15 @@ class HomeScreen(Screen[None]):
             when = "Last backup: never on this host"
         self.query_one("#reminder", Static).update(f"{who} · {when}")
 
+    def _show_attention(self, line: str | None) -> None:
+        """Automatic backups need attention (overdue, failed, never): the banner's line."""
+        box = self.query_one("#attention", Static)
+        box.display = bool(line)
+        box.set_class(bool(line) and "failed" in (line or ""), "error")
+        box.set_class(bool(line) and "failed" not in (line or ""), "warning")
+        if line:
+            box.update(Text.assemble(("⚠ " + line, "bold"), "  (A: automatic backups)"))
+
     def _show_warnings(self, warnings: list[str]) -> None:
         box = self.query_one("#warnings", Static)
         box.display = bool(warnings)
@@ -237,7 +251,7 @@ class HomeScreen(Screen[None]):
         sel = self.selection
         self.query_one(SummaryBar).show_totals(
             sel.totals(self.quiesce),
-            self.destination,
+            destination_label(self.destination),
             self.quiesce,
             sel.identity_included,
             "core/db" in sel.checked and not sel.identity_included,
@@ -305,31 +319,51 @@ class HomeScreen(Screen[None]):
         self.app.push_screen(EncryptionDialog(self.encryption), chosen)
 
     def action_destination(self) -> None:
-        def chosen(path: str | None) -> None:
-            if path:
-                self.destination = path
+        from tui.ui.screens.destination import DestinationDialog
+
+        def chosen(spec: str | None) -> None:
+            if spec:
+                self.destination = spec
                 self._update_summary()
 
-        self.app.push_screen(
-            PathDialog(
-                "Where should the archive go?",
-                "An existing folder (the archive gets its default name inside it) or a file name.",
-                self.destination,
-            ),
-            chosen,
-        )
+        self.app.push_screen(DestinationDialog(self.destination, self.encryption.encrypted), chosen)
+
+    def _open_archive(
+        self, path: str, screen: Callable[[str, Callable[[], None]], Screen[None]]
+    ) -> None:
+        """A local archive opens at once; a remote NAME:PATH lists its backups and downloads
+        the chosen one into a temporary file, removed when the screen closes."""
+        from tui.ui.logic.remote_open import LocalCopy
+        from tui.ui.screens.remote_backups import RemoteBackupsDialog
+
+        if remote_label(path) is None:
+            self.app.push_screen(screen(path, lambda: None))
+            return
+
+        def downloaded(copy: LocalCopy | None) -> None:
+            if copy is not None:
+                self.app.push_screen(screen(str(copy.path), copy.remove))
+
+        self.app.push_screen(RemoteBackupsDialog(path), downloaded)
+
+    def action_automatic(self) -> None:
+        from tui.ui.screens.automatic import AutomaticScreen
+
+        self._stale = True  # a run from there changes the last backup and the attention line
+        self.app.push_screen(AutomaticScreen())
 
     def action_open_archive(self) -> None:
         from tui.ui.screens.explorer import ExplorerScreen
 
         def chosen(path: str | None) -> None:
             if path:
-                self.app.push_screen(ExplorerScreen(path))
+                self._open_archive(path, lambda p, done: ExplorerScreen(p, on_close=done))
 
         self.app.push_screen(
             ArchiveDialog(
                 "Open an archive",
-                "The path of a .zip or .zip.age file, or a folder to list.",
+                "The path of a .zip or .zip.age file, a folder to list, or a remote "
+                "NAME:FOLDER to list the backups there.",
                 [self.destination, self.papp.cwd],
             ),
             chosen,
@@ -341,12 +375,13 @@ class HomeScreen(Screen[None]):
         def chosen(path: str | None) -> None:
             if path:
                 self._stale = True  # what the list shows may change
-                self.app.push_screen(RestoreScreen(path))
+                self._open_archive(path, lambda p, done: RestoreScreen(p, on_close=done))
 
         self.app.push_screen(
             ArchiveDialog(
                 "Restore from an archive",
-                "The path of a portal-backup .zip or .zip.age file, or a folder to list; "
+                "The path of a portal-backup .zip or .zip.age file, a folder to list, or a "
+                "remote NAME:FOLDER to list the backups there; "
                 "encrypted ones ask for their passphrase or identity file.",
                 [self.destination, self.papp.cwd],
             ),
@@ -378,6 +413,10 @@ class HomeScreen(Screen[None]):
                 MessageDialog("Cannot back up this selection", str(exc), error=True)
             )
             return
+        why = self._destination_refusal()
+        if why is not None:
+            self.app.push_screen(MessageDialog("Cannot back up there", why, error=True))
+            return
         body = self._start_text()
         start = self._confirmed(plan)
         if plan.include_identity and not self.encryption.encrypted:
@@ -406,7 +445,9 @@ class HomeScreen(Screen[None]):
     def _start_text(self) -> Text:
         assert self.selection is not None
         totals = self.selection.totals(self.quiesce)
-        where = encrypted_output(self.destination, self.encryption.encrypted)
+        where = remote_label(self.destination) or encrypted_output(
+            self.destination, self.encryption.encrypted
+        )
         body = Text(
             f"{totals.items} items, {human_bytes(totals.bytes)}"
             f"{' so far (still counting)' if totals.pending_sources else ''}, "
@@ -422,17 +463,27 @@ class HomeScreen(Screen[None]):
             body.append(f"Encrypted {self.encryption.describe()} (age format).\n")
         return body
 
+    def _destination_refusal(self) -> str | None:
+        try:
+            return refusal(self.destination, self.encryption.encrypted)
+        except PortalBackupError as exc:
+            return error_sentence(exc)
+
     def _confirmed(self, plan: Plan) -> Callable[[bool | None], None]:
         def start(yes: bool | None) -> None:
             if not yes or self.loaded is None:
                 return
             from tui.core.backup.run import BackupOptions
+            from tui.core.dest.target import parse_dest
             from tui.ui.screens.progress import ProgressScreen
 
             self._sizes_cancel.set()  # the run measures what it reads itself
             encrypt_to = self.encryption.recipients()
+            remote = remote_label(self.destination) is not None
             options = BackupOptions(
-                output=encrypted_output(self.destination, bool(encrypt_to)),
+                output=None if remote else encrypted_output(self.destination, bool(encrypt_to)),
+                to=parse_dest(self.destination) if remote else None,
+                verify_upload=remote,  # a new full backup counts once it is read back
                 quiesce=self.quiesce,
                 encrypt_to=encrypt_to,
                 **self.papp.backup_overrides,

@@ -15,7 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from tui.core.errors import Cancelled
-from tui.core.events import Event, Finished, ItemState, Progress
+from tui.core.events import Event, Finished, ItemState, Progress, Upload
+from tui.core.humanfmt import human_bytes
 from tui.core.plan import Plan
 from tui.ui.logic.datasource import DataSource, Loaded
 from tui.ui.logic.jobs import RunJob
@@ -60,9 +61,11 @@ class ProgressScreen(RunScreen):
         self.plan = plan
         self.options = options
         self.finished: Finished | None = None
+        self.last_upload: Upload | None = None  # bytes handed to a remote destination
 
     def compose(self) -> ComposeResult:
-        where = self.options.output or self.papp.cwd
+        to = getattr(self.options, "to", None)
+        where = to.label if to is not None else self.options.output or self.papp.cwd
         yield Static(
             f"Backing up {visible_item_count(self.plan)} items into {where}",
             id="heading",
@@ -71,12 +74,14 @@ class ProgressScreen(RunScreen):
         yield ProgressBar(id="overall", show_eta=False)
         yield Static("Measuring what will be read…", id="numbers")
         yield Static("", id="current", classes="muted")
+        yield Static("", id="upload")
         yield ItemProgress(id="items")
         yield RichLog(id="log", max_lines=LOG_LINES, wrap=False, markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(ItemProgress).set_plan(self.plan, self.loaded.inventory)
+        self.query_one("#upload").display = False  # until the first bytes go out
         if not self.job.running:  # the home screen starts it; other callers may not
             self.job.start()
         self._run(self.papp.source, self.job)
@@ -100,6 +105,17 @@ class ProgressScreen(RunScreen):
             self.query_one(ItemProgress).set_state(event.item, event.state)
         elif isinstance(event, Finished):
             self.finished = event
+        elif isinstance(event, Upload) and event.destination != "stdout":
+            self.last_upload = event
+            upload = self.query_one("#upload", Static)
+            upload.display = True
+            upload.update(
+                Text.assemble(
+                    ("Uploaded ", "bold"),
+                    f"{human_bytes(event.bytes_sent)} to {event.destination} · "
+                    f"{human_bytes(event.rate)}/s",
+                )
+            )
 
     def _show_progress(self, p: Progress) -> None:
         super()._show_progress(p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
@@ -101,9 +102,15 @@ class RestoreScreen(Screen[None]):
         Binding("escape", "leave", "Back", show=False),
     ]
 
-    def __init__(self, path: str, backend: RestoreBackend | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        backend: RestoreBackend | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.path = path
+        self.on_close = on_close  # e.g. removes a backup downloaded from a destination
         self.backend = backend
         self.session: RestoreSession | None = None
         self.choice: RestoreChoice | None = None
@@ -150,6 +157,8 @@ class RestoreScreen(Screen[None]):
         if self.session is not None:  # not handed on to a run
             self.session.close()
             self.session = None
+        if self.on_close is not None:  # a run keeps its open file; Linux keeps the data
+            self.on_close()
 
     # ------------------------------------------------------------------ workers
 

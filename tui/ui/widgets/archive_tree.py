@@ -51,6 +51,8 @@ class ArchiveTree(ColumnTree[Ref]):
     def __init__(self, *, id: str | None = None) -> None:
         self.index: ArchiveIndex | None = None
         self.key_entries: frozenset[str] = IDENTITY_ENTRIES  # set from the manifest's word
+        # A differential's view (issue 14): names it stores itself; the rest come from its base.
+        self.changed_entries: frozenset[str] | None = None
         super().__init__("archive", id=id)
         self.show_root = False
         self.guide_depth = 3
@@ -118,6 +120,13 @@ class ArchiveTree(ColumnTree[Ref]):
             name.append(
                 " (link)", self.get_component_rich_style("archivetree--muted", partial=True)
             )
+        if self.changed_entries is not None and ref.entry is not None:
+            if ref.name in self.changed_entries:
+                name.append(
+                    " ● changed", self.get_component_rich_style("archivetree--key", partial=True)
+                )
+            else:
+                name.stylize(self.get_component_rich_style("archivetree--muted", partial=True))
         if ref.kind == "file" and ref.name in self.key_entries:
             name.append(
                 " ⚠ private key", self.get_component_rich_style("archivetree--key", partial=True)

@@ -1,0 +1,198 @@
+"""Change detection on real files, the automatic job's choice of kind, and BASE at a
+destination (`--since DEST:NAME`: the manifest cached at upload, or a download when not)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import portal_fixture as pf
+import pytest
+from clirun import json_lines, run
+
+from tui.core.archive.manifest_model import Manifest, ManifestEntry, ToolRecord
+from tui.core.backup.changes import (
+    BaseState,
+    ChangeDetector,
+    choose_kind,
+    compare,
+    file_sha256,
+    observed_from_stat,
+)
+from tui.core.dest.backups import BackupInfo
+
+
+def _entry(path: Path, name: str) -> ManifestEntry:
+    st = os.lstat(path)
+    now = observed_from_stat(st, "file")
+    return ManifestEntry(
+        name, "file", now.size, now.mode, now.uid, now.gid, now.mtime_ns,
+        sha256=file_sha256(str(path)), ino=st.st_ino, ctime_ns=st.st_ctime_ns,
+    )  # fmt: skip
+
+
+def _detector(*entries: ManifestEntry) -> ChangeDetector:
+    manifest = Manifest(ToolRecord(), None, None, None, None, False, False, (), entries=entries)
+    return ChangeDetector(BaseState("base.zip", None, "0" * 64, manifest))
+
+
+def test_a_rewrite_with_size_and_mtime_put_back_is_found_by_its_ctime(tmp_path: Path) -> None:
+    f = tmp_path / "data.bin"
+    f.write_bytes(b"A" * 10_000)
+    base = _entry(f, "data.bin")
+    same = observed_from_stat(os.lstat(f), "file")
+    assert compare(base, same) == "same"
+    detector = _detector(base)
+    assert detector.unchanged("data.bin", same, str(f)) is not None
+    assert detector.hashed == 0  # stat alone decided
+
+    st = os.lstat(f)
+    f.write_bytes(b"B" * 10_000)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    now = observed_from_stat(os.lstat(f), "file")
+    assert (now.size, now.mtime_ns) == (base.size, base.mtime_ns)
+    assert compare(base, now) == "ambiguous"
+    assert _detector(base).unchanged("data.bin", now, str(f)) is None  # the hash differs
+
+    # Same bytes again, only the ctime moved: read once, found unchanged, kept from the base.
+    f.write_bytes(b"A" * 10_000)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    detector = _detector(base)
+    kept = detector.unchanged("data.bin", observed_from_stat(os.lstat(f), "file"), str(f))
+    assert kept is not None and kept.in_base and detector.hashed == 1
+    assert kept.ctime_ns == os.lstat(f).st_ctime_ns  # the next differential compares with now
+
+
+def test_metadata_changes_and_deletions(tmp_path: Path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_text("x")
+    base = _entry(f, "a.txt")
+    gone = ManifestEntry("gone.txt", "file", 1, 0o644, 0, 0, 0, sha256="0" * 64)
+    os.chmod(f, 0o600)
+    assert compare(base, observed_from_stat(os.lstat(f), "file")) == "changed"
+    os.chmod(f, base.mode)
+    os.chown(f, 4321, 4321)
+    assert compare(base, observed_from_stat(os.lstat(f), "file")) == "changed"
+    detector = _detector(base, gone)
+    detector.unchanged("a.txt", observed_from_stat(os.lstat(f), "file"), str(f))
+    assert detector.deleted() == ("gone.txt",)
+    link = tmp_path / "l"
+    link.symlink_to("a.txt")
+    assert compare(base, observed_from_stat(os.lstat(link), "symlink", "a.txt")) == "changed"
+
+
+def _info(days_ago: float, now: datetime) -> BackupInfo:
+    when = now - timedelta(days=days_ago)
+    return BackupInfo("portal-backup-x-20261201-030000.zip", when, 100, False, "x", True)
+
+
+@pytest.mark.parametrize(
+    ("last_days", "diff_bytes", "expected"),
+    [
+        (None, 10, "full"),  # no full yet
+        (7.0, 10, "full"),  # full_every reached
+        (1.0, 10, "differential"),
+        (1.0, 60, "full"),  # more than half a full
+        (1.0, None, "differential"),  # unknown size: age decides
+    ],
+)
+def test_choose_kind(last_days: float | None, diff_bytes: int | None, expected: str) -> None:
+    now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    last = None if last_days is None else _info(last_days, now)
+    assert choose_kind(last, now, 7 * 86400, diff_bytes, 100, 0.5) == expected
+
+
+ITEMS = ("core/config", "shared")
+
+
+def test_since_a_destination_reads_the_cached_manifest_or_downloads_it(
+    portal_root: Path, tmp_path: Path, isolated_state_dir: Path
+) -> None:
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    env = {"PORTAL_ROOT": str(portal_root)}
+    full = run("create", *ITEMS, "--to", str(dest), "--progress", "none", env=env, check=True)
+    base = Path(full.stdout.strip().splitlines()[-1])
+    assert base.parent == dest
+    cached = list((isolated_state_dir / "manifests").glob("*.manifest.gz"))
+    assert len(cached) == 1
+
+    (portal_root / pf.SHARED / "neu.txt").write_text("new\n")
+    spec = f"{dest}:{base.name}"
+    proc = run(
+        "create", *ITEMS, "--to", str(dest), "--since", spec, "--progress", "json", env=env,
+        check=True,
+    )  # fmt: skip
+    assert "downloaded" not in proc.stderr  # the cache answered
+    logs = [e["message"] for e in json_lines(proc.stdout) if e.get("type") == "log"]
+    assert any("differential since" in m and "1 deleted" not in m for m in logs), logs
+    diff = Path(proc.stdout.strip().splitlines()[-1])
+    with zipfile.ZipFile(diff) as z:
+        stored = {n for n in z.namelist() if n.startswith("user_data/")}
+        doc = json.loads(z.read("portal-backup.json"))
+    assert stored == {f"{pf.SHARED}/", f"{pf.SHARED}/neu.txt"}
+    assert doc["differential"]["base"] == base.name
+
+    # Without the cache: downloaded to a temporary file (said so), same result.
+    shutil.rmtree(isolated_state_dir / "manifests")
+    (portal_root / pf.SHARED / "neu2.txt").write_text("newer\n")
+    proc = run("create", *ITEMS, "-o", str(tmp_path), "--since", spec, env=env, check=True)
+    assert "was downloaded from" in proc.stderr and "temporary file" in proc.stderr
+    second = Path(proc.stdout.strip().splitlines()[-1])
+    with zipfile.ZipFile(second) as z:
+        stored = {n for n in z.namelist() if n.startswith("user_data/")}
+    assert stored == {f"{pf.SHARED}/", f"{pf.SHARED}/neu.txt", f"{pf.SHARED}/neu2.txt"}
+
+    # The differential at the destination restores with its base beside it there.
+    fresh = tmp_path / "fresh"
+    proc = run("restore", str(diff), "shared", "--yes", env={"PORTAL_ROOT": str(fresh)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (fresh / pf.SHARED / "neu.txt").read_text() == "new\n"
+    assert (fresh / pf.TEXT_FILE).read_bytes() == (portal_root / pf.TEXT_FILE).read_bytes()
+
+
+def test_since_refuses_a_differential_and_a_missing_base(portal_root: Path, tmp_path: Path) -> None:
+    env = {"PORTAL_ROOT": str(portal_root)}
+    proc = run(
+        "create", *ITEMS, "-o", str(tmp_path), "--since", str(tmp_path / "nope.zip"), env=env
+    )
+    assert proc.returncode == 2 and "no such archive file here" in proc.stderr
+    full = run("create", *ITEMS, "-o", str(tmp_path), "--progress", "none", env=env, check=True)
+    base = full.stdout.strip().splitlines()[-1]
+    diff = run("create", *ITEMS, "-o", str(tmp_path), "--since", base, env=env, check=True)
+    name = diff.stdout.strip().splitlines()[-1]
+    proc = run("create", *ITEMS, "-o", str(tmp_path), "--since", name, env=env)
+    assert proc.returncode == 2
+    assert f"itself a differential; name the full backup it was made from ({Path(base).name})" in (
+        proc.stderr
+    )
+
+
+def test_an_encrypted_chain_restores_with_its_identity(portal_root: Path, tmp_path: Path) -> None:
+    key = tmp_path / "key.txt"  # an X25519 identity: no scrypt per open, unlike a passphrase
+    made = subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    recipient = made.stderr.decode().strip().rsplit(" ", 1)[-1]
+    env = {"PORTAL_ROOT": str(portal_root)}
+    args = ("create", *ITEMS, "-o", str(tmp_path), "-r", recipient)
+    base = Path(run(*args, env=env, check=True).stdout.strip().splitlines()[-1])
+    (portal_root / pf.SHARED / "neu.txt").write_text("new\n")
+    proc = run(*args, "--since", str(base), "--identity", str(key), env=env, check=True)
+    diff = Path(proc.stdout.strip().splitlines()[-1])
+    assert base.name.endswith(".zip.age") and diff.name.endswith(".zip.age")
+    assert "-since-" in diff.name
+
+    verify = run("verify", str(diff), "--identity", str(key))
+    assert verify.returncode == 0 and f"its base {base.name} is beside it" in verify.stdout
+    fresh = tmp_path / "fresh"
+    proc = run(
+        "restore", str(diff), "shared", "--yes", "--identity", str(key),
+        env={"PORTAL_ROOT": str(fresh)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (fresh / pf.SHARED / "neu.txt").read_text() == "new\n"
+    assert (fresh / pf.TEXT_FILE).read_bytes() == (portal_root / pf.TEXT_FILE).read_bytes()
