@@ -89,7 +89,7 @@ def main() -> int:
         env = {
             **os.environ,
             "PORTAL_ROOT": str(args.data),
-            "TMPDIR": str(local / "tmp"),
+            "TMPDIR": str(local / "tmp"),  # measured below
             "PORTAL_BACKUP_STATE_DIR": str(local / "state"),
             "PORTAL_BACKUP_LOCK_FILE": str(local / "state" / "run.lock"),
             "RCLONE_CACHE_DIR": str(local / "tmp" / "rclone"),
@@ -139,6 +139,25 @@ def main() -> int:
             [rclone, "copy", str(archive), "s3:bucket/copy", "--config", str(conf)], check=True
         )
         copy = time.monotonic() - t0
+        # The same backup into a local file: what reading, deflating and encrypting cost alone.
+        t0 = time.monotonic()
+        subprocess.run(
+            [
+                str(BIN / "portal-backup"),
+                "create",
+                "--all",
+                "--recipient",
+                public,
+                "-o",
+                str(work / "local-copy.zip.age"),
+                "--progress",
+                "none",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        local_file = time.monotonic() - t0
         mb = 1e6
         print(f"data {data / mb:.0f} MB, archive {size / mb:.0f} MB (age-encrypted zip)")
         print(
@@ -146,6 +165,7 @@ def main() -> int:
             f"{size / ours / mb:.0f} MB/s uploaded"
         )
         print(f"rclone copy of that archive:  {copy:.1f} s, {size / copy / mb:.0f} MB/s uploaded")
+        print(f"portal-backup create -o FILE:   {local_file:.1f} s (no upload: the local bound)")
         print(f"ratio (ours / rclone copy, upload MB/s): {copy / ours:.2f}")
         print(f"peak local disk used (TMPDIR + state directory): {peak / mb:.1f} MB")
     finally:

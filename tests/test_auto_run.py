@@ -57,6 +57,7 @@ def test_auto_run_two_destinations_then_one_failing(
             tmp_path,
             f'recipients = ["{public}"]\n'
             "identity_saved_off_host = true\n"
+            'full_every = "0"\n'  # fulls only: `keep = { last = 1 }` then keeps one file
             f'rclone_config = "{s3_server.config}"\n'
             "[[destinations]]\n"
             f'name = "offsite"\ntarget = "{s3_server.target}"\nkeep = {{ last = 1 }}\n'

@@ -260,3 +260,32 @@ def test_no_full_local_copy_is_made(
         assert (used.f_blocks - used.f_bfree) * used.f_frsize < 10 << 20
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_verify_and_restore_read_an_archive_at_a_destination(
+    portal_root: Path, webdav_server: RcloneServer, keypair: tuple[Path, str], tmp_path: Path
+) -> None:
+    key, public = keypair
+    made = subprocess.run(
+        _create(portal_root, webdav_server, public),
+        capture_output=True,
+        text=True,
+        env=_env(portal_root),
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stderr
+    (name,) = _finals(webdav_server.root)
+    spare = tmp_path / "tmp"
+    spare.mkdir()
+    env = {"PORTAL_ROOT": str(portal_root), "TMPDIR": str(spare)}
+    remote = f"{webdav_server.target}:{name}"
+    conf = ["--rclone-config", str(webdav_server.config), "-i", str(key)]
+    verify = run("verify", remote, *conf, env=env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert f"downloading {name}" in verify.stderr
+    holds = run("restore", remote, *conf, env=env)
+    assert holds.returncode == 0, holds.stderr
+    assert "core/db" in holds.stdout
+    assert list(spare.iterdir()) == []  # the downloads are gone
+    missing = run("verify", f"{webdav_server.target}:{name.replace('20', '19', 1)}", *conf, env=env)
+    assert missing.returncode == 2 and "there is no" in missing.stderr

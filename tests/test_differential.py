@@ -47,6 +47,7 @@ def _state(root: Path) -> dict[str, tuple[object, ...]]:
             rel = path.relative_to(root).as_posix()
             st = os.lstat(path)
             common = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
+            value: tuple[object, ...]
             if stat.S_ISDIR(st.st_mode):
                 key, value = rel + "/", ("dir", *common)
             elif stat.S_ISLNK(st.st_mode):

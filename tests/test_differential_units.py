@@ -196,3 +196,30 @@ def test_an_encrypted_chain_restores_with_its_identity(portal_root: Path, tmp_pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (fresh / pf.SHARED / "neu.txt").read_text() == "new\n"
     assert (fresh / pf.TEXT_FILE).read_bytes() == (portal_root / pf.TEXT_FILE).read_bytes()
+
+
+def test_a_chain_whose_base_lacks_an_entry_is_refused(portal_root: Path, tmp_path: Path) -> None:
+    from tui.core.archive.chain import open_state
+    from tui.core.errors import PortalBackupError
+
+    env = {"PORTAL_ROOT": str(portal_root)}
+    args = ("create", *ITEMS, "-o", str(tmp_path), "--progress", "none")
+    base = run(*args, env=env, check=True).stdout.strip().splitlines()[-1]
+    diff = Path(run(*args, "--since", base, env=env, check=True).stdout.strip().splitlines()[-1])
+    # A forged state: one more path said to be held by the base.
+    forged = tmp_path / "forged" / diff.name
+    forged.parent.mkdir()
+    shutil.copy(base, forged.parent)
+    with zipfile.ZipFile(diff) as src, zipfile.ZipFile(forged, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "portal-backup.json":
+                doc = json.loads(data)
+                ghost = dict(doc["entries"][-1], path=f"{pf.SHARED}/ghost.txt", in_base=True)
+                doc["entries"].append(ghost)
+                data = json.dumps(doc).encode()
+            dst.writestr(info, data)
+    with open(forged, "rb") as f, pytest.raises(PortalBackupError) as err:
+        open_state(f, str(forged), lambda p: open(p, "rb"))  # noqa: SIM115 - the chain closes it
+    assert f"lists {pf.SHARED}/ghost.txt in its state, but its base" in str(err.value)
+    assert "the chain is incomplete" in str(err.value)

@@ -103,7 +103,7 @@ def test_the_forkserver_start_packs_the_same(tmp_path: Path) -> None:
     for name, path in tree:
         w.add_file(meta(name), str(path), path.stat().st_size)
     w.close()
-    single, _ = write_tree(tmp_path / "s.zip", [(n, p) for n, p in tree], threads=1)
+    write_tree(tmp_path / "s.zip", tree, threads=1)
     (tmp_path / "p.zip").write_bytes(buf.getvalue())
     check_with_tools(tmp_path / "p.zip")
     with zipfile.ZipFile(tmp_path / "p.zip") as z, zipfile.ZipFile(tmp_path / "s.zip") as s:
@@ -172,8 +172,8 @@ def test_a_killed_worker_fails_the_writer_with_one_sentence(tmp_path: Path) -> N
     assert f"pid {victim}" in message and "killed by signal 9" in message
     assert "\n" not in message
     w.abort()
-    for pid in w._packer.pids:  # nothing left running
-        wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} gone")
+    pids = w._packer.pids
+    wait_for(lambda: not any(_alive(p) for p in pids), "every worker gone")  # none left
 
 
 def _alive(pid: int) -> bool:
@@ -215,9 +215,9 @@ def _workers(pid: int) -> list[int]:
     return found
 
 
-def test_worker_death_mid_backup_fails_cleanly_and_keeps_nothing(
-    portal_root: Path, tmp_path: Path
-) -> None:
+def _held_create(portal_root: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    """A `create` of many small files held before `shared` (its workers started):
+    (the run, its output directory, the hold file)."""
     shared = portal_root / pf.SHARED / "many"
     shared.mkdir(parents=True)
     for i in range(400):
@@ -241,6 +241,17 @@ def test_worker_death_mid_backup_fails_cleanly_and_keeps_nothing(
     )
     try:
         wait_for(lambda: len(_workers(proc.pid)) >= 2, "the packing workers")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, out, hold
+
+
+def test_worker_death_mid_backup_fails_cleanly_and_keeps_nothing(
+    portal_root: Path, tmp_path: Path
+) -> None:
+    proc, out, hold = _held_create(portal_root, tmp_path)
+    try:
         victim = _workers(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
         hold.unlink()  # the run goes on to `shared` and meets the dead worker
@@ -253,6 +264,16 @@ def test_worker_death_mid_backup_fails_cleanly_and_keeps_nothing(
     assert "Traceback" not in stderr
     assert os.listdir(out) == []  # no partial archive under any name
     wait_for(lambda: not _descendants(proc.pid), "every worker gone")
+
+
+def test_workers_die_with_a_killed_run(portal_root: Path, tmp_path: Path) -> None:
+    proc, out, _hold = _held_create(portal_root, tmp_path)
+    workers = _workers(proc.pid)
+    proc.kill()
+    proc.wait(timeout=DEADLINE)
+    # None lingers (holding the run lock or the partial archive open).
+    wait_for(lambda: not any(_alive(p) for p in workers), "every worker gone")
+    assert not any(n.endswith(".zip") for n in os.listdir(out))
 
 
 def test_the_pool_is_not_used_with_one_thread() -> None:

@@ -85,7 +85,7 @@ def test_dry_run_then_prune_keeps_the_expected_archives(portal_root: Path, dest_
     assert listing(dest_dir) == {name("20261206-030000"), name(DIFF), OTHER, "notes.txt"}
     lines = done.stdout.splitlines()
     assert lines[0] == f"REMOVE  {name('20261129-120000')}  not kept by any rule"
-    assert lines[-2] == f"KEEP    {name(DIFF)}  daily 2026-12-07, weekly 2026-W50, newest"
+    assert lines[-2] == f"KEEP      └ {name(DIFF)}  daily 2026-12-07, weekly 2026-W50, newest"
     assert lines[-1] == "kept 2, removed 4 archives"
     assert done.stderr == ""
 
@@ -141,7 +141,7 @@ def test_a_failing_delete_spares_its_base_and_the_rest_goes_on(
     assert len(errors) == 1 and errors[0].startswith(
         f"portal-backup: cannot delete {name(diff)} at the destination"
     )
-    assert f"FAILED  {name(diff)}  not kept by any rule" in out.stdout
+    assert f"FAILED    └ {name(diff)}  not kept by any rule" in out.stdout
     assert f"KEEP    {name('20261201-030000')}  base of {name(diff)} (not deleted)" in out.stdout
 
 

@@ -10,14 +10,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tui.cli.keys import open_archive
-from tui.core.archive.chain import open_state
-from tui.core.archive.manifest_model import read_manifest
-from tui.core.eject.describe import describe_plan
-from tui.core.eject.plan import app_ids, plan_eject
-from tui.core.eject.ports import choose_free_ports
-from tui.core.eject.readme import move_commands
-from tui.core.eject.run import check_archive, write_app
 from tui.core.errors import UsageError
 from tui.core.humanfmt import human_bytes
 
@@ -58,7 +50,11 @@ def add_parsers(
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("archive", metavar="ARCHIVE", help="a backup (.zip or .zip.age)")
+    p.add_argument(
+        "archive",
+        metavar="ARCHIVE",
+        help="a backup (.zip or .zip.age), or DEST:NAME at a destination",
+    )
     p.add_argument(
         "ids",
         nargs="*",
@@ -97,6 +93,16 @@ def _wanted(typed: list[str], known: list[str]) -> list[str]:
 
 
 def run_eject(args: argparse.Namespace) -> int:
+    # Imported here: every command builds this parser, and `status --banner` must start fast.
+    from tui.cli.keys import open_archive
+    from tui.core.archive.chain import open_state
+    from tui.core.archive.manifest_model import read_manifest
+    from tui.core.eject.describe import describe_plan
+    from tui.core.eject.plan import app_ids, plan_eject
+    from tui.core.eject.ports import choose_free_ports
+    from tui.core.eject.readme import move_commands
+    from tui.core.eject.run import check_archive, write_app
+
     with contextlib.ExitStack() as stack:
         f = stack.enter_context(open_archive(args.archive, args))
         # A differential comes with its base beside it, checked (issue 14).

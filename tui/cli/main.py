@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from tui import __version__
@@ -225,16 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     vf = sub.add_parser("verify", parents=[common], help="check an archive end to end")
-    vf.add_argument("archive", metavar="ARCHIVE")
+    vf.add_argument("archive", metavar="ARCHIVE", help="a file, or DEST:NAME at a destination")
     _add_decrypt_args(vf)
     vf.add_argument("--json", action="store_true", help="print the report as JSON")
 
     ex = sub.add_parser("explore", parents=[common], help="browse an archive in the terminal UI")
-    ex.add_argument("archive", metavar="ARCHIVE")
+    ex.add_argument("archive", metavar="ARCHIVE", help="a file, or DEST:NAME at a destination")
     _add_decrypt_args(ex)
 
     rs = sub.add_parser("restore", parents=[common], help="restore items from an archive")
-    rs.add_argument("archive", metavar="ARCHIVE")
+    rs.add_argument("archive", metavar="ARCHIVE", help="a file, or DEST:NAME at a destination")
     rs.add_argument("ids", nargs="*", metavar="ID")
     rs.add_argument("--all", action="store_true", help="restore every item in the archive")
     rs.add_argument(
@@ -320,6 +321,12 @@ def _add_decrypt_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--passphrase-file", metavar="FILE", help="passphrase in FILE")
     g.add_argument("--passphrase-env", metavar="VAR", help="passphrase in environment variable")
+    p.add_argument(
+        "--rclone-config",
+        metavar="FILE",
+        help="with ARCHIVE as DEST:NAME: the rclone config that defines the remote "
+        "(env RCLONE_CONFIG wins; default /etc/portal-backup/rclone.conf for root)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -348,7 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Commands that only read state files: no repair of killed runs (it may reach Docker and
+# change things), so a login shell's reminder stays fast and passive.
+READ_ONLY_COMMANDS = {"status"}
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in EXTRA_HANDLERS and args.command in READ_ONLY_COMMANDS:
+        return EXTRA_HANDLERS[args.command](args)
     from tui.cli.commands import run_create, run_explore, run_list, run_restore, run_tui, run_verify
     from tui.cli.test_hooks import read_test_hooks
 
@@ -365,6 +379,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         "restore": run_restore,
         **EXTRA_HANDLERS,
     }
+    if isinstance(getattr(args, "archive", None), str):
+        from tui.core.dest.download import downloaded
+
+        # ARCHIVE may be DEST:NAME: read from a hash-checked download (with a differential's
+        # base beside it), removed when the command ends.
+        config = getattr(args, "rclone_config", None)
+        with downloaded(
+            args.archive,
+            rclone_config=Path(config) if config else None,
+            say=lambda message: print(f"portal-backup: {message}", file=sys.stderr),
+        ) as local:
+            args.archive = local
+            return handlers[args.command](args)
     return handlers[args.command](args)
 
 

@@ -18,7 +18,8 @@ Delete old archives of this Portal at DEST, keeping what the --keep-* rules ask 
 bucket rules of `restic forget`). Each rule keeps the newest archive in each of its N most
 recent hours, days, ISO weeks (Monday to Sunday), months or years that hold an archive
 (--keep-last: the N newest archives), in UTC as the archive names say; an archive kept by
-several rules lists them all. A kept differential keeps its full base. The newest archive,
+several rules lists them all. A kept differential keeps its full base, and is listed under
+it ("└", and "base" in --json), so each chain is seen whole. The newest archive,
 and the newest one this host uploaded and verified, are never deleted; archives of other
 Portals and other files are never touched. See docs/retention.md."""
 
@@ -34,6 +35,10 @@ worked example (--keep-daily 3 --keep-weekly 2, archives of one Portal, UTC, old
   KEEP    ...-20261205-150000.zip  daily 2026-12-05  (the day's newest)
   KEEP    ...-20261206-030000.zip  daily 2026-12-06, weekly 2026-W49  (a Sunday)
   KEEP    ...-20261207-030000.zip  daily 2026-12-07, weekly 2026-W50, newest
+
+a differential (issue 14) is listed under its full base; keeping it keeps the base:
+  KEEP    ...-20261206-030000.zip  weekly 2026-W49, base of ...-20261208-030000-since-...
+  KEEP      └ ...-20261208-030000-since-20261206-030000.zip  last #1, newest
 
 a remote:path DEST uses the tool's rclone config: $RCLONE_CONFIG, else
 /etc/portal-backup/rclone.conf (root) or $XDG_CONFIG_HOME/portal-backup/rclone.conf
@@ -75,7 +80,7 @@ def add_parsers(
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from tui.core.dest.prune import PruneError, prune, require_policy, this_portal_id
+    from tui.core.dest.prune import PruneError, in_chains, prune, require_policy, this_portal_id
     from tui.core.dest.retention import KeepPolicy
     from tui.core.dest.store import open_store
     from tui.core.dest.target import parse_dest
@@ -94,7 +99,7 @@ def run_prune(args: argparse.Namespace) -> int:
             f"portal-backup: no archives of this Portal ({portal_id}) at {dest.label}",
             file=sys.stderr,
         )
-    for d in decisions:
+    for d, base in in_chains(decisions):
         error = failures.get(d.name)
         if args.json:
             record: dict[str, Any] = {
@@ -102,13 +107,19 @@ def run_prune(args: argparse.Namespace) -> int:
                 "time": d.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "action": "keep" if d.keep else "remove",
                 "reasons": list(d.reasons),
+                "base": base,  # a differential's full base (issue 14), else null
             }
             if error:
                 record["error"] = error
             print(json.dumps(record), flush=True)
         else:
             action = "KEEP" if d.keep else ("FAILED" if error else "REMOVE")
-            print(f"{action:<7} {d.name}  {', '.join(d.reasons)}", flush=True)
+            # A differential under its base (a "  └ "), or marked when its base is gone.
+            under = base is not None and any(x.name == base for x in decisions)
+            name = f"  └ {d.name}" if under else d.name
+            if base is not None and not under:
+                name += f" (its base {base} is not here)"
+            print(f"{action:<7} {name}  {', '.join(d.reasons)}", flush=True)
     for error in failures.values():
         print(f"portal-backup: {error}", file=sys.stderr)  # the store's sentence names it
     if not args.json:

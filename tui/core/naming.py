@@ -6,11 +6,9 @@ destinations (which list, fetch and prune by it).
 
 from __future__ import annotations
 
-import re
 import socket
 from datetime import datetime
 
-from tui.core.errors import PortalBackupError
 from tui.core.model import Inventory
 
 
@@ -23,17 +21,3 @@ def archive_who(inventory: Inventory) -> str:
 
 def default_archive_name(inventory: Inventory, now: datetime) -> str:
     return f"portal-backup-{archive_who(inventory)}-{now.strftime('%Y%m%d-%H%M%S')}.zip"
-
-
-_STAMP = re.compile(r"-(\d{8}-\d{6}(?:-\d+)?)\.zip(?:\.age)?$")
-
-
-def archive_name(inventory: Inventory, now: datetime, *, encrypted: bool, base: str | None) -> str:
-    """The name of a new archive; a differential names its base's time after "-since-"."""
-    name = default_archive_name(inventory, now)
-    if base is not None:
-        m = _STAMP.search(base)
-        if m is None:
-            raise PortalBackupError(f"{base} is not named like a backup of this tool")
-        name = name.removesuffix(".zip") + f"-since-{m[1]}.zip"
-    return name + (".age" if encrypted else "")

@@ -68,9 +68,14 @@ class ChainReader(ZipReader):
         for rec in manifest.entries:
             reader = base if rec.in_base else diff
             entry = reader.get(rec.path)
-            if entry is not None:  # a missing one is refused by whoever reads the path
-                entries.append(entry)
-                self._owner[id(entry)] = reader
+            if entry is None:  # never skipped silently: a restore would leave a hole
+                where = f"its base {Path(base.name).name}" if rec.in_base else "it"
+                raise PortalBackupError(
+                    f"{Path(diff.name).name} lists {show(rec.path)} in its state, but {where} "
+                    "does not hold it; the chain is incomplete and cannot be used"
+                )
+            entries.append(entry)
+            self._owner[id(entry)] = reader
         for entry in diff.entries:
             if entry.name in META_NAMES:
                 entries.append(entry)
@@ -178,10 +183,10 @@ def open_state(fileobj: BinaryIO, name: str, open_other: Opener) -> ZipReader:
             raise PortalBackupError(
                 f"{path.name} is itself a differential; a differential's base is a full backup"
             )
+        return ChainReader(reader, base, manifest)
     except BaseException:
         base_file.close()
         raise
-    return ChainReader(reader, base, manifest)
 
 
 def open_for_browsing(

@@ -28,8 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from tui.core.archive import deflate
 from tui.core.errors import PortalBackupError
@@ -79,6 +78,88 @@ def start_method() -> StartMethod:
     return "fork" if threading.active_count() == 1 else "forkserver"
 
 
+class _Worker(Protocol):
+    """What we use of a worker process (a multiprocessing.Process or a _Forked)."""
+
+    pid: int | None
+    exitcode: int | None
+
+    @property
+    def sentinel(self) -> int: ...
+
+    def is_alive(self) -> bool: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class _Forked:
+    """A worker forked from this (single-threaded) process.
+
+    The child closes every descriptor it inherited but its own pipes and the shared memory:
+    the run lock, the archive and the other workers' pipes stay with the parent (so a worker
+    sees EOF when the parent dies, and a killed run leaves no lock holder behind), and it dies
+    with its parent (PR_SET_PDEATHSIG).
+    """
+
+    def __init__(self, target: Any, args: tuple[Any, ...], keep: set[int]) -> None:
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; its work is checked through the parent
+            code = 1
+            try:
+                _close_all_but(keep | {0, 1, 2})
+                _die_with_parent(parent)
+                target(*args)
+                code = 0
+            finally:
+                os._exit(code)
+        self.pid: int | None = pid
+        self.exitcode: int | None = None
+        self._pidfd = os.pidfd_open(pid)
+
+    @property
+    def sentinel(self) -> int:
+        return self._pidfd  # readable once the process has exited
+
+    def is_alive(self) -> bool:
+        if self.exitcode is None:
+            assert self.pid is not None
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+                os.close(self._pidfd)
+        return self.exitcode is None
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.is_alive():
+            multiprocessing.connection.wait([self._pidfd], timeout)
+            self.is_alive()
+
+    def kill(self) -> None:
+        if self.is_alive():
+            assert self.pid is not None
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _die_with_parent(parent: int) -> None:
+    import ctypes  # the child only
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the prctl
+        os._exit(1)
+
+
 class _InheritedFd:
     """A file descriptor for a worker: inherited by `fork`, sent by the forkserver."""
 
@@ -102,27 +183,31 @@ class Packer:
         self.level = level
         self.slots = 2 * workers + 2
         self._size = HEADER + self.slots * SLOT_BYTES
-        ctx = multiprocessing.get_context(method or start_method())
-        if ctx.get_start_method() == "forkserver":
+        method = method or start_method()
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
             ctx.set_forkserver_preload([__name__])
         fd = os.memfd_create("portal-backup-packer", os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, self._size)
             self._map = mmap.mmap(fd, self._size)
             self._view = memoryview(self._map)
-            self._procs: list[BaseProcess] = []
+            self._procs: list[_Worker] = []
             self._jobs: list[Connection] = []
             self._results: list[Connection] = []
             for i in range(workers):
                 jobs_r, jobs_w = ctx.Pipe(duplex=False)
                 res_r, res_w = ctx.Pipe(duplex=False)
-                proc = ctx.Process(  # type: ignore[attr-defined]  # the context's Process
-                    target=_worker_main,
-                    args=(i, jobs_r, res_w, _InheritedFd(fd), self._size, level),
-                    name=f"zip-pack-{i}",
-                    daemon=True,
-                )
-                proc.start()
+                args = (i, jobs_r, res_w, _InheritedFd(fd), self._size, level)
+                proc: _Worker
+                if method == "fork":
+                    proc = _Forked(_worker_main, args, {jobs_r.fileno(), res_w.fileno(), fd})
+                else:
+                    started = ctx.Process(  # type: ignore[attr-defined]  # the context's Process
+                        target=_worker_main, args=args, name=f"zip-pack-{i}", daemon=True
+                    )
+                    started.start()
+                    proc = started
                 # Our copies of the worker's ends: closed, so its death reads as EOF here.
                 jobs_r.close()
                 res_w.close()

@@ -81,8 +81,8 @@ class WrittenEntry:
 
 @dataclass(slots=True)
 class _Piece:
-    raw: bytes
-    packed: bytes
+    raw: bytes | memoryview
+    packed: bytes | memoryview
 
 
 # (kind, meta, host path, in-memory data, compress?, symlink target, size at listing time)
@@ -182,7 +182,7 @@ class ZipWriter:
         *,
         level: int | None = None,
         threads: int | None = None,
-        max_inflight: int = 64 << 20,
+        max_inflight: int = 32 << 20,
         on_written: Callable[[WrittenEntry], None] | None = None,
         processes: bool | None = None,
     ) -> None:
@@ -250,12 +250,38 @@ class ZipWriter:
         source: str | None = None,
     ) -> None:
         """Read `reader` to EOF in this thread, deflating pieces in the pool."""
+        self._add_pieces(meta, _reader_pieces(reader), size_hint, compress, source)
+
+    def add_buffer(
+        self,
+        meta: EntryMeta,
+        data: bytes,
+        compress: bool | None = None,
+        *,
+        source: str | None = None,
+    ) -> None:
+        """Large in-memory content (a database snapshot), deflated in pieces like a file.
+
+        The pieces are views of `data`, not copies: its bytes are in memory only once.
+        """
+        view = memoryview(data)
+        pieces = (view[i : i + PIECE] for i in range(0, len(view), PIECE))
+        self._add_pieces(meta, pieces, len(view), compress, source)
+
+    def _add_pieces(
+        self,
+        meta: EntryMeta,
+        chunks: Iterator[bytes | memoryview],
+        size_hint: int,
+        compress: bool | None,
+        source: str | None,
+    ) -> None:
         self._flush_small()
         self._check()
         _encode_name(meta.name)
-        first = _read_full(reader, PIECE)
+        first = next(chunks, b"")
         if compress is None:
-            compress = deflate.looks_compressible(first[:65536])
+            compress = deflate.looks_compressible(bytes(first[:65536]))
         zip64 = size_hint >= ZIP64_STREAM_HINT
         pieces: queue.Queue[Future[_Piece] | None] = queue.Queue()
         self._enqueue(
@@ -269,10 +295,10 @@ class ZipWriter:
             self._check()
             self._budget.acquire(len(data))
             pieces.put(self._submit(_pack_piece, data, compress, self.level, prev_tail))
-            prev_tail = data[-deflate.WINDOW :]
+            prev_tail = bytes(data[-deflate.WINDOW :])
             if len(data) < PIECE:
                 break
-            data = _read_full(reader, PIECE)
+            data = next(chunks, b"")
         pieces.put(None)
 
     def barrier(self) -> None:
@@ -788,7 +814,9 @@ def _attr(kind: EntryType, meta: EntryMeta) -> int:
     return (stat.S_IFLNK | 0o777) << 16
 
 
-def _pack_piece(data: bytes, compress: bool, level: int, zdict: bytes | None) -> _Piece:
+def _pack_piece(
+    data: bytes | memoryview, compress: bool, level: int, zdict: bytes | None
+) -> _Piece:
     if not compress:
         return _Piece(data, data)
     return _Piece(data, deflate.deflate_piece(data, level, zdict))
@@ -832,6 +860,13 @@ def _pack_small_batch(batch: list[_SmallJob], level: int) -> list[SmallResult | 
                 packed, method = squeezed, METHOD_DEFLATED
         out.append(("file", meta, len(data), packed, crc, digest, method, path, None))
     return out
+
+
+def _reader_pieces(reader: BinaryIO) -> Iterator[bytes]:
+    while data := _read_full(reader, PIECE):
+        yield data
+        if len(data) < PIECE:
+            return
 
 
 def _read_full(reader: BinaryIO, n: int) -> bytes:

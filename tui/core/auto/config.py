@@ -30,6 +30,8 @@ CONFIG_ENV = "PORTAL_BACKUP_CONFIG"
 DEFAULT_SCHEDULE = "*-*-* 03:00:00"
 DEFAULT_RANDOMIZED_DELAY = "1h"
 DEFAULT_OVERDUE_AFTER = "36h"
+DEFAULT_FULL_EVERY = "7d"  # differential backups (issue 14): a new full at least this often
+DEFAULT_DIFFERENTIAL_MAX = 0.5  # ...or when a differential would exceed this share of a full
 NOTIFY_EVENTS = ("failure", "overdue", "success")
 DEFAULT_NOTIFY_ON = frozenset({"failure", "overdue"})
 QUIESCE_MODES = ("stop", "pause", "none")
@@ -47,6 +49,8 @@ _TOP_KEYS = (
     "randomized_delay",
     "overdue_after",
     "rclone_config",
+    "full_every",
+    "differential_max",
     IDENTITY_KEY,
     "destinations",
     "notify",
@@ -101,6 +105,8 @@ class JobConfig:
     notify_urls: list[str] = field(default_factory=list)
     notify_on: frozenset[str] = DEFAULT_NOTIFY_ON
     identity_saved: bool = False  # the user confirmed the age identity is saved off this host
+    full_every: float = 7 * 86400.0  # seconds; 0: every run is a full backup
+    differential_max: float = DEFAULT_DIFFERENTIAL_MAX  # share of the last full's bytes
 
     @property
     def encrypted(self) -> bool:
@@ -240,6 +246,8 @@ class _Checker:
             notify_urls=self.strings(notify, "urls", [], "notify"),
             notify_on=frozenset(on),
             identity_saved=self.boolean(data, IDENTITY_KEY, False),
+            full_every=parse_duration(self.duration_text(data, "full_every", DEFAULT_FULL_EVERY)),
+            differential_max=self.share(data, "differential_max", DEFAULT_DIFFERENTIAL_MAX),
         )
         if not job.items:
             raise self.fail("items", 'items must name at least one item (or "all")')
@@ -395,6 +403,16 @@ class _Checker:
         if not value:
             raise self.fail(key, f"{key} must be a file path, not an empty string")
         return self.path.parent / Path(value).expanduser()
+
+    def share(self, table: dict[str, Any], key: str, default: float) -> float:
+        """A share of a whole: a number above 0 and at most 1 (0.5 is half)."""
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise self.fail(
+                key,
+                f"{key} must be a number above 0 and at most 1 (0.5 is half), not {_shown(value)}",
+            )
+        return float(value)
 
     def duration_text(self, table: dict[str, Any], key: str, default: str) -> str:
         value = table.get(key, default)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tui.core.auto.config import DestinationConfig, JobConfig
@@ -39,6 +40,7 @@ class DestinationResult:
     error: str | None = None
     pruned: list[str] = field(default_factory=list)
     prune_error: str | None = None
+    kind: str = "full"  # "full" | "differential" (issue 14)
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,30 @@ def run_job(
     cancel: threading.Event | None = None,
     *,
     portal_root: str | None = None,
+    now: datetime | None = None,
 ) -> JobResult:
     """Runs the job once. PortalBackupError only when it cannot start (another run holds the
-    lock, no destination); every later failure is in the result, the history and a notification."""
+    lock, no destination); every later failure is in the result, the history and a notification.
+    `now` is the time the full-or-differential policy reasons with (default: the clock)."""
     if not config.destinations:
         raise PortalBackupError(
             f"{config.path} has no [[destinations]]: add one (see docs/automatic-backups.md)"
         )
     cancel = cancel or threading.Event()
     root = portal_root or os.environ.get("PORTAL_ROOT") or "/home/portal"
-    job = _Job(config, on_event, cancel, root)
+    job = _Job(config, on_event, cancel, root, now)
     with job_lock():
         return job.run()
 
 
 class _Job:
     def __init__(
-        self, config: JobConfig, on_event: EventSink, cancel: threading.Event, root: str
+        self,
+        config: JobConfig,
+        on_event: EventSink,
+        cancel: threading.Event,
+        root: str,
+        now: datetime | None = None,
     ) -> None:
         self.config = config
         self.emit_outer = on_event
@@ -93,6 +102,7 @@ class _Job:
         self.tail: deque[str] = deque(maxlen=LOG_TAIL)
         self.items: list[str] = []
         self.notify_errors: list[str] = []
+        self.now = now  # the policy's clock (tests); None: the time of each decision
 
     def emit(self, event: Event) -> None:
         if isinstance(event, Log):
@@ -152,12 +162,15 @@ class _Job:
         started = time.time()
         label = dest_label(dest.target)
         finished: Finished | None = None
+        kind = "full"
         error = setup_error
         if prepared is not None and error is None:
             self.log("info", f"backing up to {dest.name} ({label})")
             try:
-                finished = self.backup(dest, prepared)
-                if not finished.verified:
+                kind, base = self.choose(dest, prepared)
+                finished = self.backup(dest, prepared, base)
+                # A differential with `verify = false` had its size checked, not read back.
+                if not finished.verified and (kind == "full" or dest.verify):
                     error = f"the upload to {label} could not be verified"
             except Cancelled as exc:
                 error = str(exc) or "the run was cancelled"
@@ -175,6 +188,7 @@ class _Job:
             result="ok" if error is None else "failed",
             destination=dest.name,
             target=label,
+            kind=kind,
             archive=_archive_name(finished),
             items=self.items,
             bytes_in=finished.bytes_in if finished else 0,
@@ -200,9 +214,30 @@ class _Job:
             error=error,
             pruned=pruned,
             prune_error=prune_error,
+            kind=kind,
         )
 
-    def backup(self, dest: DestinationConfig, prepared: _Prepared) -> Finished:
+    def choose(self, dest: DestinationConfig, prepared: _Prepared) -> tuple[str, Any]:
+        """("full" | "differential", the base for a differential) by the config's policy."""
+        from tui.core.backup.change_scan import estimate_plan
+        from tui.core.backup.since import choose_automatic
+        from tui.core.dest.store import open_store
+        from tui.core.dest.target import parse_dest
+        from tui.core.naming import archive_who
+
+        store = open_store(parse_dest(dest.target), rclone_config=self.config.rclone_config)
+        choice = choose_automatic(
+            store,
+            archive_who(prepared.inventory),
+            self.now or datetime.now(UTC),
+            full_every_s=self.config.full_every,
+            threshold=self.config.differential_max,
+            estimate=lambda m: estimate_plan(prepared.plan, prepared.inventory, m.entries).bytes,
+        )
+        self.log("info", f"{dest.name}: a {choice.kind} backup: {choice.reason}")
+        return choice.kind, choice.base
+
+    def backup(self, dest: DestinationConfig, prepared: _Prepared, base: Any = None) -> Finished:
         from tui.core.backup.run import BackupOptions, run_backup
         from tui.core.dest.target import parse_dest
         from tui.core.quiesce import QuiesceMode
@@ -214,9 +249,10 @@ class _Job:
             encrypt_to=list(prepared.recipients),
             to=parse_dest(dest.target),
             # GUIDE 2b: every new full backup is read back in full; `verify = false` is for
-            # differentials (issue 14), whose size alone is checked.
-            verify_upload=True,
+            # differentials (issue 14), whose size alone is then checked.
+            verify_upload=base is None or dest.verify,
             rclone_config=self.config.rclone_config,
+            since=base,
         )
         return run_backup(
             prepared.inventory, prepared.plan, options, prepared.client, self.emit, self.cancel

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tui.core.dest.backups import BackupInfo
 
 __all__ = [
+    "BackupKind",
     "BaseState",
     "ChangeDetector",
     "Verdict",

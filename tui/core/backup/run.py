@@ -11,7 +11,6 @@ import contextlib
 import errno
 import gc
 import hashlib
-import io
 import os
 import socket
 import sqlite3
@@ -52,7 +51,7 @@ from tui.core.backup.sinks import (
     mount_point,
 )
 from tui.core.backup.sources import Node, volume_readable, walk_path, walk_volume_via_docker
-from tui.core.backup.sqlite_copy import SIDECARS, consistent_snapshot, looks_like_sqlite
+from tui.core.backup.sqlite_copy import SIDECARS, Snapshot, looks_like_sqlite
 from tui.core.checkpoint import checkpoint
 from tui.core.errors import Cancelled, PortalBackupError
 from tui.core.events import (
@@ -111,9 +110,13 @@ class BackupOptions:
 def archive_name(
     inventory: Inventory, now: datetime, encrypted: bool, since: BaseState | None
 ) -> str:
-    return naming.archive_name(
-        inventory, now, encrypted=encrypted, base=since.name if since is not None else None
-    )
+    """A new archive's name; a differential names its base's time after "-since-"."""
+    name = naming.default_archive_name(inventory, now)
+    if since is not None:
+        from tui.core.backup.since import differential_name
+
+        name = differential_name(name, since)
+    return name + (".age" if encrypted else "")
 
 
 def resolve_output(
@@ -334,14 +337,19 @@ class BackupRun:
             sha = hashlib.sha256(data).hexdigest()
             if self._keep(self.changes.unchanged_bytes(name, sha, now)):
                 return
-        self._order.setdefault(name, len(self._order))
+        self._in_order(name)
         writer.add_bytes(meta, data)
+
+    def _in_order(self, name: str) -> None:
+        """A differential lists stored and unchanged entries in the order the walk met them."""
+        if self.changes is not None:
+            self._order.setdefault(name, len(self._order))
 
     def _keep(self, rec: ManifestEntry | None) -> bool:
         """Records an entry unchanged since the base (True), which is then not stored."""
         if rec is None:
             return False
-        self._order.setdefault(rec.path, len(self._order))
+        self._in_order(rec.path)
         self.kept.append(rec)
         c = self.counters
         with c.lock:  # what is left to read shrinks
@@ -410,7 +418,7 @@ class BackupRun:
                 now = Observed("dir", 0, meta.mode, meta.uid, meta.gid, meta.mtime_ns)
                 if self._keep(self.changes.unchanged(rel, now, None)):
                     continue
-            self._order.setdefault(rel, len(self._order))
+            self._in_order(rel)
             writer.add_dir(meta)
 
     def _store_node(self, node: Node, writer: ZipWriter) -> None:
@@ -421,7 +429,7 @@ class BackupRun:
                 self._kept_sqlite(node.host_path, node.name)
             self._maybe_progress()
             return
-        self._order.setdefault(node.name, len(self._order))
+        self._in_order(node.name)
         if node.ino is not None:
             self._stat_ids[node.name] = (node.ino, node.ctime_ns)
         if node.kind == "dir":
@@ -467,7 +475,7 @@ class BackupRun:
     def _store_sqlite(self, node: Node, meta: EntryMeta, writer: ZipWriter) -> None:
         assert node.host_path is not None
         try:
-            data = consistent_snapshot(node.host_path)
+            snap = Snapshot(node.host_path)
         except sqlite3.Error as exc:
             self._log(
                 "warning",
@@ -477,7 +485,8 @@ class BackupRun:
             return
         checkpoint("backup.sqlite-snapshot")
         self._sqlite_copied.add(node.host_path)
-        writer.add_stream(meta, io.BytesIO(data), len(data), source=node.host_path)
+        with snap:  # read under SQLite's lock, or from memory (see Snapshot)
+            writer.add_stream(meta, snap.reader, snap.size, source=node.host_path)
         self._log("info", f"copied SQLite database {node.name} through the backup API")
 
     # ------------------------------------------------------------------ metadata
@@ -584,7 +593,8 @@ class BackupRun:
             return
         if self.changes is not None:
             self.changes.stored(e.name)
-        self.entries.append(entry_record(e, self._stat_ids.get(e.name, (None, None))))
+        # Popped: only entries in flight are held, not a million tuples.
+        self.entries.append(entry_record(e, self._stat_ids.pop(e.name, (None, None))))
         c = self.counters
         with c.lock:
             if e.type != "dir":
@@ -687,6 +697,15 @@ class BackupRun:
         downtime = {
             a: round((d.ended or d.started) - d.started, 3) for a, d in quiescer.downtime.items()
         }
+        if self.options.stdout or self.options.to is not None:  # the last word on the upload
+            seconds = max(self.clock() - started, 1e-6)
+            self.emit(
+                Upload(
+                    bytes_sent=published.size,
+                    rate=published.size / seconds,
+                    destination=published.destination or "stdout",
+                )
+            )
         result = Finished(
             path=published.location,
             bytes=published.size,

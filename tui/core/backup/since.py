@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,13 +24,16 @@ from typing import Any, BinaryIO
 from tui.core.archive.manifest_model import Manifest, parse_manifest, read_manifest
 from tui.core.archive.zipreader import ZipFormatError, ZipReader
 from tui.core.backup import changes
-from tui.core.backup.changes import BaseState
+from tui.core.backup.change_scan import full_size
+from tui.core.backup.changes import BackupKind, BaseState, choose_kind
 from tui.core.dest.names import ARCHIVE_NAME
-from tui.core.errors import PortalBackupError, UsageError
+from tui.core.errors import PortalBackupError, UsageError, error_sentence
 from tui.core.state import state_dir, write_json_atomic
 
 __all__ = [
+    "AutoChoice",
     "cache_manifest",
+    "choose_automatic",
     "differential_name",
     "file_sha256",
     "load_base",
@@ -201,3 +205,60 @@ def _download(store: Any, name: str, out: Path) -> str:
             digest.update(chunk)
             dst.write(chunk)
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- automatic backups
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What `auto run` makes at one destination, and why (one sentence for the log)."""
+
+    kind: BackupKind
+    base: BaseState | None  # the last full, for a differential
+    reason: str
+
+
+def choose_automatic(
+    store: Any,
+    who: str,
+    now: datetime,
+    *,
+    full_every_s: float,
+    threshold: float,
+    estimate: Callable[[Manifest], int],
+) -> AutoChoice:
+    """A full or a differential at `store` (issue 14, point 3). The base is the newest full
+    backup of `who` there; its manifest comes from this host's cache (filled at upload), never
+    from a download: a full of 100 GB is not fetched to save uploading a differential, so a
+    base this host did not upload (or whose cache is gone) means a new full. `estimate` gives
+    the bytes a differential against that manifest would store (change_scan: stat only)."""
+    from tui.core.dest.backups import list_backups
+    from tui.core.humanfmt import human_bytes
+
+    if full_every_s <= 0:
+        return AutoChoice("full", None, "full_every is 0: every run is a full backup")
+    fulls = [b for b in list_backups(store) if b.portal_id == who and b.base is None]
+    last = fulls[-1] if fulls else None
+    if last is None:
+        return AutoChoice("full", None, "there is no full backup of this Portal there yet")
+    if choose_kind(last, now, full_every_s, None, None, threshold) == "full":
+        return AutoChoice("full", None, f"the last full backup {last.name} is full_every old")
+    cached = cached_manifest(store.dest.label, last.name)
+    if cached is None:
+        return AutoChoice(
+            "full", None, f"the manifest of the last full backup {last.name} is not cached here"
+        )
+    try:
+        manifest = parse_manifest(cached[1])
+    except PortalBackupError as exc:
+        reason = f"the cached manifest of {last.name} is unusable ({error_sentence(exc)})"
+        return AutoChoice("full", None, reason)
+    if manifest.differential is not None:  # a renamed differential: never a base
+        return AutoChoice("full", None, f"{last.name} is not a full backup")
+    base = BaseState(last.name, manifest.created, cached[0], manifest)
+    changed, whole = estimate(manifest), full_size(manifest.entries)
+    share = f"about {human_bytes(changed)} changed of {human_bytes(whole)}"
+    if choose_kind(last, now, full_every_s, changed, whole, threshold) == "full":
+        return AutoChoice("full", None, f"{share}, more than differential_max ({threshold:g})")
+    return AutoChoice("differential", base, f"{share} since {last.name}")

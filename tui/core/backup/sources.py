@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import operator
 import os
 import stat
 import tarfile
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO, Literal
 from tui.core.errors import PortalBackupError
 from tui.core.model import MAX_PATH_DEPTH
 
+_NAME = operator.attrgetter("name")
 PATH_MAX = 4096  # Linux: the longest path, in bytes with its NUL, a system call resolves
 
 NodeKind = Literal["file", "dir", "symlink", "special"]
@@ -121,7 +123,11 @@ def _list_dir(source: str, top: str, depth: int) -> Iterator[os.DirEntry[str]]:
     """The entries of `top`, sorted by their name bytes."""
     try:
         with os.scandir(top) as it:
-            entries = sorted(it, key=lambda e: os.fsencode(e.name))
+            entries = list(it)
+        if all(e.name.isascii() for e in entries):
+            entries.sort(key=_NAME)  # ASCII: the str order is the byte order
+        else:
+            entries.sort(key=lambda e: os.fsencode(e.name))
     except PermissionError as exc:
         raise PortalBackupError(f"permission denied reading {top}") from exc
     except FileNotFoundError:
@@ -136,7 +142,8 @@ def _list_dir(source: str, top: str, depth: int) -> Iterator[os.DirEntry[str]]:
 def _check_reachable(source: str, path: str, depth: int) -> None:
     """Refuse a path deeper than an archive may hold or longer than the kernel resolves
     (every later stat, readlink and open of it would fail)."""
-    if depth > MAX_PATH_DEPTH or len(os.fsencode(path)) >= PATH_MAX:
+    # A character is at most 4 bytes: most paths need no encoding to be known short enough.
+    if depth > MAX_PATH_DEPTH or (len(path) * 4 >= PATH_MAX and len(os.fsencode(path)) >= PATH_MAX):
         raise _too_deep(source, path, depth)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tui.core.dest.backups import BackupInfo, list_backups
+from tui.core.dest.backups import BackupInfo, list_backups, parse_archive_name
 from tui.core.dest.retention import Decision, KeepPolicy, decide, newest_first
 from tui.core.dest.store import Store
 from tui.core.errors import PortalBackupError, UsageError, error_sentence
@@ -84,3 +84,24 @@ def _protected(backups: Sequence[BackupInfo]) -> dict[str, str]:
     if verified and verified[0].name != newest.name:
         protect[verified[0].name] = NEWEST_VERIFIED
     return protect
+
+
+def in_chains(decisions: Sequence[Decision]) -> list[tuple[Decision, str | None]]:
+    """(decision, its base's name or None) with each differential right after its base (the
+    bases oldest first, each one's differentials oldest first), as `prune` shows chains
+    (issue 14). A differential whose base is not among them stays at its own time."""
+    names = {d.name for d in decisions}
+    children: dict[str, list[Decision]] = {}
+    top: list[tuple[Decision, str | None]] = []
+    for d in decisions:
+        parsed = parse_archive_name(d.name)
+        base = parsed[2] if parsed is not None else None
+        if base is not None and base in names:
+            children.setdefault(base, []).append(d)
+        else:
+            top.append((d, base))
+    out: list[tuple[Decision, str | None]] = []
+    for d, base in top:
+        out.append((d, base))
+        out += [(x, d.name) for x in children.get(d.name, [])]
+    return out

@@ -9,10 +9,12 @@ Portal's identity key (Ed25519 from a fixed seed, so the bytes never change).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
 import random
+from datetime import datetime
 from typing import BinaryIO
 
 from cryptography.hazmat.primitives import serialization
@@ -27,7 +29,12 @@ from tui.core.archive.manifest import (
     tool_record,
     volume_records,
 )
-from tui.core.archive.manifest_model import Manifest, ManifestEntry, PortalRecord
+from tui.core.archive.manifest_model import (
+    DifferentialRecord,
+    Manifest,
+    ManifestEntry,
+    PortalRecord,
+)
 from tui.core.archive.zipwriter import EntryMeta, WrittenEntry, ZipWriter
 from tui.core.crypto.signing import public_key_pem, sign_manifest
 from tui.core.model import (
@@ -46,7 +53,6 @@ LAST_TIME = NOW - 3 * 86400 - 3600  # 2026-02-26T11:00:00Z
 LAST_ARCHIVE = f"/root/portal-backup-{PORTAL_ID[:6]}-20260226-110000.zip"
 SELECTION = ["core/db", "core/identity", "core/config", "core/apps", "app/vaultwarden", "app/wiki"]
 _MTIME_NS = int(LAST_TIME - 86400) * 10**9  # the files were last changed a day before
-_META_NS = int(LAST_TIME) * 10**9
 # The demo Portal's identity: a fixed key, so its signature and the pictures never change.
 IDENTITY_KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 IDENTITY_PEM = IDENTITY_KEY.private_bytes(
@@ -114,7 +120,7 @@ def _tree(prefix: str, names: list[str], size: Size, text: bool) -> dict[str, by
     return out
 
 
-def _files() -> dict[str, bytes]:
+def demo_files() -> dict[str, bytes]:
     apps = ("immich", "jellyfin", "nextcloud", "vaultwarden", "wiki")
     definitions = [f"{a}/{f}" for a in apps for f in ("docker-compose.yml", ".env")]
     definitions += ["immich/hwaccel.yml", "jellyfin/README.md", "nextcloud/nginx.conf"]
@@ -163,26 +169,43 @@ def _quiesced(state: str) -> str:
 @functools.cache
 def demo_archive_bytes() -> bytes:
     """The archive's bytes; made once per process (a few MB, well under a second)."""
+    files = demo_files()
+    return write_archive(files, dict.fromkeys(files, _MTIME_NS), "2026-02-26T11:00:00Z")
+
+
+def write_archive(
+    files: dict[str, bytes],
+    mtimes: dict[str, int],
+    created: str,
+    unchanged: dict[str, ManifestEntry] | None = None,
+    differential: DifferentialRecord | None = None,
+) -> bytes:
+    """An archive of the demo selection as the engine writes one: `files` stored, and for a
+    differential the `unchanged` entries listed (in_base) but not stored too."""
     inventory = demo_inventory()
     plan = build_plan(inventory, resolve_selection(inventory, SELECTION))
-    entries: list[ManifestEntry] = []
+    written_entries: dict[str, ManifestEntry] = {}
     sums: list[str] = []
+    meta_ns = int(datetime.fromisoformat(created).timestamp()) * 10**9
 
     def written(e: WrittenEntry) -> None:  # as the engine's _on_written
         if e.type == "file" and e.sha256 and e.name != SUMS_NAME:
             sums.append(sums_line(e.sha256, e.name))
         if e.name not in META_NAMES:
-            entries.append(entry_record(e))
+            written_entries[e.name] = entry_record(e)
 
     buf = io.BytesIO()
     writer = ZipWriter(buf, threads=1, on_written=written)
-    for name, data in _files().items():
-        writer.add_bytes(EntryMeta(name, 0o600 if name == DB_REL else 0o644, 0, 0, _MTIME_NS), data)
+    for name, data in files.items():
+        mode = 0o600 if name == DB_REL else 0o644
+        writer.add_bytes(EntryMeta(name, mode, 0, 0, mtimes[name]), data)
     writer.drain()
+    kept = {p: dataclasses.replace(e, in_base=True) for p, e in (unchanged or {}).items()}
+    state = [*written_entries, *(p for p in kept if p not in written_entries)]
     how = {c.id: _quiesced(c.state) for i in plan.items for c in i.containers}
     model = Manifest(
         tool=tool_record(),
-        created="2026-02-26T11:00:00Z",
+        created=created,
         host="portal",
         portal=PortalRecord(PORTAL_ID, PORTAL_ID[:6], ROOT, public_key_pem(IDENTITY_PEM)),
         quiesce="stop",
@@ -190,9 +213,10 @@ def demo_archive_bytes() -> bytes:
         db_private_keys_removed=plan.strip_private_keys,
         items=item_records(plan, inventory, how),
         volumes=volume_records(plan, inventory),
-        entries=tuple(entries),
+        entries=tuple(written_entries.get(p) or kept[p] for p in state),
         skipped=(),
         warnings=(),
+        differential=differential,
     )
     manifest = build_manifest(model)
     for name, data in (
@@ -200,9 +224,9 @@ def demo_archive_bytes() -> bytes:
         (MANIFEST_NAME, manifest),
         (SIGNATURE_NAME, sign_manifest(manifest, IDENTITY_PEM)),
     ):
-        writer.add_bytes(EntryMeta(name, 0o644, 0, 0, _META_NS), data)
+        writer.add_bytes(EntryMeta(name, 0o644, 0, 0, meta_ns), data)
     writer.drain()
-    writer.add_bytes(EntryMeta(SUMS_NAME, 0o644, 0, 0, _META_NS), "".join(sums).encode())
+    writer.add_bytes(EntryMeta(SUMS_NAME, 0o644, 0, 0, meta_ns), "".join(sums).encode())
     writer.close()
     return buf.getvalue()
 

@@ -386,17 +386,21 @@ def demo_events(inventory: Inventory, plan: Plan) -> list[Any]:
 
 class DemoSource:
     """The demo Portal as a DataSource. `size_gate` holds sizes back until set; `hold` keeps a
-    demo backup running (events shown, no Finished) until it is cancelled."""
+    demo backup running (events shown, no Finished) until it is cancelled; `automatic` shows
+    the automatic backups' reminder line, read at NOW from the job the environment points at
+    (tui/ui/demo/automatic.py writes the demo one)."""
 
     def __init__(
         self,
         containers: int | None = None,
         size_gate: threading.Event | None = None,
         hold: bool = False,
+        automatic: bool = False,
     ) -> None:
         self.containers = containers
         self.size_gate = size_gate
         self.hold = hold
+        self.automatic = automatic
         self.clock = FakeClock()
 
     def load(self) -> Loaded:
@@ -409,7 +413,18 @@ class DemoSource:
             "items": [],
             "sha256": hashlib.sha256(demo_archive_bytes()).hexdigest(),
         }
-        return Loaded(demo_inventory(self.containers), None, last)
+        attention = None
+        if self.automatic:  # the job's last good run is this host's last backup too
+            from tui.core.auto.history import read_runs
+            from tui.ui.logic.automatic import attention_line
+
+            attention = attention_line(NOW)
+            good = [r for r in read_runs() if r.ok]
+            if good:
+                run = good[-1]
+                path = f"{run.target}/{run.archive}"
+                last = {"path": path, "time": run.ended, "bytes": run.bytes_out, "items": run.items}
+        return Loaded(demo_inventory(self.containers), None, last, attention)
 
     def compute_sizes(
         self, loaded: Loaded, on_size: Callable[[str, Size], None], cancel: threading.Event

@@ -232,7 +232,9 @@ def attention_line(now: float | None = None) -> str | None:
     try:
         from tui.core.auto.status import banner, load_status
 
-        return banner(load_status(now=now))
+        line = banner(load_status(now=now))
+        # The login shell's line names the tool; on its own home screen that is noise.
+        return line.removeprefix("portal-backup: ") if line else None
     except Exception:  # whatever breaks, the list of items still shows
         return None
 

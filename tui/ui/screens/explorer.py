@@ -250,9 +250,12 @@ class ExplorerScreen(Screen[None]):
             f"{' · encrypted (age), read in place' if opened.encrypted else ''}"
         )
         summary = manifest_summary(opened.manifest, opened.manifest_problem)
+        diff = differential_summary(opened) if opened.manifest else Text("")
+        # A differential's own lines first: at 80x24 the box shows only its first lines.
         self.query_one("#manifest", Static).update(
-            summary + differential_summary(opened) if opened.manifest else summary
+            Text("\n").join([diff[1:], summary]) if diff else summary
         )
+        self.query_one("#manifest").set_class(bool(diff), "-differential")  # room for its lines
         tree = self.query_one(ArchiveTree)
         if opened.manifest is not None and opened.manifest.differential is not None:
             stored = opened.reader.diff if isinstance(opened.reader, ChainReader) else opened.reader

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -27,15 +27,19 @@ EXTRA = {  # keys handled by widgets themselves (Textual's Tree, Input, DataTabl
         ("tab / enter", "next field; enter in the last one (or Use this) chooses it"),
         ("encrypted archives", "the explorer asks for the passphrase or an identity file"),
     ],
+    "Add a remote (in the destination dialog)": [
+        ("left/right", "S3-compatible, Backblaze B2, SFTP or WebDAV"),
+        ("enter", "next field; enter in the last one (or Save) saves it"),
+    ],
 }
 
 
-def _key_text(app: App[object], binding: Binding) -> str:
+def _key_text(app: App[Any], binding: Binding) -> str:
     keys = [k.strip() for k in binding.key.split(",")]
     return ", ".join(app.get_key_display(Binding(k, binding.action)) for k in keys)
 
 
-def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[str, str]]:
+def binding_rows(app: App[Any], bindings: list[BindingType]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     seen: set[str] = set()
     for b in bindings:
@@ -53,8 +57,16 @@ def binding_rows(app: App[object], bindings: list[BindingType]) -> list[tuple[st
     return rows
 
 
+def without(bindings: list[BindingType], action: str) -> list[BindingType]:
+    return [b for b in bindings if not (isinstance(b, Binding) and b.action == action)]
+
+
 def help_sections() -> list[tuple[str, list[BindingType]]]:
     from tui.ui.app import PortalBackupApp
+    from tui.ui.screens.automatic import AutomaticScreen
+    from tui.ui.screens.automatic_identity import IdentityDialog
+    from tui.ui.screens.automatic_run import AutoRunScreen
+    from tui.ui.screens.destination import DestinationDialog
     from tui.ui.screens.dialogs import ConfirmDialog, PrivateKeyDialog
     from tui.ui.screens.done import DoneScreen
     from tui.ui.screens.explorer import ExplorerScreen
@@ -73,6 +85,8 @@ def help_sections() -> list[tuple[str, list[BindingType]]]:
         ("Everywhere", PortalBackupApp.BINDINGS),
         ("Trees (the list, the explorer)", ColumnTree.BINDINGS),
         ("Backup list", [*ItemTree.BINDINGS, *HomeScreen.BINDINGS]),
+        # Its Cancel is a button (tab reaches it; "Dialogs" below), Esc a shortcut only.
+        ("Destination (d on the list)", without(DestinationDialog.BINDINGS, "cancel")),
         ("Backup running", ProgressScreen.BINDINGS),
         ("Backup done", DoneScreen.BINDINGS),
         ("Explorer", ExplorerScreen.BINDINGS),
@@ -81,6 +95,9 @@ def help_sections() -> list[tuple[str, list[BindingType]]]:
         ("Restore dry run", RestoreDryRunScreen.BINDINGS),
         ("Restore running", RestoreRunScreen.BINDINGS),
         ("Restore done", RestoreDoneScreen.BINDINGS),
+        ("Automatic backups (A on the list)", AutomaticScreen.BINDINGS),
+        ("Automatic backup running (r there)", AutoRunScreen.BINDINGS),
+        ("Save the key (e or i there)", IdentityDialog.BINDINGS),
         ("Confirm", ConfirmDialog.BINDINGS),
         ("Private key, unencrypted", PrivateKeyDialog.BINDINGS),
     ]
