@@ -8,9 +8,12 @@ it as a full backup's manifest would (every entry with its inode and ctime), the
 of the files (rewritten, mtime moved) and times, with a warm cache, best of --repeat runs:
 
 - `find DIR -newer REF`: the stat-only baseline the issue names;
-- the stat scan (tui.core.backup.change_scan.scan): os.scandir + one lstat per entry
-  against the base's index, what `auto run` uses to choose between a full and a
+- the stat scan (tui.core.backup.change_scan.scan) given the base's start: GNU find, one
+  process per core (at most 2), names the entries whose ctime is later, Python compares only
+  those with the base's index; what `auto run` uses to choose between a full and a
   differential; this is the issue's figure;
+- the same scan without the base's start (or without GNU find): every entry looked at in
+  Python (listdir + fstatat), the fallback;
 - the backup's own walk (tui.core.backup.sources.walk_path) with the ChangeDetector deciding
   each entry, exactly as `create --since` does (no file is read), and the walk alone (what
   any backup pays), to separate the walk from the deciding;
@@ -191,7 +194,10 @@ def main() -> int:
         )
         found = out.count(b"\n")
         index = base_index(parsed.entries)
-        scan_s, estimate = best(args.repeat, lambda: scan([Root(str(root), "tree/")], index))
+        roots, since = [Root(str(root), "tree/")], ref.stat().st_ctime_ns
+        scan_s, estimate = best(args.repeat, lambda: scan(roots, index, since))
+        python_s, walked = best(args.repeat, lambda: scan(roots, index))
+        assert walked == estimate, (walked, estimate)
         floor_s, _ = best(args.repeat, lambda: stat_only(root))
         walk_s, _ = best(args.repeat, lambda: sum(1 for _ in walk_path(str(root), "tree/")))
         ours_s, counts = best(args.repeat, lambda: detect(root, base))
@@ -203,11 +209,15 @@ def main() -> int:
             f"{estimate.changed:,} changed)"
         )
         print(f"ratio scan / find:     {scan_s / find_s:6.2f}")
+        print(f"stat scan in Python:   {python_s:6.2f}s  (no GNU find, or no base start)")
         print(f"listdir + fstatat alone: {floor_s:6.2f}s  (Python's floor: nothing compared)")
         print(f"create --since's walk: {ours_s:6.2f}s  ({seen:,} entries, {changed:,} changed)")
         print(f"the walk alone:        {walk_s:6.2f}s  (a full backup walks the same)")
         print(f"ratio walk / find:     {ours_s / find_s:6.2f}")
         print(f"loading the base manifest (once per --since): {load_s:.2f}s")
+        print(
+            "load average: {:.2f} {:.2f} {:.2f}, {} cores".format(*os.getloadavg(), os.cpu_count())
+        )
         return 0
 
 

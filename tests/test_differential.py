@@ -223,7 +223,7 @@ def test_restore_refuses_a_missing_or_altered_base_then_restores_the_chain(
     # comes back merged, as from any archive; apps need Docker and are not selected.
     diffs = compare_trees(portal_root, fresh, ignore=[pf.APP_DATA, SQLITE_DB, pf.DB])
     assert diffs == []
-    # The database goes through SQLite's backup API: same rows, not the same bytes.
+    # The database is a consistent snapshot read through SQLite: same rows, not the same bytes.
     with sqlite3.connect(fresh / SQLITE_DB) as db:
         rows = db.execute("SELECT what FROM sales ORDER BY id").fetchall()
     db.close()

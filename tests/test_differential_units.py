@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,3 +224,198 @@ def test_a_chain_whose_base_lacks_an_entry_is_refused(portal_root: Path, tmp_pat
         open_state(f, str(forged), lambda p: open(p, "rb"))  # noqa: SIM115 - the chain closes it
     assert f"lists {pf.SHARED}/ghost.txt in its state, but its base" in str(err.value)
     assert "the chain is incomplete" in str(err.value)
+
+
+# --- The stat scan given the base's start (issue 14, point 4): GNU find names the entries
+# whose ctime moved; the result must equal the Python walk's over every entry.
+
+
+def _clock_after(where: Path) -> int:
+    """A file time later than every change made so far, and the file clock already past it:
+    what the base's start is to the changes made after this returns."""
+    probe = where / "clock-probe"
+
+    def tick() -> int:
+        probe.touch()
+        return os.lstat(probe).st_ctime_ns
+
+    first, deadline = tick(), time.monotonic() + 10
+    while tick() <= first:  # the kernel's coarse clock moves every few milliseconds
+        assert time.monotonic() < deadline, "the file clock did not move"
+    return first
+
+
+def _put(path: Path | bytes, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _weird_tree(tree: Path) -> None:
+    for d, n in (("a", 10), ("b", 5), ("b/deep", 3)):
+        (tree / d).mkdir(parents=True)
+        for i in range(n):
+            (tree / d / f"f{i}").write_bytes(b"x" * i)
+    for i in range(20):  # enough directories for the walk to be shared between processes
+        (tree / "many" / f"s{i:02d}").mkdir(parents=True)
+        (tree / "many" / f"s{i:02d}" / "f").write_bytes(b"m")
+    (tree / "keep").write_bytes(b"k" * 100)
+    (tree / "weird\nname").write_bytes(b"abcd")
+    _put(bytes(tree) + b"/bad\xff", b"zz\xfe")
+    (tree / "olddir").mkdir()
+    (tree / "olddir" / "x").write_bytes(b"x" * 11)
+    (tree / "olddir" / "y").write_bytes(b"y" * 13)
+    (tree / "todir").mkdir()
+    (tree / "todir" / "z").write_bytes(b"z" * 5)
+    os.symlink("keep", tree / "link")
+
+
+def _change_weird_tree(tree: Path, outside: Path) -> None:
+    for f in (tree / "a" / "f5", tree / "weird\nname"):  # same size, mtime put back
+        st = f.stat()
+        f.unlink() if f.name == "f5" else None
+        f.write_bytes(b"y" * st.st_size)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.chmod(tree / "keep", 0o600)
+    (tree / "b" / "f1").rename(tree / "b" / "f1-renamed")
+    (tree / "a" / "f3").unlink()
+    shutil.rmtree(tree / "olddir")
+    shutil.rmtree(tree / "todir")  # a directory replaced by a symlink
+    os.symlink("keep", tree / "todir")
+    (tree / "new\nline").write_bytes(b"n" * 7)
+    (tree / "newdir").mkdir()
+    (tree / "newdir" / "n1").write_bytes(b"n" * 2)
+    (tree / "newdir" / "n2").write_bytes(b"n" * 3)
+    _put(bytes(tree) + b"/bad\xff", b"zz\xfe\xfd")
+    (tree / "many" / "s07" / "f").write_bytes(b"mm")
+    # A directory made before the base moved in: its files keep their old ctimes.
+    outside.rename(tree / "a" / "moved")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_ctime_scan_finds_what_the_full_walk_finds(tmp_path: Path, processes: int) -> None:
+    from test_differential_policy import recorded
+
+    from tui.core.backup.change_scan import Root, base_index, scan
+    from tui.core.backup.find_newer import find_tool
+
+    assert find_tool() is not None  # GNU find: the fast path is what this test proves
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    _weird_tree(tree)
+    outside.mkdir()
+    (outside / "o1").write_bytes(b"o" * 6)
+    (outside / "o2").write_bytes(b"o" * 7)
+    entries = recorded(tree, "t/")
+    index, roots = base_index(entries), [Root(str(tree), "t/")]
+    since = _clock_after(tmp_path)
+    assert scan(roots, index, since, processes=processes) == scan(roots, index)
+    assert scan(roots, index, since, processes=processes).scanned == len(entries)
+
+    _change_weird_tree(tree, outside)
+    full, fast = scan(roots, index), scan(roots, index, since, processes=processes)
+    assert fast == full
+    # changed: f5, weird\nname (their ctimes), keep (chmod), bad\xff, s07/f, and the
+    # directories whose names changed: t/, t/a/, t/b/
+    assert (fast.changed, fast.changed_bytes) == (8, 5 + 4 + 100 + 4 + 2)
+    # added: f1-renamed, the todir symlink, new\nline, newdir/ with n1 and n2, moved/ with
+    # o1 and o2
+    assert (fast.added, fast.added_bytes) == (9, 1 + 7 + 2 + 3 + 6 + 7)
+    # deleted: f1 (renamed), f3, olddir/ with x and y, todir/ with z
+    assert (fast.deleted, fast.deleted_bytes) == (7, 1 + 3 + 11 + 13 + 5)
+    assert fast.scanned == len(entries) - 7 + 9
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_ctime_scan_prunes_and_scans_file_roots(tmp_path: Path, processes: int) -> None:
+    from test_differential_policy import recorded
+
+    from tui.core.backup.change_scan import Root, base_index, scan
+
+    tree = tmp_path / "tree"
+    inner = tree / "deep" / "in[1]*"  # stored by another step; glob characters in its name
+    inner.mkdir(parents=True)
+    (inner / "a").write_bytes(b"a")
+    (tree / "top").write_bytes(b"t")
+    single = tmp_path / "single.txt"
+    single.write_bytes(b"s" * 10)
+    pruned = frozenset({str(inner)})
+    roots = [Root(str(tree), "t/", pruned), Root(str(inner), "in/"), Root(str(single), "one.txt")]
+    entries = [*recorded(tree, "t/", pruned), *recorded(inner, "in/"), *recorded(single, "one.txt")]
+    index = base_index(entries)
+    since = _clock_after(tmp_path)
+    single.write_bytes(b"s" * 11)
+    (inner / "a").unlink()
+    (inner / "b").write_bytes(b"bb")
+    fast = scan(roots, index, since, processes=processes)
+    assert fast == scan(roots, index)
+    # in/ (its names), one.txt; t/deep/ did not change (in[1]* itself is the same inode)
+    assert (fast.changed, fast.changed_bytes) == (2, 11)
+    assert (fast.added, fast.deleted, fast.deleted_bytes) == (1, 1, 1)
+
+
+def test_the_ctime_scan_trusts_ctimes_and_counts_a_vanished_tree(tmp_path: Path) -> None:
+    from test_differential_policy import recorded
+
+    from tui.core.backup.change_scan import Root, base_index, scan
+
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "d" / "f").write_bytes(b"f" * 4)
+    entries = recorded(tree, "t/")
+    index, roots = base_index(entries), [Root(str(tree), "t/")]
+    (tree / "d" / "f").write_bytes(b"g" * 9)
+    # Nothing whose ctime is not after `since` is looked at: a base "made" in the future
+    # sees no change (since_of never gives such a time; this shows the walk is find's).
+    later = time.time_ns() + 3600 * 10**9
+    assert scan(roots, index, later, processes=1).changed == 0
+    assert scan(roots, index).changed == 1
+    shutil.rmtree(tree)  # the whole tree gone: every entry of the base deleted
+    gone = scan(roots, index, 0)
+    assert gone == scan(roots, index)
+    assert (gone.deleted, gone.deleted_bytes, gone.scanned) == (3, 4, 0)
+
+
+def test_without_gnu_find_the_scan_walks_in_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_differential_policy import recorded
+
+    from tui.core.backup.change_scan import Root, base_index, scan
+    from tui.core.backup.find_newer import find_tool
+
+    bin_dir = tmp_path / "bin"  # busybox's find: no -newerct, no -printf
+    bin_dir.mkdir()
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed")
+    os.symlink(busybox, bin_dir / "find")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    find_tool.cache_clear()
+    try:
+        assert find_tool() is None
+        tree = tmp_path / "tree"
+        tree.mkdir()
+        (tree / "f").write_bytes(b"f")
+        index, roots = base_index(recorded(tree, "t/")), [Root(str(tree), "t/")]
+        (tree / "f").write_bytes(b"ff")
+        later = time.time_ns() + 3600 * 10**9  # ignored: every entry is looked at
+        assert scan(roots, index, later).changed == 1
+    finally:
+        monkeypatch.undo()
+        find_tool.cache_clear()
+
+
+def test_since_of_trusts_only_this_hosts_past(tmp_path: Path) -> None:
+    import socket
+    from dataclasses import replace
+
+    from tui.core.backup.change_scan import SINCE_MARGIN_NS, since_of
+
+    here = socket.gethostname()
+    base = Manifest(ToolRecord(), "2026-12-01T03:00:00Z", here, None, None, False, False, ())
+    start = int(datetime(2026, 12, 1, 3, tzinfo=UTC).timestamp()) * 10**9
+    assert since_of(base) == start - SINCE_MARGIN_NS
+    assert since_of(replace(base, host="elsewhere")) is None
+    assert since_of(replace(base, created=None)) is None
+    assert since_of(replace(base, created="yesterday")) is None
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert since_of(replace(base, created=future)) is None  # the clock was set back

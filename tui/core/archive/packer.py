@@ -7,9 +7,11 @@ through a pipe. The zip writer appends the entries in the order they were added 
 slot. A batch goes to worker `k % n`, and each worker answers its batches in turn, so the
 writer reads batch k's answer from that worker's pipe with nothing to reorder.
 
-Workers are started with `fork` when the process has no other thread yet (cheap, and safe
-without threads), otherwise through a `forkserver`. A worker that dies makes the batch waiting
-on it fail with one sentence; nothing waits forever on it.
+The zip writer starts workers with `fork`, only when the process has no other thread yet
+(cheap, and safe without threads: the CLI). With threads (the TUI) it keeps small files in its
+thread pool: a `forkserver` start works here (tests/test_packer.py) but failed inside the TUI
+("bad value(s) in fds_to_keep") and is not used yet. A worker that dies makes the batch
+waiting on it fail with one sentence; nothing waits forever on it.
 """
 
 from __future__ import annotations

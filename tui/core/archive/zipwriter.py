@@ -191,8 +191,11 @@ class ZipWriter:
         self._on_written = on_written
         workers = threads or os.cpu_count() or 2
         use_processes = PROCESSES_DEFAULT if processes is None else processes
-        # Started before our own threads, so that a fork copies no thread of ours.
-        self._packer = packer.Packer(workers, self.level) if use_processes and workers > 1 else None
+        # Forked before our own threads start, and only from a process that has no other thread
+        # (the CLI): with threads (the TUI), small files go to the thread pool as before.
+        self._packer: packer.Packer | None = None
+        if use_processes and workers > 1 and packer.start_method() == "fork":
+            self._packer = packer.Packer(workers, self.level, method="fork")
         self._batch_bytes = packer.BATCH_BYTES if self._packer else SMALL_BATCH_BYTES
         self._batch_files = packer.BATCH_FILES if self._packer else SMALL_BATCH_FILES
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zip-deflate")

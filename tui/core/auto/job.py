@@ -232,7 +232,7 @@ class _Job:
             self.now or datetime.now(UTC),
             full_every_s=self.config.full_every,
             threshold=self.config.differential_max,
-            estimate=lambda m: estimate_plan(prepared.plan, prepared.inventory, m.entries).bytes,
+            estimate=lambda m: estimate_plan(prepared.plan, prepared.inventory, m).bytes,
         )
         self.log("info", f"{dest.name}: a {choice.kind} backup: {choice.reason}")
         return choice.kind, choice.base

@@ -1,11 +1,18 @@
 """A cheap estimate of what changed since a base archive (issue 14, point 4): stat only.
 
-The automatic job asks it before a backup whether a differential would stay small. It walks
-the plan's host trees with one listdir per directory and one fstatat per entry (no reads, no
-readlink, no Node objects), and compares each entry with the base's record as one tuple:
-(size, mtime_ns, mode, uid, gid, ino, ctime_ns). A file rewritten with its size and mtime put
-back shows through its ctime. It slightly over-counts where the backup itself would then hash
-and find the content equal (only the ctime moved): an estimate errs towards a full.
+The automatic job asks it before a backup whether a differential would stay small. Each
+entry is compared with the base's record as one tuple: (size, mtime_ns, mode, uid, gid, ino,
+ctime_ns). A file rewritten with its size and mtime put back shows through its ctime. It
+slightly over-counts where the backup itself would then hash and find the content equal (only
+the ctime moved): an estimate errs towards a full.
+
+Given the time the base's walk started (`since_ns`), only the entries whose ctime is later
+can differ from the base: any change of content, size, mode, owner, name or link count sets
+the ctime to "now", and no call sets it back. GNU find (find_newer.py, one process per core)
+walks the trees and names those entries; Python looks only at them, and lists again only the
+directories among them (the ones whose set of names may have changed) for additions and
+deletions. Without GNU find, or without `since_ns`, every entry is looked at in Python (one
+listdir per directory and one fstatat per entry).
 
 Trees only Docker can read (a volume whose files this user cannot see) are counted as
 changed whole: the differential stores them again.
@@ -13,13 +20,19 @@ changed whole: the differential stores them again.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import stat
+import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tui.core.archive.manifest_model import ManifestEntry
+from tui.core.archive.manifest_model import Manifest, ManifestEntry
+from tui.core.backup.find_newer import find_tool, newer_than
 
 if TYPE_CHECKING:
     from tui.core.model import Inventory
@@ -33,6 +46,7 @@ __all__ = [
     "base_index",
     "estimate_plan",
     "scan",
+    "since_of",
 ]
 
 # What a base entry must still be: (size, mtime_ns, mode, uid, gid, ino, ctime_ns).
@@ -120,10 +134,35 @@ class _Tally:
             self.changed += 1
             self.changed_bytes += size
 
+    def result(self) -> ChangeEstimate:
+        return ChangeEstimate(
+            scanned=self.scanned,
+            changed=self.changed,
+            added=self.added,
+            deleted=self.deleted,
+            changed_bytes=self.changed_bytes,
+            added_bytes=self.added_bytes,
+            deleted_bytes=self.deleted_bytes,
+        )
 
-def scan(roots: Sequence[Root], index: BaseIndex) -> ChangeEstimate:
-    """Compares the trees under `roots` with `index`. Entries that vanish while scanning, or
+
+def scan(
+    roots: Sequence[Root], index: BaseIndex, since_ns: int | None = None, *, processes: int = 0
+) -> ChangeEstimate:
+    """Compares the trees under `roots` with `index`. With `since_ns` (since_of: no entry
+    changed since the base without its ctime moving past it) and GNU find, only the entries
+    with a later ctime are looked at, found by `processes` find processes (0: one per core,
+    at most 2); otherwise every entry, in Python. Entries that vanish while scanning, or
     cannot be listed, are skipped: the backup reports them."""
+    tool = find_tool() if since_ns is not None and since_ns >= 0 else None
+    if tool is None or since_ns is None:
+        return _walk_all(roots, index)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return _CtimeScan(roots, index, since_ns, tool).run(processes or min(2, cores))
+
+
+def _walk_all(roots: Sequence[Root], index: BaseIndex) -> ChangeEstimate:
+    """Every entry of the trees, looked at in Python."""
     tally = _Tally()
     listed: set[str] = set()  # the directories listed, by archive prefix
     for root in roots:
@@ -133,15 +172,7 @@ def scan(roots: Sequence[Root], index: BaseIndex) -> ChangeEstimate:
         if prefix not in listed and _under(prefix, roots):
             tally.deleted += len(names)
             tally.deleted_bytes += index.dir_bytes.get(prefix, 0)
-    return ChangeEstimate(
-        scanned=tally.scanned,
-        changed=tally.changed,
-        added=tally.added,
-        deleted=tally.deleted,
-        changed_bytes=tally.changed_bytes,
-        added_bytes=tally.added_bytes,
-        deleted_bytes=tally.deleted_bytes,
-    )
+    return tally.result()
 
 
 def _key(st: os.stat_result) -> tuple[StatKey, int]:
@@ -159,6 +190,7 @@ def _scan_root(root: Root, index: BaseIndex, tally: _Tally, listed: set[str]) ->
     try:
         top = os.lstat(root.host_path)
     except OSError:
+        _gone_root(root, index, tally)
         return
     is_dir = stat.S_ISDIR(top.st_mode)
     prefix = root.archive_path.rstrip("/") + ("/" if is_dir else "")
@@ -235,6 +267,159 @@ def _scan_root(root: Root, index: BaseIndex, tally: _Tally, listed: set[str]) ->
     tally.deleted_bytes += deleted_bytes
 
 
+# Directories looked at in Python before the walk is handed to find: enough pieces to keep
+# every process busy, within a bound on what Python stats itself.
+_PIECES_PER_PROCESS = 8
+_EXPAND_ENTRIES = 20_000
+
+
+class _CtimeScan:
+    """scan() given since_ns and GNU find (see the module's docstring)."""
+
+    def __init__(self, roots: Sequence[Root], index: BaseIndex, since_ns: int, tool: str) -> None:
+        self.roots, self.index, self.since_ns, self.tool = roots, index, since_ns, tool
+        self.tally = _Tally()
+        # The entries to judge: archive path (directories end with "/") -> host path, lstat,
+        # the paths their tree prunes.
+        self.found: dict[str, tuple[str, os.stat_result, frozenset[str]]] = {}
+        self.gone: list[str] = []  # archive prefixes of the base's directories now gone
+        self.tops: set[str] = set()  # the roots' own archive paths
+
+    def run(self, processes: int) -> ChangeEstimate:
+        starts: dict[str, tuple[str, frozenset[str]]] = {}  # find's start points
+        for root in self.roots:
+            starts.update(self._open(root, processes))
+        jobs = [(start, pruned) for start, (_, pruned) in starts.items()]
+        for start, below in newer_than(self.tool, jobs, self.since_ns, processes):
+            prefix, pruned = starts[start]
+            host = _join(start, below) if below else start
+            self._note(host, prefix + below if below else prefix[:-1], pruned)
+        for path, (host, st, pruned) in self.found.items():
+            self._judge(path, host, st, pruned)
+        tally, dirs = self.tally, self.index.dirs
+        if self.gone:
+            gone = tuple(self.gone)
+            for prefix in [p for p in dirs if p.startswith(gone)]:
+                tally.deleted += len(dirs[prefix])
+                tally.deleted_bytes += self.index.dir_bytes.get(prefix, 0)
+        # Every entry of the base is still there unless counted deleted; the added are new.
+        tally.scanned = _base_count(self.roots, self.index) - tally.deleted + tally.added
+        return tally.result()
+
+    def _open(self, root: Root, processes: int) -> dict[str, tuple[str, frozenset[str]]]:
+        """The start points of find in `root`: its top directories are listed here until there
+        are enough of them to share between `processes` (find checks the start points)."""
+        try:
+            top = os.lstat(root.host_path)
+        except OSError:
+            gone = _gone_root(root, self.index, self.tally)
+            self.gone += [gone] if gone else []
+            return {}
+        if not stat.S_ISDIR(top.st_mode):
+            path = root.archive_path.rstrip("/")
+            self.tops.add(path)
+            self.found[path] = (root.host_path, top, root.prune)  # one entry: always judged
+            return {}
+        prefix = root.archive_path.rstrip("/") + "/"
+        self.tops.add(prefix)
+        queue = deque([(root.host_path, prefix)])
+        want, budget = processes * _PIECES_PER_PROCESS, _EXPAND_ENTRIES
+        while processes > 1 and queue and len(queue) < want and budget > 0:
+            host, path = queue.popleft()
+            self._note(host, path[:-1], root.prune)
+            try:
+                with os.scandir(host) as listing:
+                    entries = list(listing)
+            except OSError:
+                continue  # gone, or not listable: the backup reports it
+            budget -= len(entries)
+            for e in entries:
+                child = _join(host, e.name)
+                if child in root.prune:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    queue.append((child, f"{path}{e.name}/"))
+                else:
+                    self._note(child, path + e.name, root.prune)
+        return {host: (path, root.prune) for host, path in queue}
+
+    def _note(self, host: str, path: str, prune: frozenset[str]) -> None:
+        """Keeps an entry to judge when its ctime is after since_ns (`path` without the "/"
+        of a directory)."""
+        try:
+            st = os.lstat(host)
+        except OSError:
+            return
+        if st.st_ctime_ns > self.since_ns:
+            self.found[path + "/" if stat.S_ISDIR(st.st_mode) else path] = (host, st, prune)
+
+    def _judge(self, path: str, host: str, st: os.stat_result, prune: frozenset[str]) -> None:
+        if path not in self.tops and self.index.get(split_name(path)[0]) is None:
+            return  # in a directory new since the base: counted with it
+        old = self.index.get(path)
+        if old is None:
+            self._added(host, path, st, prune)
+            return
+        key, size = _key(st)
+        self.tally.count(old, key, size)
+        if path.endswith("/"):
+            self._relist(host, path, prune)
+
+    def _added(self, host: str, path: str, st: os.stat_result, prune: frozenset[str]) -> None:
+        """A new entry; a new directory with everything it holds."""
+        if stat.S_ISDIR(st.st_mode):
+            _scan_root(Root(host, path, prune), _NO_BASE, self.tally, set())
+        else:
+            self.tally.count(None, *_key(st))
+
+    def _relist(self, host: str, path: str, prune: frozenset[str]) -> None:
+        """A directory of the base whose names may have changed: what went, and what came
+        that find did not name (moved in with its ctime kept, as some filesystems do)."""
+        try:
+            with os.scandir(host) as listing:
+                now = {
+                    e.name + "/" if e.is_dir(follow_symlinks=False) else e.name: e
+                    for e in listing
+                    if not (prune and _join(host, e.name) in prune)
+                }
+        except OSError:
+            return
+        base = self.index.dirs.get(path, _EMPTY)
+        for name in base.keys() - now.keys():
+            self.tally.deleted += 1
+            self.tally.deleted_bytes += base[name][0]
+            if name.endswith("/"):
+                self.gone.append(path + name)
+        for name in now.keys() - base.keys():
+            if path + name not in self.found:
+                with contextlib.suppress(OSError):
+                    st = now[name].stat(follow_symlinks=False)
+                    self._added(now[name].path, path + name, st, prune)
+
+
+_NO_BASE = BaseIndex(())
+
+
+def _base_count(roots: Sequence[Root], index: BaseIndex) -> int:
+    """The entries of the base in the scanned trees (their own entries included)."""
+    tops = {r.archive_path.rstrip("/") for r in roots}
+    own = sum(1 for t in tops if index.get(t + "/") is not None or index.get(t) is not None)
+    return own + sum(len(names) for prefix, names in index.dirs.items() if _under(prefix, roots))
+
+
+def _gone_root(root: Root, index: BaseIndex, tally: _Tally) -> str | None:
+    """Counts the entry of a tree that no longer exists as deleted; its archive prefix when it
+    was a directory (what it held is gone too)."""
+    top = root.archive_path.rstrip("/")
+    for path in (top + "/", top):
+        old = index.get(path)
+        if old is not None:
+            tally.deleted += 1
+            tally.deleted_bytes += old[0]
+            return path if path.endswith("/") else None
+    return None
+
+
 def _join(directory: str, name: str) -> str:
     """As os.scandir names its entries (the plan's pruned paths are written so)."""
     return directory + name if directory.endswith("/") else f"{directory}/{name}"
@@ -272,16 +457,36 @@ def plan_roots(plan: Plan, inventory: Inventory) -> tuple[list[Root], list[str]]
     return roots, unreadable
 
 
-def estimate_plan(
-    plan: Plan, inventory: Inventory, base_entries: Sequence[ManifestEntry]
-) -> ChangeEstimate:
-    """What a differential of `plan` against a base with `base_entries` would store."""
+# How far before the base's recorded start a change may carry a ctime: file times come from
+# the kernel's coarse clock, a tick behind the one `created` was read from.
+SINCE_MARGIN_NS = 2_000_000_000
+
+
+def since_of(base: Manifest) -> int | None:
+    """A time no change since `base` can have left a ctime at or before: when the base's walk
+    began (its `created`, in whole seconds, taken before the walk) less a margin. None when
+    that cannot be trusted: no or an unreadable `created`, another host's base (another
+    clock, other files), or a clock now behind it (set back since)."""
+    if base.created is None or base.host != socket.gethostname():
+        return None
+    try:
+        created = datetime.strptime(base.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    created_ns = int(created.timestamp()) * 1_000_000_000
+    if created_ns > time.time_ns():
+        return None
+    return max(0, created_ns - SINCE_MARGIN_NS)
+
+
+def estimate_plan(plan: Plan, inventory: Inventory, base: Manifest) -> ChangeEstimate:
+    """What a differential of `plan` against `base` (a full backup's manifest) would store."""
     roots, unreadable = plan_roots(plan, inventory)
-    result = scan(roots, base_index(base_entries))
+    result = scan(roots, base_index(base.entries), since_of(base))
     if not unreadable:
         return result
     prefixes = tuple(unreadable)
-    whole = sum(e.size for e in base_entries if e.type == "file" and e.path.startswith(prefixes))
+    whole = sum(e.size for e in base.entries if e.type == "file" and e.path.startswith(prefixes))
     return ChangeEstimate(
         result.scanned,
         result.changed,

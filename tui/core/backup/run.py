@@ -449,7 +449,7 @@ class BackupRun:
                     SkippedRecord(
                         node.name,
                         "sqlite-journal",
-                        "the database beside it was copied through SQLite's backup API",
+                        "the database beside it was copied as one consistent snapshot",
                     )
                 )
                 return
@@ -487,7 +487,7 @@ class BackupRun:
         self._sqlite_copied.add(node.host_path)
         with snap:  # read under SQLite's lock, or from memory (see Snapshot)
             writer.add_stream(meta, snap.reader, snap.size, source=node.host_path)
-        self._log("info", f"copied SQLite database {node.name} through the backup API")
+        self._log("info", f"copied SQLite database {node.name} as a consistent snapshot")
 
     # ------------------------------------------------------------------ metadata
 
