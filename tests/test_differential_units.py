@@ -313,6 +313,7 @@ def test_the_ctime_scan_finds_what_the_full_walk_finds(tmp_path: Path, processes
     _change_weird_tree(tree, outside)
     full, fast = scan(roots, index), scan(roots, index, since, processes=processes)
     assert fast == full
+    assert scan(roots, index, 0, processes=processes) == full  # every entry named by find
     # changed: f5, weird\nname (their ctimes), keep (chmod), bad\xff, s07/f, and the
     # directories whose names changed: t/, t/a/, t/b/
     assert (fast.changed, fast.changed_bytes) == (8, 5 + 4 + 100 + 4 + 2)
@@ -372,6 +373,26 @@ def test_the_ctime_scan_trusts_ctimes_and_counts_a_vanished_tree(tmp_path: Path)
     gone = scan(roots, index, 0)
     assert gone == scan(roots, index)
     assert (gone.deleted, gone.deleted_bytes, gone.scanned) == (3, 4, 0)
+
+
+def test_when_most_entries_changed_the_scan_walks_them_all_in_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_differential_policy import recorded
+
+    from tui.core.backup import change_scan
+    from tui.core.backup.change_scan import Root, base_index, scan
+
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    _weird_tree(tree)
+    outside.mkdir()
+    index, roots = base_index(recorded(tree, "t/")), [Root(str(tree), "t/")]
+    _change_weird_tree(tree, outside)
+    full = scan(roots, index)
+    # find is stopped once it named more than an eighth of the base's entries
+    monkeypatch.setattr(change_scan, "_MOST_NAMED_MIN", 1)
+    assert scan(roots, index, 0, processes=2) == full
+    assert full.changed > 0 and full.added > 0 and full.deleted > 0
 
 
 def test_without_gnu_find_the_scan_walks_in_python(

@@ -79,7 +79,10 @@ def write_tree(
 
 def test_workers_write_the_same_archive_as_one_process(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "src")
-    with_workers, w_entries = write_tree(tmp_path / "p.zip", tree, threads=2, processes=True)
+    # Workers for sure (a forkserver: this test process may run threads left by others).
+    with_workers, w_entries = write_tree(
+        tmp_path / "p.zip", tree, threads=2, processes=True, start="forkserver"
+    )
     single, s_entries = write_tree(tmp_path / "s.zip", tree, threads=1)
     # Byte for byte: the same entries, order, data, metadata, CRCs and SHA-256s.
     assert with_workers == single
@@ -96,10 +99,10 @@ def test_workers_write_the_same_archive_as_one_process(tmp_path: Path) -> None:
 def test_the_forkserver_start_packs_the_same(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "src", files=60)
     buf = io.BytesIO()
-    w = ZipWriter(buf, threads=2, processes=True)
+    # A forkserver is safe whatever threads this test process runs (earlier tests may leave
+    # some; then `fork` is never used).
+    w = ZipWriter(buf, threads=2, processes=True, start="forkserver")
     assert w._packer is not None
-    w._packer.close()  # swap in workers started through a forkserver
-    w._packer = packer.Packer(2, w.level, method="forkserver")
     for name, path in tree:
         w.add_file(meta(name), str(path), path.stat().st_size)
     w.close()
@@ -123,7 +126,8 @@ def test_files_that_change_or_vanish_before_a_worker_reads_them(tmp_path: Path) 
     os.mkfifo(fifo)
     buf = io.BytesIO()
     written: list[WrittenEntry] = []
-    w = ZipWriter(buf, threads=2, processes=True, on_written=written.append)
+    w = ZipWriter(buf, threads=2, processes=True, start="forkserver", on_written=written.append)
+    assert w._packer is not None
     # Size hints as listed; the files change after listing, before the batch is read.
     shrunk.write_bytes(b"short")
     grew.write_bytes(text_block(9000, 2))
@@ -149,7 +153,7 @@ def test_files_that_change_or_vanish_before_a_worker_reads_them(tmp_path: Path) 
 
 def test_a_killed_worker_fails_the_writer_with_one_sentence(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "src", files=200)
-    w = ZipWriter(io.BytesIO(), threads=2, processes=True)
+    w = ZipWriter(io.BytesIO(), threads=2, processes=True, start="forkserver")
     assert w._packer is not None
     victim = w._packer.pids[0]
     os.kill(victim, signal.SIGKILL)

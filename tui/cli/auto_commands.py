@@ -196,7 +196,7 @@ def run_auto_run(args: argparse.Namespace) -> int:
     for d in result.destinations:
         if d.ok:
             pruned = f"; pruned {len(d.pruned)}" if d.pruned else ""
-            line = f"{d.name}: ok, {d.archive} verified at {d.target}{pruned}"
+            line = f"{d.name}: ok, {d.kind} backup {d.archive} checked at {d.target}{pruned}"
             if d.prune_error:
                 line += f"; prune failed: {d.prune_error}"
         else:

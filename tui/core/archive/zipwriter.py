@@ -185,6 +185,7 @@ class ZipWriter:
         max_inflight: int = 32 << 20,
         on_written: Callable[[WrittenEntry], None] | None = None,
         processes: bool | None = None,
+        start: packer.StartMethod | None = None,
     ) -> None:
         self.level = deflate.DEFAULT_LEVEL if level is None else min(level, deflate.MAX_LEVEL)
         self._out = _Out(sink)
@@ -194,8 +195,10 @@ class ZipWriter:
         # Forked before our own threads start, and only from a process that has no other thread
         # (the CLI): with threads (the TUI), small files go to the thread pool as before.
         self._packer: packer.Packer | None = None
-        if use_processes and workers > 1 and packer.start_method() == "fork":
-            self._packer = packer.Packer(workers, self.level, method="fork")
+        # `start` asks for a start method explicitly (a forkserver is safe with threads).
+        method = start or packer.start_method()
+        if use_processes and workers > 1 and (method == "fork" or start is not None):
+            self._packer = packer.Packer(workers, self.level, method=method)
         self._batch_bytes = packer.BATCH_BYTES if self._packer else SMALL_BATCH_BYTES
         self._batch_files = packer.BATCH_FILES if self._packer else SMALL_BATCH_FILES
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zip-deflate")

@@ -95,6 +95,8 @@ class BaseIndex:
                 self.dir_bytes[parent] = self.dir_bytes.get(parent, 0) + e.size
             else:  # a directory's size is meaningless; a link's is not what lstat says
                 key = (0, e.mtime_ns, e.mode, e.uid, e.gid, None, None)
+                if e.type == "dir":  # an empty one too: "is in the base" is then `in dirs`
+                    self.dirs.setdefault(e.path, {})
             self.dirs.setdefault(parent, {})[name] = key
 
     def get(self, path: str) -> StatKey | None:
@@ -158,7 +160,8 @@ def scan(
     if tool is None or since_ns is None:
         return _walk_all(roots, index)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return _CtimeScan(roots, index, since_ns, tool).run(processes or min(2, cores))
+    result = _CtimeScan(roots, index, since_ns, tool).run(processes or min(2, cores))
+    return _walk_all(roots, index) if result is None else result
 
 
 def _walk_all(roots: Sequence[Root], index: BaseIndex) -> ChangeEstimate:
@@ -271,6 +274,10 @@ def _scan_root(root: Root, index: BaseIndex, tally: _Tally, listed: set[str]) ->
 # every process busy, within a bound on what Python stats itself.
 _PIECES_PER_PROCESS = 8
 _EXPAND_ENTRIES = 20_000
+# Judging an entry find named costs Python about three times what the walk over every entry
+# pays for one: with more than this share of the base named, the walk over all is cheaper.
+_MOST_NAMED_SHARE = 1 / 8
+_MOST_NAMED_MIN = 10_000
 
 
 class _CtimeScan:
@@ -285,16 +292,28 @@ class _CtimeScan:
         self.gone: list[str] = []  # archive prefixes of the base's directories now gone
         self.tops: set[str] = set()  # the roots' own archive paths
 
-    def run(self, processes: int) -> ChangeEstimate:
+    def run(self, processes: int) -> ChangeEstimate | None:
+        """The estimate; None when most entries changed (the caller walks them all)."""
         starts: dict[str, tuple[str, frozenset[str]]] = {}  # find's start points
         for root in self.roots:
             starts.update(self._open(root, processes))
         jobs = [(start, pruned) for start, (_, pruned) in starts.items()]
-        for start, below in newer_than(self.tool, jobs, self.since_ns, processes):
+        in_base = _base_count(self.roots, self.index)
+        most = max(_MOST_NAMED_MIN, int(in_base * _MOST_NAMED_SHARE))
+        named = newer_than(self.tool, jobs, self.since_ns, processes, most)
+        if named is None:
+            return None
+        lstat, found = os.lstat, self.found
+        for start, below in named:  # written out: up to `most` entries
             prefix, pruned = starts[start]
             host = _join(start, below) if below else start
-            self._note(host, prefix + below if below else prefix[:-1], pruned)
-        for path, (host, st, pruned) in self.found.items():
+            try:
+                st = lstat(host)
+            except OSError:
+                continue  # gone since find saw it: the backup reports it
+            path = prefix + below if below else prefix[:-1]
+            found[path + "/" if st.st_mode & 0o170000 == 0o040000 else path] = (host, st, pruned)
+        for path, (host, st, pruned) in found.items():
             self._judge(path, host, st, pruned)
         tally, dirs = self.tally, self.index.dirs
         if self.gone:
@@ -303,7 +322,7 @@ class _CtimeScan:
                 tally.deleted += len(dirs[prefix])
                 tally.deleted_bytes += self.index.dir_bytes.get(prefix, 0)
         # Every entry of the base is still there unless counted deleted; the added are new.
-        tally.scanned = _base_count(self.roots, self.index) - tally.deleted + tally.added
+        tally.scanned = in_base - tally.deleted + tally.added
         return tally.result()
 
     def _open(self, root: Root, processes: int) -> dict[str, tuple[str, frozenset[str]]]:
@@ -354,9 +373,11 @@ class _CtimeScan:
             self.found[path + "/" if stat.S_ISDIR(st.st_mode) else path] = (host, st, prune)
 
     def _judge(self, path: str, host: str, st: os.stat_result, prune: frozenset[str]) -> None:
-        if path not in self.tops and self.index.get(split_name(path)[0]) is None:
+        parent, name = split_name(path)
+        listing = self.index.dirs.get(parent)
+        if listing is None and path not in self.tops:
             return  # in a directory new since the base: counted with it
-        old = self.index.get(path)
+        old = None if listing is None else listing.get(name)
         if old is None:
             self._added(host, path, st, prune)
             return

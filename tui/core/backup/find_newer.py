@@ -37,14 +37,19 @@ def find_tool() -> str | None:
 
 
 def newer_than(
-    tool: str, starts: Sequence[tuple[str, frozenset[str]]], since_ns: int, processes: int = 1
-) -> list[tuple[str, str]]:
+    tool: str,
+    starts: Sequence[tuple[str, frozenset[str]]],
+    since_ns: int,
+    processes: int = 1,
+    limit: int | None = None,
+) -> list[tuple[str, str]] | None:
     """(start point, path below it: "" for the start itself) of every entry under the start
     points whose ctime is after `since_ns`. Each start point comes with the paths to skip
     below it, with all they hold (as find writes them: start + "/" + name). Up to `processes`
     find processes run at the same time; the start points are dealt out in more chunks than
     processes, each chunk handed to the next free process, so that unequal subtrees still
-    keep every core busy. Entries find cannot read are skipped: the backup reports them."""
+    keep every core busy. Entries find cannot read are skipped: the backup reports them.
+    None, and the processes stopped, as soon as there are more than `limit` of them."""
     seconds, nanos = divmod(since_ns, 1_000_000_000)
     test = ["-newerct", f"@{seconds}.{nanos:09d}", "-printf", _PRINT]
     given = {_start(s): s for s, _ in starts}  # find's %H is the start point as it got it
@@ -58,6 +63,7 @@ def newer_than(
         pending += ([*group[i::count], *expr] for i in range(count))
     found: list[tuple[str, str]] = []
     running: dict[int, tuple[subprocess.Popen[bytes], list[bytes]]] = {}
+    nuls, most = 0, None if limit is None else 2 * limit  # two "\0" per entry
     try:
         with selectors.DefaultSelector() as sel:
             while pending or running:
@@ -76,6 +82,9 @@ def newer_than(
                     data = os.read(key.fd, 1 << 20)
                     if data:
                         chunks.append(data)
+                        nuls += data.count(b"\0")
+                        if most is not None and nuls > most:
+                            return None
                         continue
                     sel.unregister(key.fileobj)
                     del running[key.fd]

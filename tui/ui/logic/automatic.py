@@ -383,7 +383,7 @@ def send_test(urls: Sequence[str]) -> tuple[bool, str]:
     return False, "; ".join(problems) or "Not delivered."
 
 
-def install_schedule(config: JobConfig, root: Path) -> str:
+def install_schedule(config: JobConfig, root: Path, portal_root: str | None = None) -> str:
     """Installs the timer (or the cron file) and the login reminder; refuses without the
     identity confirmation. Returns what to tell the user: what was written, the next run."""
     from tui.core.auto import units
@@ -392,7 +392,9 @@ def install_schedule(config: JobConfig, root: Path) -> str:
         raise UsageError(
             "nothing is scheduled until you confirm the age identity is saved off this host"
         )
-    result = units.install(config, root=root, executable=units.installed_executable())
+    result = units.install(
+        config, root=root, executable=units.installed_executable(), portal_root=portal_root
+    )
     lines = [f"Installed for {result.init}: " + ", ".join(str(p) for p in result.written) + "."]
     lines += result.notes
     if result.next_run is not None:

@@ -36,9 +36,10 @@ RUN_COLUMNS = ("Time", "Result", "Size", "Took", "Destination", "Error")
 
 
 class ViewLoaded(Message):
-    def __init__(self, view: AutoView) -> None:
+    def __init__(self, view: AutoView, seq: int) -> None:
         super().__init__()
         self.view = view
+        self.seq = seq  # which reload read it: an older read may finish after a newer one
 
 
 class ViewFailed(Message):
@@ -111,19 +112,24 @@ class AutomaticScreen(Screen[None]):
 
     # ------------------------------------------------------------------ loading
 
+    _load_seq = 0
+
     def action_reload(self) -> None:
-        self._load(self.papp.wall_clock())
+        self._load_seq += 1
+        self._load(self.papp.wall_clock(), self._load_seq)
 
     @work(thread=True, exclusive=True, group="auto-view", exit_on_error=False)
-    def _load(self, now: float) -> None:
+    def _load(self, now: float, seq: int) -> None:
         try:
             view = logic.load_view(now)
         except Exception as exc:  # one sentence on screen beats a crash
             self.post_message(ViewFailed(error_sentence(exc)))
             return
-        self.post_message(ViewLoaded(view))
+        self.post_message(ViewLoaded(view, seq))
 
     def on_view_loaded(self, message: ViewLoaded) -> None:
+        if message.seq != self._load_seq:
+            return  # a stale read (the file changed since it began); a newer one follows
         view = self.view = message.view
         when = "not set up"
         if view.config is not None:
@@ -337,7 +343,9 @@ class AutomaticScreen(Screen[None]):
     def _install_now(self, config: JobConfig) -> None:
         """In a worker thread."""
         try:
-            said = logic.install_schedule(config, self.install_root)
+            # The timer backs up the Portal this UI shows (--portal-root), not the default one.
+            portal_root = getattr(self.papp.source, "portal_root", None)
+            said = logic.install_schedule(config, self.install_root, portal_root)
         except Exception as exc:
             self.app.call_from_thread(self._refuse, "Not installed", error_sentence(exc))
             return
