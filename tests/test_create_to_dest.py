@@ -18,6 +18,7 @@ import portal_fixture as pf
 import pytest
 from clirun import run
 from rclone_servers import RcloneServer, ServerFactory
+from test_encrypted_backup import keypair
 
 REPO = Path(__file__).parent.parent
 COMMAND = [sys.executable, "-m", "tui"]
@@ -25,15 +26,8 @@ BIG = "user_data/shared/video/holiday-raw.bin"  # incompressible, so uploads tak
 
 
 @pytest.fixture
-def keypair(tmp_path: Path) -> tuple[Path, str]:
-    key = tmp_path / "age-key.txt"
-    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = next(
-        line.split(": ", 1)[1]
-        for line in key.read_text().splitlines()
-        if line.startswith("# public key: ")
-    )
-    return key, public
+def age_key(tmp_path: Path) -> tuple[Path, str]:
+    return keypair(tmp_path)
 
 
 def _with_big_file(root: Path, size: int) -> Path:
@@ -72,9 +66,9 @@ def _env(root: Path, **more: str) -> dict[str, str]:
 
 
 def test_streamed_encrypted_backup_arrives_and_fetch_gives_it_back(
-    portal_root: Path, rclone_dest: RcloneServer, keypair: tuple[Path, str], tmp_path: Path
+    portal_root: Path, rclone_dest: RcloneServer, age_key: tuple[Path, str], tmp_path: Path
 ) -> None:
-    key, public = keypair
+    key, public = age_key
     proc = subprocess.run(
         [*_create(portal_root, rclone_dest, public), "--verify-upload"],
         capture_output=True,
@@ -158,13 +152,15 @@ def _run_until_sent(cmd: list[str], env: dict[str, str], at: int) -> subprocess.
 def test_a_run_killed_during_upload_leaves_no_final_name_and_the_next_cleans(
     portal_root: Path,
     sftp_server: RcloneServer,
-    keypair: tuple[Path, str],
+    age_key: tuple[Path, str],
     how: signal.Signals,
 ) -> None:
-    _, public = keypair
+    _, public = age_key
     _with_big_file(portal_root, 24 << 20)
-    env = _env(portal_root)
-    at = random.Random(int(how)).randrange(2 << 20, 12 << 20)  # a reproducible random moment
+    # rclone's own bandwidth limit (read from its environment) keeps the upload going for
+    # seconds, so the signal lands mid-upload however fast this machine is.
+    env = _env(portal_root, RCLONE_BWLIMIT="4M")
+    at = random.Random(int(how)).randrange(1 << 20, 8 << 20)  # a reproducible random moment
     proc = _run_until_sent(_create(portal_root, sftp_server, public), env, at)
     proc.send_signal(how)
     proc.wait(60)
@@ -180,9 +176,9 @@ def test_a_run_killed_during_upload_leaves_no_final_name_and_the_next_cleans(
 
 
 def test_a_server_stopped_mid_upload_fails_in_one_sentence(
-    portal_root: Path, s3_server: RcloneServer, keypair: tuple[Path, str]
+    portal_root: Path, s3_server: RcloneServer, age_key: tuple[Path, str]
 ) -> None:
-    _, public = keypair
+    _, public = age_key
     _with_big_file(portal_root, 24 << 20)
     proc = _run_until_sent(_create(portal_root, s3_server, public), _env(portal_root), 1 << 20)
     s3_server.stop()
@@ -209,9 +205,9 @@ def test_a_full_destination_fails_in_one_sentence(
     portal_root: Path,
     rclone_server_factory: ServerFactory,
     small_tmpfs: Path,
-    keypair: tuple[Path, str],
+    age_key: tuple[Path, str],
 ) -> None:
-    _, public = keypair
+    _, public = age_key
     _with_big_file(portal_root, 20 << 20)
     server = rclone_server_factory("webdav", served=small_tmpfs)
     proc = subprocess.run(
@@ -228,10 +224,10 @@ def test_a_full_destination_fails_in_one_sentence(
 
 
 def test_no_full_local_copy_is_made(
-    portal_root: Path, s3_server: RcloneServer, keypair: tuple[Path, str], tmp_path: Path
+    portal_root: Path, s3_server: RcloneServer, age_key: tuple[Path, str], tmp_path: Path
 ) -> None:
     """50 MB of data go up while TMPDIR and the state directory sit on a 10 MB tmpfs."""
-    _, public = keypair
+    _, public = age_key
     _with_big_file(portal_root, 50 << 20)
     small = tmp_path / "small"
     small.mkdir()
@@ -263,9 +259,9 @@ def test_no_full_local_copy_is_made(
 
 
 def test_verify_and_restore_read_an_archive_at_a_destination(
-    portal_root: Path, webdav_server: RcloneServer, keypair: tuple[Path, str], tmp_path: Path
+    portal_root: Path, webdav_server: RcloneServer, age_key: tuple[Path, str], tmp_path: Path
 ) -> None:
-    key, public = keypair
+    key, public = age_key
     made = subprocess.run(
         _create(portal_root, webdav_server, public),
         capture_output=True,

@@ -73,6 +73,29 @@ def test_auto_run_makes_a_differential_at_the_s3_destination(
     verified = run("verify", str(here / (diff.archive or "")), "-i", str(key), env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
+    # Restored straight from the destination (DEST:NAME: the differential and its base are
+    # downloaded, hash-checked, combined) into a fresh Portal root: the state at its time.
+    fresh = tmp_path / "fresh-portal"
+    fresh.mkdir()
+    remote = f"{s3_server.target}:{diff.archive}"
+    restored = run(
+        "restore",
+        remote,
+        "shared",
+        "--yes",
+        "-i",
+        str(key),
+        "--progress",
+        "none",
+        env={**env, "PORTAL_ROOT": str(fresh), "DOCKER_HOST": NO_DOCKER},
+    )
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert (fresh / "user_data/shared/changed.txt").read_text() == "the first change\n"
+    for path in (portal_root / "user_data/shared").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            twin = fresh / path.relative_to(portal_root)
+            assert twin.read_bytes() == path.read_bytes(), path
+
 
 WHO = pf.identity_id(pf.identity_keys()[0])[:6]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import portal_fixture as pf
 import pytest
 from clirun import run
+from test_encrypted_backup import keypair
 
 REPO = Path(__file__).parent.parent
 COMMAND = [sys.executable, "-m", "tui"]
@@ -24,17 +25,6 @@ COMMAND = [sys.executable, "-m", "tui"]
 
 def _env(root: Path) -> dict[str, str]:
     return {**os.environ, "PORTAL_ROOT": str(root), "PYTHONPATH": str(REPO)}
-
-
-def _keypair(tmp_path: Path) -> tuple[Path, str]:
-    key = tmp_path / "key.txt"
-    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = next(
-        line.split(": ", 1)[1]
-        for line in key.read_text().splitlines()
-        if line.startswith("# public key: ")
-    )
-    return key, public
 
 
 def test_stdout_to_a_file_is_a_standard_zip_and_nothing_else(
@@ -87,7 +77,7 @@ def test_piped_through_cat_into_unzip(portal_host: pf.PortalHost, tmp_path: Path
 
 
 def test_encrypted_stream_decrypts_with_stock_age(portal_root: Path, tmp_path: Path) -> None:
-    key, public = _keypair(tmp_path)
+    key, public = keypair(tmp_path)
     plain = tmp_path / "plain.zip"
     cmd = " ".join(
         shlex.quote(c) for c in [*COMMAND, "create", "core/*", "-o", "-", "--recipient", public]
