@@ -242,8 +242,9 @@ Combining them by hand
   unzip -X -^ -d restore-here BASE.zip
   unzip -X -^ -o -d restore-here THIS.zip
   then delete, inside restore-here, every path listed under "deleted" in
-  portal-backup.json, e.g. with jq:
-    jq -r '.differential.deleted[]' portal-backup.json |
+  portal-backup.json, e.g. with jq (the grep drops any absolute or ".." path, which a
+  sound archive never lists):
+    jq -r '.differential.deleted[]' portal-backup.json | grep -vE '^/|(^|/)[.][.](/|$)' |
       (cd restore-here && xargs -d '\\n' rm -rf --)
   Use THIS archive's portal-backup.json, SHA256SUMS and README.txt (the base's are older).
 Or let the tool do it: put both files in one directory and run
