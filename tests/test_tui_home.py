@@ -163,8 +163,13 @@ def test_without_docker_apps_are_not_ticked_and_the_rest_backs_up(
             assert apps, "the Portal's app_data folders are listed as apps"
             assert not set(apps) & sel.checked
             assert {"core/db", "core/identity", "shared"} <= sel.checked
-            # Shown as such: the state column says why, instead of "no containers".
-            assert NEEDS_DOCKER in screen_lines(app)[row_line(app, tree, apps[0])]
+            # Shown as such: the state column says why, instead of "no containers". (Waited
+            # for: the reminder line above the list may appear a frame later and move it.)
+            await wait_for(
+                pilot,
+                lambda: NEEDS_DOCKER in screen_lines(app)[row_line(app, tree, apps[0])],
+                what="the needs-Docker state on the app's row",
+            )
             # Ticking one does not tick it, and says why.
             tree.move_cursor(tree.node_for(apps[0]))
             await pilot.press("space")
