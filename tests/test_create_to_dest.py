@@ -180,7 +180,9 @@ def test_a_server_stopped_mid_upload_fails_in_one_sentence(
 ) -> None:
     _, public = age_key
     _with_big_file(portal_root, 24 << 20)
-    proc = _run_until_sent(_create(portal_root, s3_server, public), _env(portal_root), 1 << 20)
+    # Held to 4 MB/s by rclone's own limit, so the server stops while the upload is going on.
+    env = _env(portal_root, RCLONE_BWLIMIT="4M")
+    proc = _run_until_sent(_create(portal_root, s3_server, public), env, 1 << 20)
     s3_server.stop()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
