@@ -101,3 +101,15 @@ def test_an_rclone_config_others_can_read_is_refused(tmp_path: Path) -> None:
         Rclone(parse_dest("r:x"), conf)
     conf.chmod(0o600)
     assert Rclone(parse_dest("r:x"), conf).config == conf
+
+
+def test_an_archive_name_at_a_destination_cannot_leave_the_download_folder() -> None:
+    from tui.core.dest.download import split_dest_name
+    from tui.core.errors import PortalBackupError
+
+    assert split_dest_name("offsite:portal-backup-x-20260101-000000.zip") == (
+        "offsite",
+        "portal-backup-x-20260101-000000.zip",
+    )
+    with pytest.raises(PortalBackupError, match="plain file name"):
+        split_dest_name("offsite:portal-backup-x/../../etc/y-20260101-000000.zip")

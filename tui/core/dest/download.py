@@ -16,6 +16,7 @@ from pathlib import Path
 from tui.core.dest.backups import fetch
 from tui.core.dest.names import ARCHIVE_NAME, parse_archive_name
 from tui.core.dest.store import open_store
+from tui.core.dest.stored import check_final_name
 from tui.core.dest.target import parse_dest
 
 
@@ -26,6 +27,7 @@ def split_dest_name(spec: str) -> tuple[str, str] | None:
     dest, sep, name = spec.rpartition(":")
     if not sep or not dest or ARCHIVE_NAME.match(name) is None:
         return None
+    check_final_name(name)  # a plain file name: it becomes a path in our temporary folder
     return dest, name
 
 
