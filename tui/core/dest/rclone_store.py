@@ -87,6 +87,7 @@ class RcloneStore:
                 stream.close()
 
     def delete(self, name: str) -> None:
+        check_final_name(name)  # as LocalStore: one plain name at the top, nothing below it
         proc = self.rclone.run("deletefile", self.rclone.path(name))
         if proc.returncode not in (0, *_NOT_FOUND):
             raise self._fail(proc, f"delete {name}")
